@@ -1,0 +1,107 @@
+"""The data model: providers, edge policies and the global policy, as plain frozen objects.
+
+Everything after composition works on these; none of them knows about Hydra or OmegaConf.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ErrorClass = Literal[
+    "rate_limit",
+    "server",
+    "timeout",
+    "connection",
+    "context_window",
+    "content_policy",
+    "auth",
+    "bad_request",
+    "bad_response",
+]
+ERROR_CLASSES: tuple[ErrorClass, ...] = (
+    "rate_limit",
+    "server",
+    "timeout",
+    "connection",
+    "context_window",
+    "content_policy",
+    "auth",
+    "bad_request",
+    "bad_response",
+)
+CostAction = Literal["warn", "skip"]
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """USD per one million tokens."""
+
+    prompt: float
+    completion: float
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """Estimated USD cost of one call of that size."""
+        return (prompt_tokens * self.prompt + completion_tokens * self.completion) / 1_000_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Provider:
+    """One callable model on one vendor.
+
+    Only the *name* of the API key's environment variable is stored (``api_key_env``), never
+    a key; ``None`` means the endpoint needs no key (a local server).
+    """
+
+    id: str
+    vendor: str
+    model: str
+    display_name: str
+    base_url: str
+    api_key_env: str | None
+    tier: str
+    pricing: Pricing
+    reasoning: bool = False
+    enabled: bool = True
+    disabled_reason: str | None = None
+    context_window: int | None = None
+    timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EdgePolicy:
+    """Per-source refinements of the global policy for that source's backups."""
+
+    fallback_on: tuple[ErrorClass, ...] | None = None
+    max_cost_ratio: float | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CostPolicy:
+    """How backups are compared on price: a reference call and a cap on the ratio."""
+
+    prompt_tokens: int = 500
+    completion_tokens: int = 50
+    max_ratio: float = 2.0
+    action: CostAction = "warn"
+
+    def estimate(self, provider: Provider) -> float:
+        return provider.pricing.cost(self.prompt_tokens, self.completion_tokens)
+
+    def ratio(self, source: Provider, target: Provider) -> float:
+        """Cost of ``target`` over ``source`` on the reference call (inf if source is free)."""
+        base = self.estimate(source)
+        cost = self.estimate(target)
+        if base == 0:
+            return 1.0 if cost == 0 else float("inf")
+        return cost / base
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    max_depth: int = 2
+    max_attempts: int = 3
+    deadline_s: float | None = None
+    fallback_on: tuple[ErrorClass, ...] = tuple(c for c in ERROR_CLASSES if c != "bad_request")
+    cost: CostPolicy = field(default_factory=CostPolicy)

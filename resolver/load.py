@@ -1,0 +1,53 @@
+"""The one entry point that composes: ``load()`` -> compose, validate, index."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from .errors import ConfigError
+from .resolve import Resolver
+from .validate import validate
+
+
+def load(
+    env: str | None = None,
+    overrides: Sequence[str] = (),
+    config_dirs: Sequence[str | Path] = (),
+    config_path: str | Path | None = None,
+    *,
+    strict: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> Resolver:
+    """Compose the configuration, validate it whole, and return an immutable :class:`Resolver`.
+
+    ``env`` picks the deployment overlay (``env/<name>.yaml``; the primary config's default,
+    ``prod``, when None). ``overrides`` are Hydra override strings. ``config_dirs`` add a
+    deployment's own config trees, searched before the shipped one; ``config_path`` replaces the
+    shipped tree. ``environ`` (default ``os.environ``) is what the key-variable warnings check.
+
+    Raises :class:`ConfigError` with every problem found when there is any error, or any
+    warning with ``strict=True``; nothing is returned half-loaded. Warnings otherwise end up in
+    ``Resolver.warnings``. Safe to call from many threads at once.
+    """
+    # Hydra is imported here, not at module level, so that `import resolver` stays light.
+    from .compose import compose
+
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    composed = compose(
+        env=env, overrides=overrides, config_dirs=config_dirs, config_path=config_path
+    )
+    validated = validate(
+        composed.data,
+        origin_of=composed.origins.of,
+        environ=os.environ if environ is None else environ,
+    )
+    problems = validated.problems
+    if strict:
+        problems = tuple(replace(p, severity="error") for p in problems)
+    if any(p.severity == "error" for p in problems):
+        raise ConfigError(problems, env=composed.env)
+    return Resolver(validated, env=composed.env)

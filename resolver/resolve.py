@@ -1,0 +1,234 @@
+"""The resolver: immutable indexes over the validated catalog, and the lookups on them.
+
+Everything static about a source's chain (traversal order, disabled targets, the cost cap) is
+settled once when the resolver is built; a lookup only checks what can change between calls,
+the backups' key variables, so it costs a dict lookup and an environment read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+from .catalog import EdgePolicy, Policy, Provider
+from .errors import Problem, did_you_mean
+from .validate import Validated
+
+Status = Literal["chosen", "usable", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One candidate backup in a chain, as :meth:`Resolver.explain` reports it."""
+
+    provider_id: str
+    hop: int
+    """1 for a direct backup of the requested model, 2 for a backup's backup, and so on."""
+    via: str
+    """The model this candidate is a backup of."""
+    status: Status
+    reason: str
+    notes: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        notes = f" [{'; '.join(self.notes)}]" if self.notes else ""
+        return (
+            f"hop {self.hop}: {self.provider_id} (backup of {self.via}): "
+            f"{self.status}: {self.reason}{notes}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a model falls back where it does, candidate by candidate."""
+
+    model_id: str
+    chosen: str | None
+    summary: str
+    steps: tuple[Step, ...] = ()
+
+    def __str__(self) -> str:
+        lines = [f"{self.model_id}: {self.summary}"]
+        lines += [f"  {step}" for step in self.steps]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class _Hop:
+    provider: Provider
+    hop: int
+    via: str
+    blocked: str | None  # why this candidate can never be used, if it cannot
+
+
+class Resolver:
+    """A validated, immutable fallback configuration. Build one with :func:`resolver.load`."""
+
+    __slots__ = (
+        "_candidates",
+        "_edge_policy",
+        "_fallbacks",
+        "_providers",
+        "env",
+        "policy",
+        "warnings",
+    )
+
+    def __init__(self, validated: Validated, *, env: str | None = None) -> None:
+        self.env = env
+        self.policy: Policy = validated.policy
+        self.warnings: tuple[Problem, ...] = tuple(
+            p for p in validated.problems if p.severity == "warning"
+        )
+        self._providers = MappingProxyType(dict(validated.providers))
+        self._fallbacks = MappingProxyType(dict(validated.fallbacks))
+        self._edge_policy = MappingProxyType(dict(validated.edge_policy))
+        self._candidates: dict[str, tuple[tuple[Provider, str | None], ...]] = {}
+        for source in self._fallbacks:
+            usable = tuple(
+                (h.provider, h.provider.api_key_env) for h in self._walk(source) if not h.blocked
+            )
+            if usable and self._providers[source].enabled:
+                self._candidates[source] = usable
+
+    def __repr__(self) -> str:
+        enabled = sum(p.enabled for p in self._providers.values())
+        edges = sum(len(t) for t in self._fallbacks.values())
+        return (
+            f"<Resolver env={self.env!r} providers={len(self._providers)} "
+            f"enabled={enabled} edges={edges}>"
+        )
+
+    @property
+    def providers(self) -> Mapping[str, Provider]:
+        """Every declared provider by id, disabled ones included."""
+        return self._providers
+
+    @property
+    def fallbacks(self) -> Mapping[str, tuple[str, ...]]:
+        """The configured edges: source id -> ordered backup ids."""
+        return self._fallbacks
+
+    @property
+    def edge_policy(self) -> Mapping[str, EdgePolicy]:
+        return self._edge_policy
+
+    def get_fallback_provider(
+        self, model_id: str, *, environ: Mapping[str, str] | None = None
+    ) -> Provider | None:
+        """The first usable backup of ``model_id``, or None.
+
+        None for an unknown or disabled model, a model without backups, and when every backup
+        is disabled, over the cost cap (with ``cost.action: skip``) or missing its key variable
+        in ``environ`` (``os.environ`` at call time by default).
+        """
+        candidates = self._candidates.get(model_id)
+        if candidates is None:
+            return None
+        env = os.environ if environ is None else environ
+        for provider, key_env in candidates:
+            if key_env is None or env.get(key_env):
+                return provider
+        return None
+
+    def get_fallback_chain(
+        self, model_id: str, *, environ: Mapping[str, str] | None = None
+    ) -> tuple[Provider, ...]:
+        """Every usable backup of ``model_id`` in the order they would be tried."""
+        env = os.environ if environ is None else environ
+        return tuple(
+            provider
+            for provider, key_env in self._candidates.get(model_id, ())
+            if key_env is None or env.get(key_env)
+        )
+
+    def explain(self, model_id: str, *, environ: Mapping[str, str] | None = None) -> Explanation:
+        """Why ``model_id`` falls back where it does: every candidate, used or skipped."""
+        source = self._providers.get(model_id)
+        if source is None:
+            hint = did_you_mean(model_id, self._providers)
+            return Explanation(
+                model_id, None, f"unknown model {model_id!r}" + (f"; {hint}" if hint else "")
+            )
+        if not source.enabled:
+            return Explanation(
+                model_id,
+                None,
+                f"disabled ({source.disabled_reason or 'no reason given'}), so its backups are "
+                "never used",
+            )
+        if not self._fallbacks.get(model_id):
+            return Explanation(model_id, None, "no fallbacks configured")
+        env = os.environ if environ is None else environ
+        chosen: str | None = None
+        steps = []
+        for hop in self._walk(model_id):
+            target = hop.provider
+            reason = hop.blocked
+            key_env = target.api_key_env
+            if reason is None and key_env is not None and not env.get(key_env):
+                reason = f"key variable {key_env} is not set"
+            if reason is not None:
+                status: Status = "skipped"
+            elif chosen is None:
+                status, reason, chosen = "chosen", "first usable backup", target.id
+            else:
+                status, reason = "usable", "next in line if the chosen backup fails"
+            steps.append(
+                Step(target.id, hop.hop, hop.via, status, reason, self._notes(source, hop))
+            )
+        summary = f"falls back to {chosen!r}" if chosen else "no usable backup"
+        return Explanation(model_id, chosen, summary, tuple(steps))
+
+    def _walk(self, source_id: str) -> Iterator[_Hop]:
+        """Candidates breadth-first: all direct backups in order, then theirs, up to max_depth.
+
+        A provider appears once however many edges reach it; a disabled one is reported but
+        not expanded, since its own edges are inert.
+        """
+        source = self._providers[source_id]
+        seen = {source_id}
+        frontier = [source_id]
+        for depth in range(1, self.policy.max_depth + 1):
+            expand = []
+            for via in frontier:
+                for target_id in self._fallbacks.get(via, ()):
+                    if target_id in seen:
+                        continue
+                    seen.add(target_id)
+                    target = self._providers[target_id]
+                    blocked = self._blocked(source, target)
+                    yield _Hop(target, depth, via, blocked)
+                    if target.enabled:
+                        expand.append(target_id)
+            frontier = expand
+
+    def _blocked(self, source: Provider, target: Provider) -> str | None:
+        if not target.enabled:
+            return f"disabled ({target.disabled_reason or 'no reason given'})"
+        cost = self.policy.cost
+        if cost.action == "skip":
+            cap = self._cost_cap(source.id)
+            ratio = cost.ratio(source, target)
+            if ratio > cap:
+                return f"costs {ratio:.2f}x {source.id}, over the cap of {cap:g}x"
+        return None
+
+    def _cost_cap(self, source_id: str) -> float:
+        edge = self._edge_policy.get(source_id)
+        if edge is not None and edge.max_cost_ratio is not None:
+            return edge.max_cost_ratio
+        return self.policy.cost.max_ratio
+
+    def _notes(self, source: Provider, hop: _Hop) -> tuple[str, ...]:
+        target = hop.provider
+        notes = [f"cost {self.policy.cost.ratio(source, target):.2f}x"]
+        if source.reasoning and not target.reasoning:
+            notes.append("downgrade: loses reasoning")
+        edge = self._edge_policy.get(hop.via)
+        if edge is not None and edge.note:
+            notes.append(edge.note)
+        return tuple(notes)
