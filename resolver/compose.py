@@ -26,7 +26,7 @@ from hydra.core.object_type import ObjectType
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError, Problem, did_you_mean
@@ -62,25 +62,36 @@ class Origins:
 
     def __init__(self, layers: Sequence[Layer]) -> None:
         self._layers = layers
-        self._map: dict[KeyPath, str] | None = None
+        self._maps: dict[KeyPath, dict[KeyPath, str]] = {}
 
-    def of(self, path: KeyPath) -> str | None:
-        """The layer that set ``path`` (or, for a key no layer set, its nearest parent)."""
-        if self._map is None:
-            self._map = self._build()
+    def of(self, path: KeyPath, *, within: KeyPath = ()) -> str | None:
+        """The layer that set ``path`` (or, for a key no layer set, its nearest parent).
+
+        ``within`` limits the work to one subtree (e.g. ``("fallbacks",)``) when only keys under
+        it will be asked for; a large catalog then is not walked for a handful of edges.
+        """
+        origin = self._maps.get(within)
+        if origin is None:
+            origin = self._maps[within] = self._build(within)
         for end in range(len(path), -1, -1):
-            label = self._map.get(path[:end])
+            label = origin.get(path[:end])
             if label is not None:
                 return label
         return None
 
-    def _build(self) -> dict[KeyPath, str]:
+    def _build(self, within: KeyPath) -> dict[KeyPath, str]:
         origin: dict[KeyPath, str] = {}
         for layer in self._layers:
-            data = layer.data
+            data, key = layer.data, layer.key
+            if key[: len(within)] != within:  # the layer sits above the subtree: descend
+                if within[: len(key)] != key:
+                    continue
+                for part in within[len(key) :]:
+                    data = data.get(part) if isinstance(data, dict | DictConfig) else None
+                key = within
             if OmegaConf.is_config(data):
                 data = OmegaConf.to_container(data, resolve=False)
-            for path, is_leaf in _walk(data, layer.key):
+            for path, is_leaf in _walk(data, key):
                 # A mapping is declared by its first layer; a value belongs to its last writer.
                 if is_leaf:
                     origin[path] = layer.label
@@ -90,6 +101,8 @@ class Origins:
 
 
 def _walk(data: Any, path: KeyPath) -> Iterator[tuple[KeyPath, bool]]:
+    if data is None:
+        return
     if isinstance(data, dict):
         if path:
             yield path, False

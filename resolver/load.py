@@ -50,4 +50,8 @@ def load(
         problems = tuple(replace(p, severity="error") for p in problems)
     if any(p.severity == "error" for p in problems):
         raise ConfigError(problems, env=composed.env)
-    return Resolver(validated, env=composed.env)
+    origins = {
+        source: composed.origins.of(("fallbacks", source), within=("fallbacks",)) or "?"
+        for source in validated.fallbacks
+    }
+    return Resolver(validated, env=composed.env, origins=origins)

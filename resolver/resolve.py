@@ -71,13 +71,20 @@ class Resolver:
         "_candidates",
         "_edge_policy",
         "_fallbacks",
+        "_origins",
         "_providers",
         "env",
         "policy",
         "warnings",
     )
 
-    def __init__(self, validated: Validated, *, env: str | None = None) -> None:
+    def __init__(
+        self,
+        validated: Validated,
+        *,
+        env: str | None = None,
+        origins: Mapping[str, str] | None = None,
+    ) -> None:
         self.env = env
         self.policy: Policy = validated.policy
         self.warnings: tuple[Problem, ...] = tuple(
@@ -86,6 +93,7 @@ class Resolver:
         self._providers = MappingProxyType(dict(validated.providers))
         self._fallbacks = MappingProxyType(dict(validated.fallbacks))
         self._edge_policy = MappingProxyType(dict(validated.edge_policy))
+        self._origins = MappingProxyType(dict(origins or {}))
         self._candidates: dict[str, tuple[tuple[Provider, str | None], ...]] = {}
         for source in self._fallbacks:
             usable = tuple(
@@ -115,6 +123,11 @@ class Resolver:
     @property
     def edge_policy(self) -> Mapping[str, EdgePolicy]:
         return self._edge_policy
+
+    @property
+    def origins(self) -> Mapping[str, str]:
+        """Source id -> the config file or override that declared its backups."""
+        return self._origins
 
     def get_fallback_provider(
         self, model_id: str, *, environ: Mapping[str, str] | None = None

@@ -168,7 +168,7 @@ class _Findings:
         if not _is_kind(value, field.kind):
             hint = None
             if isinstance(value, str) and field.kind in ("number", "int"):
-                hint = "write the number without quotes or units, e.g. 3.0"
+                hint = "write the number without quotes or units"
             self.add(
                 "wrong-type",
                 f"expected {_KIND_NAMES[field.kind]}, got {_describe(value)}",
