@@ -200,7 +200,16 @@ def _parse_overrides(
                 )
             )
             continue
-        if override.is_hydra_override():
+        if not override.key_or_group:
+            problems.append(
+                Problem(
+                    "malformed-override",
+                    "the override names no key",
+                    file=where,
+                    hint="write key=value, e.g. policy.max_depth=3",
+                )
+            )
+        elif override.is_hydra_override():
             problems.append(
                 Problem(
                     "malformed-override",
@@ -245,8 +254,9 @@ def _compose_locked(
         raise ConfigError(_yaml_problems(roots), env=env) from None
     except MissingConfigException as e:
         raise ConfigError([_missing_config_problem(e, repo)], env=env) from None
-    except HydraException as e:
-        raise ConfigError([Problem("compose-failed", _first_line(e))], env=env) from None
+    except (HydraException, ValueError) as e:
+        # e.g. a config group given a number (env=3) or two values for one group
+        raise ConfigError([Problem("bad-override", _first_line(e))], env=env) from None
 
     cfg = OmegaConf.create()
     layers: list[Layer] = []
