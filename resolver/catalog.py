@@ -6,7 +6,7 @@ Everything after composition works on these; none of them knows about Hydra or O
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 ErrorClass = Literal[
     "rate_limit",
@@ -19,17 +19,7 @@ ErrorClass = Literal[
     "bad_request",
     "bad_response",
 ]
-ERROR_CLASSES: tuple[ErrorClass, ...] = (
-    "rate_limit",
-    "server",
-    "timeout",
-    "connection",
-    "context_window",
-    "content_policy",
-    "auth",
-    "bad_request",
-    "bad_response",
-)
+ERROR_CLASSES: tuple[ErrorClass, ...] = get_args(ErrorClass)
 CostAction = Literal["warn", "skip"]
 
 

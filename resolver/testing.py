@@ -10,9 +10,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from . import default
 from .load import load
@@ -21,24 +20,9 @@ from .resolve import Resolver
 __all__ = ["make_resolver", "use_resolver"]
 
 
-def make_resolver(
-    *,
-    env: str | None = None,
-    overrides: Sequence[str] = (),
-    config_dirs: Sequence[str | Path] = (),
-    config_path: str | Path | None = None,
-    strict: bool = False,
-    environ: Mapping[str, str] | None = None,
-) -> Resolver:
-    """A fresh resolver, exactly as :func:`resolver.load` composes it, isolated from the default."""
-    return load(
-        env=env,
-        overrides=overrides,
-        config_dirs=config_dirs,
-        config_path=config_path,
-        strict=strict,
-        environ=environ,
-    )
+#: A fresh resolver, exactly as :func:`resolver.load` composes it (same keywords). It is never
+#: cached and never becomes the process-wide default unless passed to :func:`use_resolver`.
+make_resolver = load
 
 
 @contextmanager

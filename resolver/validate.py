@@ -133,6 +133,20 @@ class _Findings:
             )
         )
 
+    def known(
+        self, model_id: str, ids: Mapping[str, object], path: KeyPath, code: str, what: str
+    ) -> bool:
+        """Whether ``model_id`` is declared; if not, report it with the closest known id."""
+        if model_id in ids:
+            return True
+        self.add(
+            code,
+            f"{what} declared for {model_id!r}, which no vendor declares",
+            path,
+            hint=did_you_mean(model_id, ids),
+        )
+        return False
+
     def mapping(self, node: Any, path: KeyPath, spec: Mapping[str, Field]) -> dict[str, Any] | None:
         """The keys of ``node`` that match ``spec``; every mismatch becomes a problem."""
         if not isinstance(node, dict):
@@ -265,13 +279,7 @@ def _providers(vendors: Any, patches: Any, find: _Findings) -> dict[str, Provide
 
     for model_id, patch in (patches or {}).items():
         path = ("models", model_id)
-        if model_id not in declared:
-            find.add(
-                "unknown-model",
-                f"no vendor declares a model {model_id!r} to patch",
-                path,
-                hint=did_you_mean(model_id, declared),
-            )
+        if not find.known(model_id, declared, path, "unknown-model", "a patch"):
             continue
         good = find.mapping(patch, path, PATCH) or {}
         target = raw_models[model_id]
@@ -327,13 +335,7 @@ def _fallbacks(
                 hint=f"{source}: [backup-id, ...]",
             )
             continue
-        if source not in providers:
-            find.add(
-                "unknown-source",
-                f"fallbacks declared for unknown model {source!r}",
-                path,
-                hint=did_you_mean(source, providers),
-            )
+        if not find.known(source, providers, path, "unknown-source", "fallbacks"):
             continue
         kept: list[str] = []
         for i, target in enumerate(targets):
@@ -371,13 +373,7 @@ def _edge_policies(
     policies: dict[str, EdgePolicy] = {}
     for source, pnode in node.items():
         path: KeyPath = ("edge_policy", source)
-        if source not in providers:
-            find.add(
-                "unknown-source",
-                f"edge policy declared for unknown model {source!r}",
-                path,
-                hint=did_you_mean(source, providers),
-            )
+        if not find.known(source, providers, path, "unknown-source", "an edge policy"):
             continue
         raw = find.mapping(pnode, path, EDGE_POLICY)
         if raw is not None:
