@@ -1,0 +1,173 @@
+"""Model health: take a provider out of rotation after consecutive failures, probe it back.
+
+A circuit breaker per provider. ``failure_threshold`` consecutive failures of the classes that
+count open it for ``cooldown_s``; when the cooldown is over one caller gets a probe (half-open)
+and everyone else still sees it out; the probe's success closes it, its failure opens it again
+for a longer cooldown (times ``backoff``, at most ``max_cooldown_s``). A probe whose caller never
+reports back lapses after ``cooldown_s``, so a crashed worker cannot hold it for ever.
+
+State lives behind :class:`HealthStore`; :class:`MemoryHealthStore` keeps it in this process
+(thread-safe, and asyncio-safe since no method awaits).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from .catalog import ErrorClass
+
+Permit = Literal["ok", "probe", "out"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthPolicy:
+    failure_threshold: int = 3
+    cooldown_s: float = 60.0
+    max_cooldown_s: float = 600.0
+    backoff: float = 2.0
+    # Failures that say something about the provider, not about the request: a bad request,
+    # an over-long prompt or a refused prompt would fail anywhere.
+    counts: tuple[ErrorClass, ...] = (
+        "rate_limit",
+        "server",
+        "timeout",
+        "connection",
+        "auth",
+        "bad_response",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HealthState:
+    """One provider's health at one moment."""
+
+    provider_id: str
+    failures: int = 0
+    """Consecutive counted failures since the last success."""
+    out_for_s: float = 0.0
+    """Seconds until it may be tried again; 0 when in rotation."""
+    last_error: str | None = None
+    probing: bool = False
+
+    @property
+    def in_rotation(self) -> bool:
+        return self.out_for_s <= 0
+
+    def describe(self) -> str:
+        if self.in_rotation:
+            return "in rotation" + (
+                f" ({self.failures} failure(s) in a row)" if self.failures else ""
+            )
+        what = "probe in flight" if self.probing else f"after {self.failures} failures"
+        return f"out of rotation for {self.out_for_s:.0f} s {what} (last: {self.last_error})"
+
+
+class HealthStore(Protocol):
+    """Where health is kept. Every method is one atomic step, so a shared store can run it as
+    a single server-side script."""
+
+    policy: HealthPolicy
+
+    def state(self, provider_id: str) -> HealthState: ...
+
+    def in_rotation(self, provider_id: str) -> bool:
+        """Whether a lookup may offer this provider now; takes no probe."""
+        ...
+
+    def acquire(self, provider_id: str) -> Permit:
+        """Whether a call may go to this provider now: ``ok``, ``probe`` (this caller is the one
+        probe after a cooldown) or ``out``."""
+        ...
+
+    def record_success(self, provider_id: str) -> None: ...
+
+    def record_failure(
+        self, provider_id: str, error_class: str, detail: str = ""
+    ) -> HealthState: ...
+
+    def reset(self, provider_id: str | None = None) -> None:
+        """Put one provider (or every provider) back in rotation."""
+        ...
+
+
+@dataclass(slots=True)
+class _Entry:
+    failures: int = 0
+    out_until: float = 0.0
+    cooldown_s: float = 0.0
+    last_error: str | None = None
+    probing: bool = False
+
+
+@dataclass
+class MemoryHealthStore:
+    """Health kept in this process. ``clock`` is injectable for tests (``time.monotonic``)."""
+
+    policy: HealthPolicy = field(default_factory=HealthPolicy)
+    clock: Callable[[], float] = time.monotonic
+    _entries: dict[str, _Entry] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def state(self, provider_id: str) -> HealthState:
+        with self._lock:
+            return self._snapshot(provider_id, self._entries.get(provider_id))
+
+    def in_rotation(self, provider_id: str) -> bool:
+        # Read without the lock: a dict get and a float compare are atomic under the GIL,
+        # and lookups are the hot path.
+        entry = self._entries.get(provider_id)
+        return entry is None or entry.out_until <= self.clock()
+
+    def acquire(self, provider_id: str) -> Permit:
+        with self._lock:
+            entry = self._entries.get(provider_id)
+            if entry is None or entry.out_until == 0.0:
+                return "ok"
+            now = self.clock()
+            if entry.out_until > now:
+                return "out"
+            # Cooldown over: this caller probes; the others wait out the probe's lease.
+            entry.probing = True
+            entry.out_until = now + self.policy.cooldown_s
+            return "probe"
+
+    def record_success(self, provider_id: str) -> None:
+        with self._lock:
+            self._entries.pop(provider_id, None)
+
+    def record_failure(self, provider_id: str, error_class: str, detail: str = "") -> HealthState:
+        policy = self.policy
+        with self._lock:
+            entry = self._entries.get(provider_id)
+            if error_class not in policy.counts:
+                return self._snapshot(provider_id, entry)
+            if entry is None:
+                entry = self._entries[provider_id] = _Entry()
+            now = self.clock()
+            entry.failures += 1
+            entry.last_error = f"{error_class} {detail}".strip()
+            if entry.probing:
+                entry.cooldown_s = min(entry.cooldown_s * policy.backoff, policy.max_cooldown_s)
+                entry.out_until = now + entry.cooldown_s
+                entry.probing = False
+            elif entry.out_until == 0.0 and entry.failures >= policy.failure_threshold:
+                entry.cooldown_s = policy.cooldown_s
+                entry.out_until = now + entry.cooldown_s
+            return self._snapshot(provider_id, entry)
+
+    def reset(self, provider_id: str | None = None) -> None:
+        with self._lock:
+            if provider_id is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(provider_id, None)
+
+    def _snapshot(self, provider_id: str, entry: _Entry | None) -> HealthState:
+        if entry is None:
+            return HealthState(provider_id)
+        out_for = max(0.0, entry.out_until - self.clock())
+        return HealthState(provider_id, entry.failures, out_for, entry.last_error, entry.probing)
