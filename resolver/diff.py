@@ -35,7 +35,7 @@ class Change:
         text = f"{_MARK[self.what]} {self.kind} {self.subject}: {self.what}"
         if self.what in ("changed", "reordered"):
             return f"{text} {_show(self.before)} -> {_show(self.after)}"
-        detail = self.after if self.what == "added" else self.before
+        detail = self.after if self.what in ("added", "disabled") else self.before
         if self.what == "enabled" and detail:
             detail = f"was disabled: {detail}"
         return f"{text} ({detail})" if detail else text
@@ -89,12 +89,12 @@ def _models(a: Any, b: Any) -> list[Change]:
             present = pb or pa
             assert present is not None
             what: What = "added" if pa is None else "removed"
-            changes.append(Change("model", model_id, what, present.vendor, present.vendor))
+            vendor = f"vendor {present.vendor}"
+            changes.append(Change("model", model_id, what, pa and vendor, pb and vendor))
             continue
         if pa.enabled != pb.enabled:
-            reason = pa.disabled_reason if pb.enabled else pb.disabled_reason
             what = "enabled" if pb.enabled else "disabled"
-            changes.append(Change("model", model_id, what, reason, reason))
+            changes.append(Change("model", model_id, what, pa.disabled_reason, pb.disabled_reason))
         for f in fields(Provider):
             if f.name in _NOT_SETTINGS:
                 continue
