@@ -111,6 +111,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     for name, (summary, examples) in _COMMANDS.items():
         p = sub.add_parser(
             name,
+            prog=f"{PROG} {name}",
             help=summary,
             description=summary[0].upper() + summary[1:] + ".",
             epilog=f"examples:\n{examples}",
@@ -164,11 +165,16 @@ def _add_common(p: argparse.ArgumentParser, *, json: bool) -> None:
         default=[],
         help="replace MODEL's backups; MODEL= removes them (repeatable)",
     )
-    g.add_argument("--disable", metavar="MODEL", action="append", default=[], help="(repeatable)")
-    g.add_argument("--enable", metavar="MODEL", action="append", default=[], help="(repeatable)")
+    g.add_argument(
+        "--disable", metavar="MODEL", action="append", default=[], help="disable (repeatable)"
+    )
+    g.add_argument(
+        "--enable", metavar="MODEL", action="append", default=[], help="enable (repeatable)"
+    )
     if json:
         p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("overrides", metavar="OVERRIDE", nargs="*", help=_OVERRIDE_HELP)
+    # default=[]: without it argparse lists OVERRIDE as "required" when MODEL is missing.
+    p.add_argument("overrides", metavar="OVERRIDE", nargs="*", default=[], help=_OVERRIDE_HELP)
 
 
 def _route(argv: list[str]) -> tuple[str | None, list[str]]:
@@ -192,10 +198,9 @@ def _route(argv: list[str]) -> tuple[str | None, list[str]]:
                 return token, argv[:i] + argv[i + 1 :]
             if "=" not in token and not token.startswith(("~", "+")):
                 hint = did_you_mean(token, _COMMANDS)
+                hint = f"; {hint}" if hint else ""
                 raise UsageError(
-                    f"unknown command {token!r}"
-                    + (f"; {hint}" if hint else "")
-                    + f"; commands: {', '.join(_COMMANDS)}"
+                    f"unknown command {token!r}{hint} (commands: {', '.join(_COMMANDS)})"
                 )
             break
     return "table", argv
@@ -205,8 +210,8 @@ def _model_overrides(args: argparse.Namespace) -> dict[str, str]:
     """Hydra overrides for --disable/--enable/--fallback, mapped to the flag that asked."""
     made: dict[str, str] = {}
     for model in args.disable:
-        line = f"++models={{{_key(model)}: {{enabled: false, disabled_reason: '--disable'}}}}"
-        made[line] = f"--disable {model}"
+        patch = "{enabled: false, disabled_reason: 'set by --disable'}"
+        made[f"++models={{{_key(model)}: {patch}}}"] = f"--disable {model}"
     for model in args.enable:
         made[f"++models={{{_key(model)}: {{enabled: true, disabled_reason: null}}}}"] = (
             f"--enable {model}"
