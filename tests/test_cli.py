@@ -497,3 +497,37 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(workdir, monkeypatch)
     main(["explain", "kimi-k2-thinking-syn"])
     assert "\033[" not in plain.getvalue()
     assert "skipped" in plain.getvalue()
+
+
+def test_ids_with_hydra_grammar_characters_are_escaped_in_flags(capsys, workdir, tmp_path):
+    """--enable/--disable/--fallback reach ids containing ':', spaces, '=' or brackets."""
+    local = tmp_path / "local"
+    (local / "env").mkdir(parents=True)
+    (local / "env" / "local.yaml").write_text(
+        "# @package _global_\nproviders:\n  local:\n    base_url: http://127.0.0.1:9/v1\n"
+        "    api_key_env: null\n    models:\n"
+        '      "org:model 1.5": {model: x, tier: budget, pricing: {prompt: 1, completion: 1}}\n'
+        '      "b=c[1]": {model: y, tier: budget, pricing: {prompt: 1, completion: 1}}\n'
+    )
+    base = ["--config-dir", str(local), "--env", "local"]
+    code, _, err = cli(
+        capsys, "lookup", "org:model 1.5", *base, "--fallback", "org:model 1.5=deepseek-v3.1"
+    )
+    assert (code, "deepseek-v3.1: key variable TOGETHER_API_KEY is not set" in err) == (1, True)
+    edge = "++fallbacks={b\\=c\\[1\\]: [org:model 1.5]}"
+    code, out, _ = cli(
+        capsys,
+        "lookup",
+        "b=c[1]",
+        *base,
+        "--disable",
+        "org:model 1.5",
+        edge,
+        "--enable",
+        "org:model 1.5",
+    )
+    assert (code, out) == (0, "org:model 1.5\n")
+    code, _, err = cli(capsys, "lookup", "b=c[1]", *base, "--disable", "org:model 1.5", edge)
+    assert (code, "disabled (set by --disable)" in err) == (1, True)
+    code, _, err = cli(capsys, "--disable", "1.5")
+    assert (code, "cannot be used as a model id" in err) == (2, True)
