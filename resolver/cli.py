@@ -8,6 +8,7 @@ become Hydra dict-literal overrides, the only form that addresses ids with dots 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import sys
@@ -158,23 +159,30 @@ def _add_common(p: argparse.ArgumentParser, *, json: bool) -> None:
         help="add a deployment config tree, searched before the shipped one (repeatable)",
     )
     g.add_argument("--config-path", metavar="DIR", help="replace the shipped config tree")
-    g.add_argument(
-        "--fallback",
-        metavar="MODEL=B1,B2",
-        action="append",
-        default=[],
-        help="replace MODEL's backups; MODEL= removes them (repeatable)",
-    )
-    g.add_argument(
-        "--disable", metavar="MODEL", action="append", default=[], help="disable (repeatable)"
-    )
-    g.add_argument(
-        "--enable", metavar="MODEL", action="append", default=[], help="enable (repeatable)"
-    )
+    # One list in command-line order for the three model flags, so that the later of
+    # `--disable X ... --enable X` wins, as it would for two overrides.
+    for flag, metavar, text in (
+        ("--fallback", "MODEL=B1,B2", "replace MODEL's backups; MODEL= removes them"),
+        ("--disable", "MODEL", "disable MODEL"),
+        ("--enable", "MODEL", "enable MODEL"),
+    ):
+        g.add_argument(
+            flag,
+            metavar=metavar,
+            dest="model_flags",
+            action="append",
+            type=functools.partial(_tagged, flag),
+            default=[],
+            help=f"{text} (repeatable; dotted ids work)",
+        )
     if json:
         p.add_argument("--json", action="store_true", help="machine-readable output")
     # default=[]: without it argparse lists OVERRIDE as "required" when MODEL is missing.
     p.add_argument("overrides", metavar="OVERRIDE", nargs="*", default=[], help=_OVERRIDE_HELP)
+
+
+def _tagged(flag: str, value: str) -> tuple[str, str]:
+    return flag, value
 
 
 def _route(argv: list[str]) -> tuple[str | None, list[str]]:
@@ -206,26 +214,31 @@ def _route(argv: list[str]) -> tuple[str | None, list[str]]:
     return "table", argv
 
 
-def _model_overrides(args: argparse.Namespace) -> dict[str, str]:
-    """Hydra overrides for --disable/--enable/--fallback, mapped to the flag that asked."""
-    made: dict[str, str] = {}
-    for model in args.disable:
-        patch = "{enabled: false, disabled_reason: 'set by --disable'}"
-        made[f"++models={{{_key(model)}: {patch}}}"] = f"--disable {model}"
-    for model in args.enable:
-        made[f"++models={{{_key(model)}: {{enabled: true, disabled_reason: null}}}}"] = (
-            f"--enable {model}"
+def _model_overrides(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(Hydra override, the flag that asked for it) for each model flag, in order."""
+    made: list[tuple[str, str]] = []
+    for flag, value in args.model_flags:
+        if flag == "--fallback":
+            made.append((_fallback_override(value), f"--fallback {value}"))
+            continue
+        patch = (
+            "{enabled: false, disabled_reason: 'set by --disable'}"
+            if flag == "--disable"
+            else "{enabled: true, disabled_reason: null}"
         )
-    for spec in args.fallback:
-        model, eq, backups = spec.partition("=")
-        targets = [b.strip() for b in backups.split(",")] if backups.strip() else []
-        if not eq or not model.strip() or not all(targets):
-            raise UsageError(
-                f"--fallback {spec!r}: expected MODEL=B1,B2 (or MODEL= to remove its backups)"
-            )
-        values = ", ".join(_quoted(t) for t in targets)
-        made[f"++fallbacks={{{_key(model.strip())}: [{values}]}}"] = f"--fallback {spec}"
+        made.append((f"++models={{{_key(value)}: {patch}}}", f"{flag} {value}"))
     return made
+
+
+def _fallback_override(spec: str) -> str:
+    model, eq, backups = spec.partition("=")
+    targets = [b.strip() for b in backups.split(",")] if backups.strip() else []
+    if not eq or not model.strip() or not all(targets):
+        raise UsageError(
+            f"--fallback {spec!r}: expected MODEL=B1,B2 (or MODEL= to remove its backups)"
+        )
+    values = ", ".join(_quoted(t) for t in targets)
+    return f"++fallbacks={{{_key(model)}: [{values}]}}"
 
 
 # Hydra's dict-literal keys are unquoted: these characters need a backslash there.
@@ -244,14 +257,14 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _context(args: argparse.Namespace, env: str | None, made: dict[str, str]) -> Context:
-    overrides = (*made, *args.overrides)  # trailing overrides last: they win
+def _context(args: argparse.Namespace, env: str | None, made: list[tuple[str, str]]) -> Context:
+    overrides = (*(line for line, _ in made), *args.overrides)  # trailing ones win
     from_env = os.environ.get("RESOLVER_CONFIG_DIRS", "")
     dirs = [d for d in from_env.split(os.pathsep) if d] + list(args.config_dir)
     return Context(
         env=env,
         overrides=tuple(overrides),
-        labels={f"override {line!r}": flag for line, flag in made.items()},
+        labels={f"override {line!r}": flag for line, flag in made},
         config_dirs=tuple(dirs),
         config_path=args.config_path,
         as_json=getattr(args, "json", False),
@@ -259,7 +272,7 @@ def _context(args: argparse.Namespace, env: str | None, made: dict[str, str]) ->
     )
 
 
-def _run(command: str, args: argparse.Namespace, made: dict[str, str]) -> int:
+def _run(command: str, args: argparse.Namespace, made: list[tuple[str, str]]) -> int:
     env_arg: str | None = args.env or os.environ.get("RESOLVER_ENV") or None
     envs = [e.strip() for e in env_arg.split(",")] if env_arg else [None]
     if command == "validate":
@@ -294,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         args = parsers[command].parse_intermixed_args(rest)
         made = _model_overrides(args)
-        labels = {f"override {line!r}": flag for line, flag in made.items()}
+        labels = {f"override {line!r}": flag for line, flag in made}
         return _run(command, args, made)
     except SystemExit as e:  # argparse: --help (0) and usage errors (2)
         return e.code if isinstance(e.code, int) else 2

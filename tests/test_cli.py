@@ -531,3 +531,12 @@ def test_ids_with_hydra_grammar_characters_are_escaped_in_flags(capsys, workdir,
     assert (code, "disabled (set by --disable)" in err) == (1, True)
     code, _, err = cli(capsys, "--disable", "1.5")
     assert (code, "cannot be used as a model id" in err) == (2, True)
+
+
+def test_the_later_of_disable_and_enable_wins(capsys, workdir, monkeypatch):
+    """Model flags apply in command-line order: `--disable X --enable X` leaves X enabled."""
+    monkeypatch.setenv("TOGETHER_API_KEY", "x")
+    flags = ["--disable", "deepseek-r1", "--enable", "deepseek-r1"]
+    assert cli(capsys, "lookup", "deepseek-r1-0528-syn", *flags)[:2] == (0, "deepseek-r1\n")
+    flags += ["--disable", "deepseek-r1"]
+    assert cli(capsys, "lookup", "deepseek-r1-0528-syn", *flags)[0] == 1
