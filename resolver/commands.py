@@ -69,9 +69,10 @@ class Context:
     as_json: bool
     out: Out
 
-    def load(self, env: str | None = None, *, use_env: bool = True) -> tuple[Resolver, Composed]:
+    def load(self, env: str | None = None) -> tuple[Resolver, Composed]:
+        """Compose ``env`` (default: the --env of this run) with this run's flags."""
         return load_composed(
-            env if env is not None or not use_env else self.env,
+            env or self.env,
             self.overrides,
             self.config_dirs,
             self.config_path,
@@ -203,7 +204,7 @@ def cmd_validate(ctx: Context, envs: Sequence[str | None], *, strict: bool) -> i
     results = []
     for env in envs:
         try:
-            r, _ = ctx.load(env, use_env=False)
+            r, _ = ctx.load(env)
             name, problems = r.env, list(r.warnings)
         except ConfigError as e:
             name, problems = e.env or env, list(e.problems)
