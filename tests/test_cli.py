@@ -540,3 +540,42 @@ def test_the_later_of_disable_and_enable_wins(capsys, workdir, monkeypatch):
     assert cli(capsys, "lookup", "deepseek-r1-0528-syn", *flags)[:2] == (0, "deepseek-r1\n")
     flags += ["--disable", "deepseek-r1"]
     assert cli(capsys, "lookup", "deepseek-r1-0528-syn", *flags)[0] == 1
+
+
+def test_validate_strict_passes_a_clean_configuration(capsys, workdir):
+    """--strict exits 0 when no warning is left (dev, with the two flagged edges removed)."""
+    code, out, _ = cli(
+        capsys,
+        "validate",
+        "--strict",
+        "--env",
+        "dev",
+        "--fallback",
+        "kimi-k2-thinking-syn=",
+        "--fallback",
+        "qwen3-235b-thinking-syn=",
+    )
+    assert code == 0, out
+    assert "env dev: ok: 0 error(s), 0 warning(s)" in out
+
+
+def test_config_path_replaces_the_shipped_tree(capsys, workdir, tmp_path, monkeypatch):
+    """--config-path composes a whole tree of the user's own instead of the shipped one."""
+    from resolver.compose import shipped_config_dir
+
+    tree = tmp_path / "tree"
+    shutil.copytree(shipped_config_dir(), tree)
+    (tree / "fallbacks" / "seed.yaml").write_text("deepseek-r1-0528-syn: [deepseek-v3.1]\n")
+    monkeypatch.setenv("TOGETHER_API_KEY", "x")
+    code, out, _ = cli(capsys, "lookup", "deepseek-r1-0528-syn", "--config-path", str(tree))
+    assert (code, out) == (0, "deepseek-v3.1\n")
+
+
+def test_resolver_config_dirs_adds_deployment_trees_like_config_dir(
+    capsys, workdir, deploy, monkeypatch
+):
+    """RESOLVER_CONFIG_DIRS reaches a deployment env, as it does for the library."""
+    monkeypatch.setenv("TOGETHER_API_KEY", "x")
+    monkeypatch.setenv("RESOLVER_CONFIG_DIRS", str(deploy))
+    code, out, _ = cli(capsys, "lookup", "deepseek-v3.1-terminus-syn", "--env", "canary")
+    assert (code, out) == (0, "qwen2.5-7b-turbo\n")
