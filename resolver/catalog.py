@@ -58,6 +58,11 @@ class Provider:
     timeout_s: float = 60.0
 
 
+def is_downgrade(source: Provider, target: Provider) -> bool:
+    """Whether falling back from ``source`` to ``target`` loses reasoning."""
+    return source.reasoning and not target.reasoning
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EdgePolicy:
     """Per-source refinements of the global policy for that source's backups."""

@@ -6,10 +6,14 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
 from .resolve import Resolver
 from .validate import validate
+
+if TYPE_CHECKING:
+    from .compose import Composed
 
 
 def load(
@@ -32,6 +36,21 @@ def load(
     warning with ``strict=True``; nothing is returned half-loaded. Warnings otherwise end up in
     ``Resolver.warnings``. Safe to call from many threads at once.
     """
+    return load_composed(env, overrides, config_dirs, config_path, strict=strict, environ=environ)[
+        0
+    ]
+
+
+def load_composed(
+    env: str | None = None,
+    overrides: Sequence[str] = (),
+    config_dirs: Sequence[str | Path] = (),
+    config_path: str | Path | None = None,
+    *,
+    strict: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Resolver, Composed]:
+    """:func:`load`, also returning the composition it validated (for tools that show it)."""
     # Hydra is imported here, not at module level, so that `import resolver` stays light.
     from .compose import compose
 
@@ -54,4 +73,4 @@ def load(
         source: composed.origins.of(("fallbacks", source), within=("fallbacks",)) or "?"
         for source in validated.fallbacks
     }
-    return Resolver(validated, env=composed.env, origins=origins)
+    return Resolver(validated, env=composed.env, origins=origins), composed

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-from .catalog import EdgePolicy, Policy, Provider
+from .catalog import EdgePolicy, Policy, Provider, is_downgrade
 from .errors import Problem, did_you_mean
 from .validate import Validated
 
@@ -238,8 +238,12 @@ class Resolver:
 
     def _notes(self, source: Provider, hop: _Hop) -> tuple[str, ...]:
         target = hop.provider
-        notes = [f"cost {self.policy.cost.ratio(source, target):.2f}x"]
-        if source.reasoning and not target.reasoning:
+        ratio = self.policy.cost.ratio(source, target)
+        cap = self._cost_cap(source.id)
+        # With action "skip" the cap is already the skip reason; with "warn" it is only a note.
+        over = f", over the cap of {cap:g}x" if ratio > cap and hop.blocked is None else ""
+        notes = [f"cost {ratio:.2f}x{over}"]
+        if is_downgrade(source, target):
             notes.append("downgrade: loses reasoning")
         edge = self._edge_policy.get(hop.via)
         if edge is not None and edge.note:

@@ -12,7 +12,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .catalog import ERROR_CLASSES, CostPolicy, EdgePolicy, ErrorClass, Policy, Pricing, Provider
+from .catalog import (
+    ERROR_CLASSES,
+    CostPolicy,
+    EdgePolicy,
+    ErrorClass,
+    Policy,
+    Pricing,
+    Provider,
+    is_downgrade,
+)
 from .errors import Problem, Severity, did_you_mean
 
 KeyPath = tuple[str | int, ...]
@@ -470,7 +479,7 @@ def _edge_warnings(
                     hint=f"export {target.api_key_env}=... where the service runs",
                     severity="warning",
                 )
-            if source.reasoning and not target.reasoning:
+            if is_downgrade(source, target):
                 find.add(
                     "downgrade",
                     f"{source_id!r} reasons and its backup {target_id!r} does not",

@@ -1,0 +1,324 @@
+"""``fallback-resolver`` / ``python -m resolver``: argparse subcommands in front of ``load``.
+
+Not ``@hydra.main``: that takes over argv, writes output folders and logs, and composes with
+Hydra's global state, where the library composes on its own. The flags for per-model changes
+become Hydra dict-literal overrides, the only form that addresses ids with dots in them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import re
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .commands import (
+    Context,
+    Out,
+    UsageError,
+    cmd_diff,
+    cmd_explain,
+    cmd_graph,
+    cmd_lookup,
+    cmd_show,
+    cmd_table,
+    cmd_validate,
+)
+from .errors import ConfigError, ResolverError, did_you_mean
+
+PROG = "fallback-resolver"
+# Options that take a value: routing must skip their values when it looks for the subcommand.
+_VALUED = {
+    "--env",
+    "--config-dir",
+    "--config-path",
+    "--fallback",
+    "--disable",
+    "--enable",
+    "--format",
+    "-f",
+    "--output",
+    "-o",
+}
+_JSON_COMMANDS = {"table", "lookup", "explain", "validate", "diff"}
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "table": (
+        "every enabled model, its chain, and whether each hop is usable now (the default)",
+        f"  {PROG} --env staging\n"
+        f"  {PROG} table --disable kimi-k2-instruct --json\n"
+        f"  {PROG} --fallback 'kimi-k2.5-syn=kimi-k2-instruct,deepseek-v3.1' policy.max_depth=1",
+    ),
+    "lookup": (
+        "print the backup a failing call of MODEL goes to now (exit 1 when there is none)",
+        f"  TOGETHER_API_KEY=... {PROG} lookup deepseek-r1-0528-syn\n"
+        f"  {PROG} lookup kimi-k2.5-syn --env staging\n"
+        f"  {PROG} lookup qwen2.5-7b-turbo --fallback qwen2.5-7b-turbo=deepseek-v3.1-terminus-syn",
+    ),
+    "explain": (
+        "hop by hop, why each backup of MODEL is used or skipped, and where each edge is declared",
+        f"  {PROG} explain kimi-k2-thinking-syn\n"
+        f"  {PROG} explain kimi-k2.5-syn --env staging --json",
+    ),
+    "validate": (
+        "every problem of the composed configuration, grouped by file (exit 2 on errors)",
+        f"  {PROG} validate --env dev,staging,prod --strict    # in CI\n"
+        f"  {PROG} validate --config-dir deploy/conf --env canary",
+    ),
+    "graph": (
+        "the effective fallback graph as Mermaid, DOT, or (with Graphviz) SVG/PNG",
+        f"  {PROG} graph > fallbacks.mmd\n"
+        f"  {PROG} graph --env staging --format dot -o fallbacks.dot\n"
+        f"  {PROG} graph --format svg -o fallbacks.svg    # needs Graphviz's `dot`",
+    ),
+    "diff": (
+        "edges, models, provider settings and policy that differ between two envs",
+        f"  {PROG} diff prod staging\n  {PROG} diff prod canary --config-dir deploy/conf --json",
+    ),
+    "show": (
+        "the composed configuration as YAML (keys appear only as variable names)",
+        f"  {PROG} show --env dev\n"
+        f"  {PROG} show --info --enable glm-4.6-syn \\\n"
+        f"      '++fallbacks={{glm-4.6-syn: [deepseek-v3.1]}}'",
+    ),
+}
+_OVERRIDE_HELP = (
+    "Hydra overrides, after the options: key=value, +key=value, ++key=value, ~key. "
+    "An id with a dot needs a dict literal: '++fallbacks={kimi-k2.5-syn: [kimi-k2-instruct]}'"
+)
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser (for --help) and one parser per subcommand (for parsing)."""
+    top = argparse.ArgumentParser(
+        prog=PROG,
+        usage=f"{PROG} [COMMAND] [options] [OVERRIDE ...]",
+        description="Compose, check and explain the LLM fallback configuration. Without a "
+        "command, prints the table of every enabled model's fallback chain.",
+        epilog="examples:\n"
+        f"  {PROG}\n"
+        f"  {PROG} lookup deepseek-r1-0528-syn --env prod\n"
+        f"  {PROG} validate --env dev,staging,prod --strict\n\n"
+        f"`{PROG} COMMAND --help` shows each command's options. Exit codes: 0 ok, 1 lookup found "
+        "no fallback, 2 configuration or usage error.\nRESOLVER_ENV and RESOLVER_CONFIG_DIRS "
+        "are the defaults of --env and --config-dir, as for the library.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    top.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = top.add_subparsers(title="commands", metavar="COMMAND")
+    parsers = {}
+    for name, (summary, examples) in _COMMANDS.items():
+        p = sub.add_parser(
+            name,
+            prog=f"{PROG} {name}",
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            epilog=f"examples:\n{examples}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _add_command_arguments(name, p)
+        _add_common(p, json=name in _JSON_COMMANDS)
+        parsers[name] = p
+    return top, parsers
+
+
+def _add_command_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    if name in ("lookup", "explain"):
+        p.add_argument("model", metavar="MODEL", help="model id, e.g. deepseek-r1-0528-syn")
+    elif name == "validate":
+        p.add_argument("--strict", action="store_true", help="warnings fail too (exit 2)")
+    elif name == "graph":
+        p.add_argument(
+            "-f", "--format", choices=("mermaid", "dot", "svg", "png"), default="mermaid"
+        )
+        p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    elif name == "diff":
+        p.add_argument("env_a", metavar="ENV_A")
+        p.add_argument("env_b", metavar="ENV_B")
+    elif name == "show":
+        p.add_argument(
+            "--info", action="store_true", help="also the chosen config groups and search path"
+        )
+
+
+def _add_common(p: argparse.ArgumentParser, *, json: bool) -> None:
+    g = p.add_argument_group("configuration")
+    g.add_argument(
+        "--env",
+        metavar="NAME",
+        help="deployment overlay env/NAME.yaml (default: $RESOLVER_ENV, else prod)"
+        + ("; validate takes several: dev,staging,prod" if p.prog.endswith("validate") else ""),
+    )
+    g.add_argument(
+        "--config-dir",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="add a deployment config tree, searched before the shipped one (repeatable)",
+    )
+    g.add_argument("--config-path", metavar="DIR", help="replace the shipped config tree")
+    # One list in command-line order for the three model flags, so that the later of
+    # `--disable X ... --enable X` wins, as it would for two overrides.
+    for flag, metavar, text in (
+        ("--fallback", "MODEL=B1,B2", "replace MODEL's backups; MODEL= removes them"),
+        ("--disable", "MODEL", "disable MODEL"),
+        ("--enable", "MODEL", "enable MODEL"),
+    ):
+        g.add_argument(
+            flag,
+            metavar=metavar,
+            dest="model_flags",
+            action="append",
+            type=functools.partial(_tagged, flag),
+            default=[],
+            help=f"{text} (repeatable; dotted ids work)",
+        )
+    if json:
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+    # default=[]: without it argparse lists OVERRIDE as "required" when MODEL is missing.
+    p.add_argument("overrides", metavar="OVERRIDE", nargs="*", default=[], help=_OVERRIDE_HELP)
+
+
+def _tagged(flag: str, value: str) -> tuple[str, str]:
+    return flag, value
+
+
+def _route(argv: list[str]) -> tuple[str | None, list[str]]:
+    """The subcommand and the rest of argv; None for top-level --help/--version.
+
+    The subcommand may come after options (`--env dev lookup X`); without one it is `table`,
+    so that `fallback-resolver policy.max_depth=1` works.
+    """
+    skip = False
+    for i, token in enumerate(argv):
+        if skip:
+            skip = False
+        elif token in _VALUED:
+            skip = True
+        elif token in ("-h", "--help", "--version"):
+            return None, argv
+        elif token == "--":
+            break
+        elif not token.startswith("-"):
+            if token in _COMMANDS:
+                return token, argv[:i] + argv[i + 1 :]
+            if "=" not in token and not token.startswith(("~", "+")):
+                hint = did_you_mean(token, _COMMANDS)
+                hint = f"; {hint}" if hint else ""
+                raise UsageError(
+                    f"unknown command {token!r}{hint} (commands: {', '.join(_COMMANDS)})"
+                )
+            break
+    return "table", argv
+
+
+def _model_overrides(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(Hydra override, the flag that asked for it) for each model flag, in order."""
+    made: list[tuple[str, str]] = []
+    for flag, value in args.model_flags:
+        if flag == "--fallback":
+            made.append((_fallback_override(value), f"--fallback {value}"))
+            continue
+        patch = (
+            "{enabled: false, disabled_reason: 'set by --disable'}"
+            if flag == "--disable"
+            else "{enabled: true, disabled_reason: null}"
+        )
+        made.append((f"++models={{{_key(value)}: {patch}}}", f"{flag} {value}"))
+    return made
+
+
+def _fallback_override(spec: str) -> str:
+    model, eq, backups = spec.partition("=")
+    targets = [b.strip() for b in backups.split(",")] if backups.strip() else []
+    if not eq or not model.strip() or not all(targets):
+        raise UsageError(
+            f"--fallback {spec!r}: expected MODEL=B1,B2 (or MODEL= to remove its backups)"
+        )
+    values = ", ".join(_quoted(t) for t in targets)
+    return f"++fallbacks={{{_key(model)}: [{values}]}}"
+
+
+# Hydra's dict-literal keys are unquoted: these characters need a backslash there.
+_KEY_SPECIAL = re.compile(r"([\\:,=(){}\[\] ])")
+_NOT_TEXT = re.compile(r"[-+]?(\d[\d_]*(\.\d*)?([eE][-+]?\d+)?|inf|nan)|true|false|null", re.I)
+
+
+def _key(model: str) -> str:
+    model = model.strip()
+    if not model or "'" in model or '"' in model or _NOT_TEXT.fullmatch(model):
+        raise UsageError(f"{model!r} cannot be used as a model id on the command line")
+    return _KEY_SPECIAL.sub(r"\\\1", model)
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _context(args: argparse.Namespace, env: str | None, made: list[tuple[str, str]]) -> Context:
+    overrides = (*(line for line, _ in made), *args.overrides)  # trailing ones win
+    from_env = os.environ.get("RESOLVER_CONFIG_DIRS", "")
+    dirs = [d for d in from_env.split(os.pathsep) if d] + list(args.config_dir)
+    return Context(
+        env=env,
+        overrides=tuple(overrides),
+        labels={f"override {line!r}": flag for line, flag in made},
+        config_dirs=tuple(dirs),
+        config_path=args.config_path,
+        as_json=getattr(args, "json", False),
+        out=Out(),
+    )
+
+
+def _run(command: str, args: argparse.Namespace, made: list[tuple[str, str]]) -> int:
+    env_arg: str | None = args.env or os.environ.get("RESOLVER_ENV") or None
+    envs = [e.strip() for e in env_arg.split(",")] if env_arg else [None]
+    if command == "validate":
+        return cmd_validate(_context(args, None, made), envs, strict=args.strict)
+    if len(envs) > 1:
+        raise UsageError("only `validate` takes several envs; give --env one name")
+    if command == "diff" and args.env:
+        raise UsageError("diff compares the two envs it is given: drop --env")
+    ctx = _context(args, envs[0], made)
+    if command == "lookup":
+        return cmd_lookup(ctx, args.model)
+    if command == "explain":
+        return cmd_explain(ctx, args.model)
+    if command == "graph":
+        return cmd_graph(ctx, args.format, args.output)
+    if command == "diff":
+        return cmd_diff(ctx, args.env_a, args.env_b)
+    if command == "show":
+        return cmd_show(ctx, info=args.info)
+    return cmd_table(ctx)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 no fallback, 2 error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    labels: dict[str, str] = {}
+    try:
+        top, parsers = build_parser()
+        command, rest = _route(argv)
+        if command is None:
+            top.parse_args(rest)  # prints help or version, and exits
+            return 0
+        args = parsers[command].parse_intermixed_args(rest)
+        made = _model_overrides(args)
+        labels = {f"override {line!r}": flag for line, flag in made}
+        return _run(command, args, made)
+    except SystemExit as e:  # argparse: --help (0) and usage errors (2)
+        return e.code if isinstance(e.code, int) else 2
+    except ConfigError as e:
+        ctx = Context(None, (), labels, (), None, False, Out())
+        print(f"{PROG}: {ctx.config_error(e)}", file=sys.stderr)
+        return 2
+    except ResolverError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # Piped into `head`: the reader is gone, which is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

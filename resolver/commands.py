@@ -1,0 +1,342 @@
+"""What each command-line subcommand does, on a loaded resolver; ``cli`` parses and dispatches.
+
+Every command composes through :func:`resolver.load.load_composed` and answers from the
+:class:`Resolver` and its :class:`Explanation` rather than re-deriving chains. Output is sorted
+so that two runs on the same configuration print the same text (CI diffs it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ConfigError, Problem, ResolverError, did_you_mean
+from .load import load_composed
+from .resolve import Explanation, Resolver, Step
+
+if TYPE_CHECKING:
+    from .compose import Composed
+
+
+class UsageError(ResolverError):
+    """The command line itself is wrong (exit 2)."""
+
+
+_COLOURS = {"green": "32", "yellow": "33", "red": "31", "bold": "1", "dim": "2"}
+_STATUS_COLOUR = {"chosen": "green", "usable": "green", "skipped": "yellow"}
+
+
+@dataclass
+class Out:
+    """stdout, coloured only for a terminal and never when NO_COLOR is set (no-color.org)."""
+
+    stream: IO[str] = field(default_factory=lambda: sys.stdout)
+    colour: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.colour is None:
+            self.colour = (
+                self.stream.isatty()
+                and not os.environ.get("NO_COLOR")
+                and os.environ.get("TERM") != "dumb"
+            )
+
+    def paint(self, text: str, colour: str) -> str:
+        return f"\033[{_COLOURS[colour]}m{text}\033[0m" if self.colour else text
+
+    def line(self, text: str = "") -> None:
+        print(text, file=self.stream)
+
+    def json(self, data: Any) -> None:
+        print(json.dumps(data, indent=2, sort_keys=True, default=str), file=self.stream)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every subcommand shares: how to compose, and how to answer."""
+
+    env: str | None
+    overrides: tuple[str, ...]
+    labels: Mapping[str, str]  # "override '<line>'" -> the flag that produced it
+    config_dirs: tuple[str, ...]
+    config_path: str | None
+    as_json: bool
+    out: Out
+
+    def load(self, env: str | None = None) -> tuple[Resolver, Composed]:
+        """Compose ``env`` (default: the --env of this run) with this run's flags."""
+        return load_composed(
+            env or self.env,
+            self.overrides,
+            self.config_dirs,
+            self.config_path,
+            environ=os.environ,
+        )
+
+    def where(self, label: str | None) -> str | None:
+        return self.labels.get(label, label) if label else label
+
+    def problem_text(self, p: Problem, *, with_file: bool = True) -> str:
+        where = [part for part in (self.where(p.file) if with_file else None, p.key) if part]
+        text = f"{p.severity} [{p.code}] {': '.join(where) or 'configuration'}: {p.message}"
+        return f"{text} (hint: {p.hint})" if p.hint else text
+
+    def problem_json(self, p: Problem) -> dict[str, Any]:
+        return asdict(p) | {"file": self.where(p.file)}
+
+    def config_error(self, e: ConfigError) -> str:
+        """One message for a configuration that does not load: its errors, not every warning."""
+        where = f" (env {e.env!r})" if e.env else ""
+        lines = [f"invalid configuration{where}:"]
+        lines += [f"  {self.problem_text(p)}" for p in e.errors]
+        warnings = len(e.problems) - len(e.errors)
+        if warnings:
+            lines.append(f"  ({warnings} warning(s) too; `fallback-resolver validate` lists all)")
+        return "\n".join(lines)
+
+
+def known_model(r: Resolver, model_id: str) -> None:
+    if model_id not in r.providers:
+        hint = did_you_mean(model_id, r.providers)
+        raise UsageError(f"unknown model {model_id!r}" + (f"; {hint}" if hint else ""))
+
+
+def _step_why(step: Step) -> str:
+    via = [f"via {step.via}"] if step.hop > 1 else []
+    return "; ".join([step.reason, *step.notes, *via])
+
+
+def cmd_table(ctx: Context) -> int:
+    r, _ = ctx.load()
+    enabled = sorted(p.id for p in r.providers.values() if p.enabled)
+    explained = [r.explain(model_id) for model_id in enabled]
+    if ctx.as_json:
+        ctx.out.json(
+            {
+                "env": r.env,
+                "models": [_explanation_json(ctx, r, e) for e in explained],
+                "warnings": [ctx.problem_json(p) for p in r.warnings],
+            }
+        )
+        return 0
+    rows = [("MODEL", "HOP", "BACKUP", "STATUS", "WHY")]
+    for e in explained:
+        if not e.steps:
+            rows.append((e.model_id, "-", "-", "-", e.summary))
+        for step in e.steps:
+            rows.append((e.model_id, str(step.hop), step.provider_id, step.status, _step_why(step)))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    with_edges = sum(1 for e in explained if e.steps)
+    ctx.out.line(f"env {r.env}: {len(enabled)} enabled models, {with_edges} with backups")
+    for n, row in enumerate(rows):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        if n == 0:
+            cells = [ctx.out.paint(c, "bold") for c in cells]
+        elif row[3] in _STATUS_COLOUR:
+            cells[3] = ctx.out.paint(cells[3], _STATUS_COLOUR[row[3]])
+        ctx.out.line("  ".join([*cells, row[4]]).rstrip())
+    disabled = len(r.providers) - len(enabled)
+    tail = f"{len(r.warnings)} warning(s)"
+    if r.warnings:
+        tail += " (`fallback-resolver validate` lists them)"
+    ctx.out.line(f"{disabled} disabled model(s) not shown; {tail}")
+    return 0
+
+
+def _explanation_json(ctx: Context, r: Resolver, e: Explanation) -> dict[str, Any]:
+    data = asdict(e)
+    data["fallback"] = data.pop("chosen")
+    for step in data["steps"]:
+        step["origin"] = ctx.where(r.origins.get(step["via"]))
+    return data
+
+
+def cmd_lookup(ctx: Context, model_id: str) -> int:
+    r, _ = ctx.load()
+    known_model(r, model_id)
+    found = r.get_fallback_provider(model_id)
+    why = None
+    if found is None:
+        e = r.explain(model_id)
+        skipped = [f"{s.provider_id}: {s.reason}" for s in e.steps]
+        why = e.summary + (f" ({'; '.join(skipped)})" if skipped else "")
+    if ctx.as_json:
+        ctx.out.json(
+            {"model": model_id, "env": r.env, "fallback": found and found.id, "reason": why}
+        )
+    elif found is not None:
+        ctx.out.line(found.id)
+    if why is not None:
+        print(
+            f"fallback-resolver: no fallback for {model_id} in env {r.env}: {why}", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+def cmd_explain(ctx: Context, model_id: str) -> int:
+    r, _ = ctx.load()
+    known_model(r, model_id)
+    e = r.explain(model_id)
+    if ctx.as_json:
+        ctx.out.json(_explanation_json(ctx, r, e) | {"env": r.env})
+        return 0
+    ctx.out.line(f"{model_id} (env {r.env}): {e.summary}")
+    for step in e.steps:
+        status = ctx.out.paint(step.status, _STATUS_COLOUR[step.status])
+        via = f" (backup of {step.via})" if step.hop > 1 else ""
+        ctx.out.line(f"  hop {step.hop}: {step.provider_id}{via}: {status}: {step.reason}")
+        if step.notes:
+            ctx.out.line(f"      {'; '.join(step.notes)}")
+        ctx.out.line(f"      edge declared in {ctx.where(r.origins.get(step.via)) or '?'}")
+    if not e.steps and model_id in r.origins:
+        ctx.out.line(f"  its fallbacks are set in {ctx.where(r.origins[model_id])}")
+    return 0
+
+
+def cmd_validate(ctx: Context, envs: Sequence[str | None], *, strict: bool) -> int:
+    results = []
+    for env in envs:
+        try:
+            r, _ = ctx.load(env)
+            name, problems = r.env, list(r.warnings)
+        except ConfigError as e:
+            name, problems = e.env or env, list(e.problems)
+        problems.sort(key=lambda p: (p.severity != "error", p.key or "", p.code, p.message))
+        errors = sum(p.severity == "error" for p in problems)
+        failed = bool(errors or (strict and problems))
+        results.append((name, problems, errors, failed))
+    if ctx.as_json:
+        ctx.out.json(
+            {
+                "ok": not any(res[3] for res in results),
+                "strict": strict,
+                "envs": [
+                    {
+                        "env": name,
+                        "ok": not failed,
+                        "errors": errors,
+                        "warnings": len(problems) - errors,
+                        "problems": [ctx.problem_json(p) for p in problems],
+                    }
+                    for name, problems, errors, failed in results
+                ],
+            }
+        )
+    else:
+        for name, problems, errors, failed in results:
+            _validate_text(ctx, name, problems, errors, failed)
+        bad = sum(res[3] for res in results)
+        mode = " (strict: warnings fail)" if strict else ""
+        ctx.out.line(
+            f"validated {len(results)} env(s){mode}: {len(results) - bad} ok, {bad} failed"
+        )
+    return 2 if any(res[3] for res in results) else 0
+
+
+def _validate_text(
+    ctx: Context, env: str | None, problems: list[Problem], errors: int, failed: bool
+) -> None:
+    verdict = ctx.out.paint("FAILED", "red") if failed else ctx.out.paint("ok", "green")
+    counts = f"{errors} error(s), {len(problems) - errors} warning(s)"
+    ctx.out.line(f"env {env}: {verdict}: {counts}")
+    by_file: dict[str, list[Problem]] = {}
+    for p in problems:
+        by_file.setdefault(ctx.where(p.file) or "(no file)", []).append(p)
+    for file in sorted(by_file):
+        ctx.out.line(f"  {file}")
+        for p in by_file[file]:
+            text = ctx.problem_text(p, with_file=False)
+            ctx.out.line(f"    {ctx.out.paint(text, 'red') if p.severity == 'error' else text}")
+
+
+def cmd_graph(ctx: Context, fmt: str, output: str | None) -> int:
+    from . import graph
+
+    r, _ = ctx.load()
+    text = graph.to_mermaid(r, os.environ) if fmt == "mermaid" else graph.to_dot(r, os.environ)
+    if fmt in ("svg", "png"):
+        data = graph.render(text, "svg" if fmt == "svg" else "png")
+    else:
+        data = text.encode()
+    if output is None:
+        if fmt == "png" and sys.stdout.isatty():
+            raise UsageError("png output is binary; write it to a file with -o FILE")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return 0
+    try:
+        Path(output).write_bytes(data)
+    except OSError as e:
+        raise UsageError(f"cannot write {output}: {e.strerror or e}") from None
+    print(f"wrote {fmt} graph of env {r.env} to {output}", file=sys.stderr)
+    return 0
+
+
+def cmd_diff(ctx: Context, env_a: str, env_b: str) -> int:
+    from .diff import diff
+
+    a, _ = ctx.load(env_a)
+    b, _ = ctx.load(env_b)
+    changes = diff(a, b)
+    if ctx.as_json:
+        ctx.out.json({"from": a.env, "to": b.env, "changes": [asdict(c) for c in changes]})
+        return 0
+    ctx.out.line(f"diff env {a.env} -> env {b.env}")
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for c in changes:
+        if c.kind != "provider":
+            ctx.out.line(f"  {c}")
+            continue
+        # Vendor-wide settings (an env moving every URL) would be one line per model otherwise.
+        model_id, _, name = c.subject.rpartition(".")
+        grouped.setdefault((name, repr(c.before), repr(c.after)), []).append(model_id)
+    for (name, before, after), ids in sorted(grouped.items()):
+        models = ", ".join(ids) if len(ids) <= 3 else f"{len(ids)} models: {', '.join(ids)}"
+        ctx.out.line(f"  ~ provider {name}: changed {before} -> {after} ({models})")
+    ctx.out.line(f"{len(changes)} change(s)" if changes else "no differences")
+    return 0
+
+
+def cmd_show(ctx: Context, *, info: bool) -> int:
+    import yaml
+
+    _, composed = ctx.load()
+    if info:
+        about = {
+            "env": composed.env,
+            "choices": composed.choices,
+            "search_path": list(composed.search_path),
+            "overrides": [ctx.labels.get(f"override {o!r}", o) for o in ctx.overrides],
+        }
+        ctx.out.line(yaml.safe_dump(about, sort_keys=True).rstrip())
+        ctx.out.line("---")
+    ctx.out.line(
+        yaml.safe_dump(_redact(composed.data), sort_keys=True, allow_unicode=True).rstrip()
+    )
+    return 0
+
+
+def _redact(value: Any) -> Any:
+    """The data with credentials in URLs masked; keys are only ever named by variable."""
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    if isinstance(value, str) and "://" in value:
+        parts = urlsplit(value)
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = f"{parts.username}:***@{parts.hostname}" + (
+                f":{parts.port}" if parts.port else ""
+            )
+        query = "&".join(f"{q.partition('=')[0]}=***" for q in parts.query.split("&") if q)
+        return urlunsplit(parts._replace(netloc=netloc, query=query))
+    return value
