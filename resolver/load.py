@@ -36,9 +36,10 @@ def load(
     warning with ``strict=True``; nothing is returned half-loaded. Warnings otherwise end up in
     ``Resolver.warnings``. Safe to call from many threads at once.
     """
-    return load_composed(env, overrides, config_dirs, config_path, strict=strict, environ=environ)[
-        0
-    ]
+    loaded, _ = load_composed(
+        env, overrides, config_dirs, config_path, strict=strict, environ=environ
+    )
+    return loaded
 
 
 def load_composed(
