@@ -112,6 +112,8 @@ class Event:
     message: str = ""
 
 
+_MIN_ATTEMPT_S = 0.005
+
 Listener = Callable[[Event], None]
 _listeners: list[Listener] = []
 _listeners_lock = threading.Lock()
@@ -295,6 +297,7 @@ class _Run:
         self.deadline = None if budget is None else self.started + budget
         self.budget = budget
         self.last_exc: BaseException | None = None
+        self.stop = ""  # why the call ended without an answer
         for provider_id, reason in skipped:
             self.skip(provider_id, reason)
 
@@ -337,8 +340,7 @@ class _Run:
             if len(self.attempts) >= self.policy.max_attempts:
                 self.stop = f"max_attempts={self.policy.max_attempts} reached"
                 return None
-            left = self.remaining()
-            if left is not None and left <= 0:
+            if self.deadline_passed():
                 self.stop = f"deadline of {self.budget:g}s reached"
                 return None
             provider, via = self.queue.pop(0)
@@ -346,10 +348,15 @@ class _Run:
                 continue
             self.tried.add(provider.id)
             return provider, via
-        self.stop = "every candidate failed"
+        if not self.stop:
+            self.stop = "every candidate failed"
         return None
 
-    stop = "every candidate failed"
+    def deadline_passed(self) -> bool:
+        """True when too little time is left to start an attempt (timers fire a little early,
+        and an attempt given a few milliseconds would only fail)."""
+        left = self.remaining()
+        return left is not None and left < _MIN_ATTEMPT_S
 
     def succeeded(self, provider: Provider, value: T, seconds: float, status: int | None) -> None:
         attempt = Attempt(provider.id, None, status, "ok", seconds)
@@ -525,10 +532,7 @@ def call_with_fallback(
                 value = fn(provider)
             except Exception as exc:
                 seconds = time.monotonic() - began
-                left = run.remaining()
-                wait = run.failed(
-                    provider, exc, seconds, deadline_hit=left is not None and left <= 0
-                )
+                wait = run.failed(provider, exc, seconds, deadline_hit=run.deadline_passed())
                 if wait:
                     time.sleep(wait)
                 continue
