@@ -22,7 +22,7 @@ import json
 import os
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,9 +71,9 @@ class Client:
     def __init__(self, *, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
         self._limits = limits
         self._sync: httpx.Client | None = None
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._async: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, AsyncGenerator[None, None]]
+        ] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def __enter__(self) -> Client:
@@ -98,14 +98,21 @@ class Client:
                     client = self._sync = httpx.Client(limits=self._limits)
         return client
 
-    @property
-    def async_(self) -> httpx.AsyncClient:
-        """The async client of the running event loop (an AsyncClient cannot cross loops)."""
+    async def async_client(self) -> httpx.AsyncClient:
+        """The async client of the running event loop (an AsyncClient cannot cross loops).
+
+        It is closed when the loop shuts down through ``asyncio.run`` (or anything else that
+        calls ``loop.shutdown_asyncgens()``), so short-lived loops leave no sockets open.
+        """
         loop = asyncio.get_running_loop()
-        client = self._async.get(loop)
-        if client is None:
-            client = self._async[loop] = httpx.AsyncClient(limits=self._limits)
-        return client
+        entry = self._async.get(loop)
+        if entry is None:
+            client = httpx.AsyncClient(limits=self._limits)
+            closer = _close_at_loop_shutdown(client)
+            self._async[loop] = (client, closer)  # the loop tracks its generators weakly
+            await closer.__anext__()
+            return client
+        return entry[0]
 
     def close(self) -> None:
         """Close the sync pool; async pools are dropped with their loops (or :meth:`aclose`)."""
@@ -117,9 +124,9 @@ class Client:
     async def aclose(self) -> None:
         """Close the sync pool and the running loop's async pool."""
         self.close()
-        client = self._async.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        entry = self._async.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry[0].aclose()
 
     # one attempt on one provider
 
@@ -148,9 +155,8 @@ class Client:
         try:
             # httpx's timeout bounds each read; the outer one bounds the whole response.
             async with asyncio.timeout(timeout.read):
-                response = await self.async_.post(
-                    url, headers=headers, content=body, timeout=timeout
-                )
+                client = await self.async_client()
+                response = await client.post(url, headers=headers, content=body, timeout=timeout)
         except httpx.HTTPError as exc:
             raise _transport_error(provider, exc) from exc
         except TimeoutError as exc:
@@ -158,6 +164,14 @@ class Client:
                 "timeout", f"no response within {timeout.read:g}s", provider_id=provider.id
             ) from exc
         return _parse(provider, response.status_code, response.headers, response.content, headers)
+
+
+async def _close_at_loop_shutdown(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    # Suspended at its yield until the loop's shutdown_asyncgens() closes it.
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 _default: Client | None = None

@@ -255,3 +255,17 @@ def _until(probe: Callable[[], list[Any]], seconds: float) -> list[Any]:
             return found
         time.sleep(0.02)
     return probe()
+
+
+def test_async_pool_is_closed_when_its_loop_shuts_down(prod, chat_server, keys):
+    """A loop run by asyncio.run closes the async connection pool it used, leaving no open
+    sockets behind."""
+    pool = Client()
+
+    async def main() -> Any:
+        await prod.achat(PRIMARY, MESSAGES, environ=keys, client=pool)
+        return await pool.async_client()
+
+    client = asyncio.run(main())
+
+    assert client.is_closed
