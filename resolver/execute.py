@@ -403,9 +403,9 @@ class _Run:
             self.stop = f"deadline of {self.budget:g}s reached"
             return None
         edge = self.resolver.edge_policy.get(provider.id)
-        falls_back = (
-            edge.fallback_on if edge is not None and edge.fallback_on is not None else None
-        ) or self.policy.fallback_on
+        falls_back = self.policy.fallback_on
+        if edge is not None and edge.fallback_on is not None:
+            falls_back = edge.fallback_on  # an empty list is honoured: this source never falls back
         retries_done = sum(a.provider_id == provider.id for a in self.attempts) - 1
         if (
             failure.error_class in self.policy.retry_on

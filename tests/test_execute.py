@@ -127,6 +127,17 @@ def test_edge_policy_narrows_what_falls_back():
     assert narrow.call_with_fallback(PRIMARY, failing_on(PRIMARY), environ=KEYS).fallback_used
 
 
+def test_empty_edge_policy_list_means_never_fall_back():
+    """edge_policy[source].fallback_on: [] turns fallbacks off for that source entirely."""
+    never = make_resolver(overrides=[f"++edge_policy={{{PRIMARY}: {{fallback_on: []}}}}"])
+    fn = failing_on(PRIMARY)
+
+    with pytest.raises(ProviderError):
+        never.call_with_fallback(PRIMARY, fn, environ=KEYS)
+
+    assert fn.calls == [PRIMARY]
+
+
 def test_context_window_needs_a_larger_backup():
     """A context_window failure moves only to a backup whose known context window is larger."""
     window = ProviderError("context_window", "too long", 400)
