@@ -41,9 +41,10 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.mark.parametrize("fault", sorted(FALLING_BACK))
-def test_fault_on_primary_is_served_by_backup(fault, mode, prod, chat_server, keys):
+def test_fault_on_primary_is_served_by_backup(fault, mode, prod, roomy, chat_server, keys):
     """When the requested model fails with a fallback-worthy error, its backup answers and the
     outcome records both attempts with the failure's class and status."""
+    prod = prod if fault == "slow" else roomy  # 0.2 s primary timeout only where it is tested
     primary = prod.providers[PRIMARY].model
     chat_server.set_fault(primary, fault, delay_s=2.0)
 
@@ -60,10 +61,10 @@ def test_fault_on_primary_is_served_by_backup(fault, mode, prod, chat_server, ke
     assert first.seconds > 0
 
 
-def test_healthy_primary_serves_and_params_pass_through(mode, prod, chat_server, keys):
+def test_healthy_primary_serves_and_params_pass_through(mode, roomy, chat_server, keys):
     """A healthy primary serves with no fallback, gets the vendor's model string, a Bearer key
     and extra parameters such as response_format unchanged, and usage is parsed."""
-    outcome = run_chat(mode, prod, environ=keys, response_format={"type": "json_object"})
+    outcome = run_chat(mode, roomy, environ=keys, response_format={"type": "json_object"})
 
     assert not outcome.fallback_used
     assert outcome.served_by == PRIMARY
@@ -73,34 +74,34 @@ def test_healthy_primary_serves_and_params_pass_through(mode, prod, chat_server,
     )
     assert outcome.value.raw["object"] == "chat.completion"
     (seen,) = chat_server.requests
-    assert seen.model == prod.providers[PRIMARY].model
+    assert seen.model == roomy.providers[PRIMARY].model
     assert seen.has_auth
     assert seen.body["response_format"] == {"type": "json_object"}
     assert seen.body["messages"] == MESSAGES
 
 
-def test_bad_request_does_not_fall_back(mode, prod, chat_server, keys):
+def test_bad_request_does_not_fall_back(mode, roomy, chat_server, keys):
     """A bad request is raised as it is, with its attempt listed, and the backup is never
     called: it would reject the same request."""
-    chat_server.set_fault(prod.providers[PRIMARY].model, "bad_request")
+    chat_server.set_fault(roomy.providers[PRIMARY].model, "bad_request")
 
     with pytest.raises(ProviderError) as caught:
-        run_chat(mode, prod, environ=keys)
+        run_chat(mode, roomy, environ=keys)
 
     assert caught.value.error_class == "bad_request"
     assert caught.value.status == 400
     assert [a.provider_id for a in caught.value.attempts] == [PRIMARY]
-    assert chat_server.requests_for(prod.providers[BACKUP].model) == []
+    assert chat_server.requests_for(roomy.providers[BACKUP].model) == []
 
 
-def test_both_failing_raises_exhausted_with_two_attempts(mode, prod, chat_server, keys):
+def test_both_failing_raises_exhausted_with_two_attempts(mode, roomy, chat_server, keys):
     """When the primary and its backup both fail, one FallbackExhausted carries both attempts
     and chains the backup's error as its cause."""
-    chat_server.set_fault(prod.providers[PRIMARY].model, "server")
-    chat_server.set_fault(prod.providers[BACKUP].model, "unavailable")
+    chat_server.set_fault(roomy.providers[PRIMARY].model, "server")
+    chat_server.set_fault(roomy.providers[BACKUP].model, "unavailable")
 
     with pytest.raises(FallbackExhausted) as caught:
-        run_chat(mode, prod, environ=keys)
+        run_chat(mode, roomy, environ=keys)
 
     error = caught.value
     assert error.requested == PRIMARY
@@ -125,29 +126,29 @@ def test_deadline_cuts_the_chain(mode, roomy, chat_server, keys):
     assert chat_server.requests_for(slow.providers[BACKUP].model) == []
 
 
-def test_missing_backup_key_skips_it_with_reason(mode, prod, chat_server):
+def test_missing_backup_key_skips_it_with_reason(mode, roomy, chat_server):
     """A backup whose key variable is unset is not called, and the reason is recorded."""
-    chat_server.set_fault(prod.providers[PRIMARY].model, "server")
+    chat_server.set_fault(roomy.providers[PRIMARY].model, "server")
 
     with pytest.raises(FallbackExhausted) as caught:
-        run_chat(mode, prod, environ=ChatServer.environ("SYNTHETIC_API_KEY"))
+        run_chat(mode, roomy, environ=ChatServer.environ("SYNTHETIC_API_KEY"))
 
     assert [a.provider_id for a in caught.value.attempts] == [PRIMARY]
     (skip,) = caught.value.skipped
     assert skip.provider_id == BACKUP
     assert "TOGETHER_API_KEY is not set" in skip.reason
-    assert chat_server.requests_for(prod.providers[BACKUP].model) == []
+    assert chat_server.requests_for(roomy.providers[BACKUP].model) == []
 
 
-def test_missing_primary_key_is_an_auth_failure_not_a_crash(mode, prod, chat_server):
+def test_missing_primary_key_is_an_auth_failure_not_a_crash(mode, roomy, chat_server):
     """An unset key variable on the requested model is an auth failure that falls back; no
     request goes out without its key."""
-    outcome = run_chat(mode, prod, environ=ChatServer.environ("TOGETHER_API_KEY"))
+    outcome = run_chat(mode, roomy, environ=ChatServer.environ("TOGETHER_API_KEY"))
 
     assert outcome.served_by == BACKUP
     assert outcome.attempts[0].error_class == "auth"
     assert "SYNTHETIC_API_KEY is not set" in outcome.attempts[0].message
-    assert chat_server.requests_for(prod.providers[PRIMARY].model) == []
+    assert chat_server.requests_for(roomy.providers[PRIMARY].model) == []
 
 
 def test_retry_after_is_honoured_on_same_model_retry(mode, server, chat_server, keys):
@@ -178,16 +179,16 @@ def test_retry_after_over_the_cap_moves_to_backup(mode, server, chat_server, key
     assert outcome.served_by == BACKUP
 
 
-def test_no_key_value_in_logs_or_errors(mode, prod, chat_server, caplog):
+def test_no_key_value_in_logs_or_errors(mode, roomy, chat_server, caplog):
     """Key values never appear in log records, attempts or error messages, whatever fails."""
     secret = "sk-very-secret-value-123"
     environ = {"SYNTHETIC_API_KEY": secret, "TOGETHER_API_KEY": secret + "-t"}
-    chat_server.set_fault(prod.providers[PRIMARY].model, "auth")
-    chat_server.set_fault(prod.providers[BACKUP].model, "drop")
+    chat_server.set_fault(roomy.providers[PRIMARY].model, "auth")
+    chat_server.set_fault(roomy.providers[BACKUP].model, "drop")
     caplog.set_level(logging.DEBUG, logger="resolver")
 
     with pytest.raises(FallbackExhausted) as caught:
-        run_chat(mode, prod, environ=environ)
+        run_chat(mode, roomy, environ=environ)
 
     assert caplog.records, "attempts and fallbacks are logged"
     texts = [caplog.text, str(caught.value), repr(caught.value.attempts)]
@@ -198,12 +199,12 @@ def test_no_key_value_in_logs_or_errors(mode, prod, chat_server, caplog):
 def test_concurrent_achat_none_lost_none_hanging(roomy, chat_server, keys):
     """200 concurrent achat calls with the primary failing half the time each end with a
     response or a FallbackExhausted, within a bounded time."""
-    prod = roomy  # the server shares this process's GIL: 0.2 s timeouts would trip under load
-    chat_server.set_fault(prod.providers[PRIMARY].model, "server", rate=0.5)
-    chat_server.set_fault(prod.providers[BACKUP].model, "unavailable", rate=0.2)
+    # roomy, not prod: the server shares this process's GIL, 0.2 s timeouts would trip
+    chat_server.set_fault(roomy.providers[PRIMARY].model, "server", rate=0.5)
+    chat_server.set_fault(roomy.providers[BACKUP].model, "unavailable", rate=0.2)
 
     async def main() -> list[Any]:
-        calls = [prod.achat(PRIMARY, MESSAGES, environ=keys) for _ in range(200)]
+        calls = [roomy.achat(PRIMARY, MESSAGES, environ=keys) for _ in range(200)]
         return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 30)
 
     results = asyncio.run(main())
@@ -239,10 +240,10 @@ def test_cancelling_achat_cancels_request_and_starts_no_backup(roomy, chat_serve
     assert chat_server.requests_for(slow.providers[BACKUP].model) == []
 
 
-def test_own_client_pool_can_be_closed(prod, chat_server, keys):
+def test_own_client_pool_can_be_closed(roomy, chat_server, keys):
     """A Client used as a context manager serves chats and closes its pool on exit."""
     with Client() as client:
-        outcome = prod.chat(PRIMARY, MESSAGES, environ=keys, client=client)
+        outcome = roomy.chat(PRIMARY, MESSAGES, environ=keys, client=client)
         assert outcome.served_by == PRIMARY
     assert client._sync is None
 
@@ -257,13 +258,13 @@ def _until(probe: Callable[[], list[Any]], seconds: float) -> list[Any]:
     return probe()
 
 
-def test_async_pool_is_closed_when_its_loop_shuts_down(prod, chat_server, keys):
+def test_async_pool_is_closed_when_its_loop_shuts_down(roomy, chat_server, keys):
     """A loop run by asyncio.run closes the async connection pool it used, leaving no open
     sockets behind."""
     pool = Client()
 
     async def main() -> Any:
-        await prod.achat(PRIMARY, MESSAGES, environ=keys, client=pool)
+        await roomy.achat(PRIMARY, MESSAGES, environ=keys, client=pool)
         return await pool.async_client()
 
     client = asyncio.run(main())
