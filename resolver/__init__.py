@@ -1,40 +1,77 @@
 """Declarative, Hydra-configured LLM fallbacks: compose, validate, resolve.
 
 ``import resolver`` is cheap: Hydra is imported, and the default configuration composed, only
-when something first needs it.
+when something first needs it; httpx only when ``chat``/``achat`` (``resolver.http``) is first
+used.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .catalog import ERROR_CLASSES, CostPolicy, EdgePolicy, ErrorClass, Policy, Pricing, Provider
 from .default import default_resolver, explain, get_fallback_chain, get_fallback_provider
-from .errors import ConfigError, Problem, ResolverError
+from .errors import (
+    Attempt,
+    ConfigError,
+    FallbackExhausted,
+    ModelUnavailable,
+    Problem,
+    ProviderError,
+    ResolverError,
+    Skip,
+)
+from .execute import (
+    Event,
+    Outcome,
+    acall_with_fallback,
+    add_listener,
+    call_with_fallback,
+    time_left,
+)
 from .load import load
 from .resolve import Explanation, Resolver, Step
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:  # for type checkers; at run time these come from __getattr__ below
+    from .http import ChatResult, achat, chat
+
+_LAZY_HTTP = ("ChatResult", "achat", "chat")
+
 __all__ = [
     "ALL_PROVIDERS",
     "ERROR_CLASSES",
     "MODEL_FALLBACKS",
+    "Attempt",
+    "ChatResult",
     "ConfigError",
     "CostPolicy",
     "EdgePolicy",
     "ErrorClass",
+    "Event",
     "Explanation",
+    "FallbackExhausted",
+    "ModelUnavailable",
+    "Outcome",
     "Policy",
     "Pricing",
     "Problem",
     "Provider",
+    "ProviderError",
     "Resolver",
     "ResolverError",
+    "Skip",
     "Step",
+    "acall_with_fallback",
+    "achat",
+    "add_listener",
+    "call_with_fallback",
+    "chat",
     "default_resolver",
     "explain",
     "get_fallback_chain",
     "get_fallback_provider",
     "load",
+    "time_left",
 ]
 
 
@@ -46,4 +83,8 @@ def __getattr__(name: str) -> Any:
         return default.model_fallbacks()
     if name == "ALL_PROVIDERS":
         return default.all_providers()
+    if name in _LAZY_HTTP:  # httpx is imported on first use only
+        from . import http
+
+        return getattr(http, name)
     raise AttributeError(f"module 'resolver' has no attribute {name!r}")

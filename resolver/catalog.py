@@ -93,10 +93,25 @@ class CostPolicy:
         return cost / base
 
 
+RETRYABLE: tuple[ErrorClass, ...] = ("rate_limit", "server", "timeout", "connection")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
+    """How far and how long a failing call is carried through its backups.
+
+    ``max_attempts`` counts every call of one request, same-model retries included.
+    ``retries`` extra calls are made on the same provider (for the ``retry_on`` classes) before
+    moving to a backup, waiting ``retry_backoff_s * 2**n`` or the vendor's Retry-After, never
+    more than ``retry_max_wait_s`` (a longer Retry-After moves on to the backup instead).
+    """
+
     max_depth: int = 2
     max_attempts: int = 3
     deadline_s: float | None = None
     fallback_on: tuple[ErrorClass, ...] = tuple(c for c in ERROR_CLASSES if c != "bad_request")
+    retries: int = 0
+    retry_on: tuple[ErrorClass, ...] = RETRYABLE
+    retry_backoff_s: float = 0.5
+    retry_max_wait_s: float = 10.0
     cost: CostPolicy = field(default_factory=CostPolicy)

@@ -3,7 +3,12 @@
 Every exception the library raises on purpose derives from one base::
 
     ResolverError
-     └── ConfigError        the composed configuration is invalid; .problems lists every problem
+     ├── ConfigError            the composed configuration is invalid; .problems lists every problem
+     ├── ModelUnavailable       a call asked for a model that is unknown or disabled (a LookupError)
+     ├── ProviderError          one call to one provider failed, with its error class; raise it
+     │                          from your own ``fn`` to say which class a failure is
+     └── FallbackExhausted      every candidate of a call failed (or a bound cut the chain);
+                                .attempts lists them all, ``__cause__`` is the last error
 
 A :class:`Problem` is one finding of validation: an error (loading stops) or a warning (loading
 goes on, unless ``strict=True``). Each names where it is (a file and key path, or a command-line
@@ -12,9 +17,11 @@ override), what is wrong, and a hint where one helps.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from .catalog import ERROR_CLASSES, ErrorClass
 
 Severity = Literal["error", "warning"]
 
@@ -75,6 +82,138 @@ class ConfigError(ResolverError):
         return f"invalid fallback configuration{where}: {counts}\n" + "\n".join(
             f"  {p}" for p in self.problems
         )
+
+
+class ModelUnavailable(ResolverError, LookupError):
+    """A call asked for a model id that is unknown, or disabled in this configuration."""
+
+    def __init__(self, model_id: str, reason: str) -> None:
+        self.model_id = model_id
+        self.reason = reason
+        super().__init__(f"cannot call {model_id!r}: {reason}")
+
+
+class ProviderError(ResolverError):
+    """One call to one provider failed, with the class of failure that decides what happens next.
+
+    Raise it from your own ``fn`` to tell :func:`resolver.call_with_fallback` how a failure
+    should be treated (``error_class`` is one of :data:`resolver.ERROR_CLASSES`)::
+
+        raise ProviderError("rate_limit", "vendor said slow down", status=429, retry_after=2.0)
+
+    The built-in client raises it for every failed chat call. ``attempts`` is filled in when the
+    error leaves a fallback call unchanged because its class does not fall back (``bad_request``
+    by default): then it lists every attempt of that call, this one last.
+    """
+
+    def __init__(
+        self,
+        error_class: ErrorClass,
+        message: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        *,
+        provider_id: str | None = None,
+    ) -> None:
+        if error_class not in ERROR_CLASSES:
+            raise ValueError(
+                f"unknown error class {error_class!r}; use one of {', '.join(ERROR_CLASSES)}"
+            )
+        self.error_class: ErrorClass = error_class
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+        self.provider_id = provider_id
+        self.attempts: tuple[Attempt, ...] = ()
+        where = f"{provider_id}: " if provider_id else ""
+        code = f" (HTTP {status})" if status is not None else ""
+        super().__init__(f"{where}{error_class}{code}: {message}")
+
+    def __reduce__(self) -> Any:
+        return (
+            _rebuild_provider_error,
+            (self.error_class, self.message, self.status, self.retry_after, self.provider_id),
+        )
+
+
+def _rebuild_provider_error(
+    error_class: ErrorClass,
+    message: str,
+    status: int | None,
+    retry_after: float | None,
+    provider_id: str | None,
+) -> ProviderError:
+    return ProviderError(error_class, message, status, retry_after, provider_id=provider_id)
+
+
+class FallbackExhausted(ResolverError):
+    """No candidate of a fallback call served: each one tried failed, or a bound (deadline,
+    ``max_attempts``) cut the chain. ``attempts`` lists every call made, ``skipped`` every
+    backup passed over and why; the last error is chained as ``__cause__``."""
+
+    def __init__(
+        self,
+        requested: str,
+        attempts: Sequence[Attempt],
+        skipped: Sequence[Skip] = (),
+        *,
+        reason: str = "every candidate failed",
+    ) -> None:
+        self.requested = requested
+        self.attempts: tuple[Attempt, ...] = tuple(attempts)
+        self.skipped: tuple[Skip, ...] = tuple(skipped)
+        self.reason = reason
+        tried = "; ".join(str(a) for a in self.attempts) or "nothing was tried"
+        passed = "".join(f"; skipped {s}" for s in self.skipped)
+        super().__init__(f"{requested}: no provider served ({reason}): {tried}{passed}")
+
+    def __reduce__(self) -> Any:
+        return (
+            _rebuild_exhausted,
+            (self.requested, self.attempts, self.skipped, self.reason),
+        )
+
+
+def _rebuild_exhausted(
+    requested: str, attempts: Sequence[Attempt], skipped: Sequence[Skip], reason: str
+) -> FallbackExhausted:
+    return FallbackExhausted(requested, attempts, skipped, reason=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One call to one provider within a fallback call."""
+
+    provider_id: str
+    error_class: ErrorClass | None
+    """None when this attempt served the call."""
+    status: int | None
+    message: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.error_class is None
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"{self.provider_id}: ok in {self.seconds:.3f}s"
+        code = f" (HTTP {self.status})" if self.status is not None else ""
+        return (
+            f"{self.provider_id}: {self.error_class}{code} after {self.seconds:.3f}s: "
+            f"{self.message}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A backup that was not called, and why (key unset, disabled, context window...)."""
+
+    provider_id: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.provider_id}: {self.reason}"
 
 
 def did_you_mean(name: str, options: Iterable[str]) -> str | None:

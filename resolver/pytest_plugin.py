@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from .resolve import Resolver
-from .testing import make_resolver, use_resolver
+from .testing import ChatServer, make_resolver, use_resolver
 
 
 @pytest.fixture
@@ -33,3 +33,13 @@ def fallback_resolver_factory() -> Iterator[Callable[..., Resolver]]:
     yield build
     for pin in reversed(pins):
         pin.__exit__(None, None, None)
+
+
+@pytest.fixture
+def chat_server() -> Iterator[ChatServer]:
+    """A :class:`resolver.testing.ChatServer` on loopback for the test; stopped afterwards.
+
+    Point a resolver at it with ``make_resolver(overrides=chat_server.overrides())``.
+    """
+    with ChatServer() as server:
+        yield server

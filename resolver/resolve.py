@@ -8,14 +8,20 @@ the backups' key variables, so it costs a dict lookup and an environment read.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .catalog import EdgePolicy, Policy, Provider, is_downgrade
 from .errors import Problem, did_you_mean
 from .validate import Validated
+
+if TYPE_CHECKING:
+    from .execute import Outcome
+    from .http import ChatResult
+
+T = TypeVar("T")
 
 Status = Literal["chosen", "usable", "skipped"]
 
@@ -71,6 +77,7 @@ class Resolver:
         "_candidates",
         "_edge_policy",
         "_fallbacks",
+        "_hops",
         "_origins",
         "_providers",
         "env",
@@ -95,11 +102,13 @@ class Resolver:
         self._edge_policy = MappingProxyType(dict(validated.edge_policy))
         self._origins = MappingProxyType(dict(origins or {}))
         self._candidates: dict[str, tuple[tuple[Provider, str | None], ...]] = {}
+        self._hops: dict[str, tuple[_Hop, ...]] = {}
         for source in self._fallbacks:
-            usable = tuple(
-                (h.provider, h.provider.api_key_env) for h in self._walk(source) if not h.blocked
-            )
-            if usable and self._providers[source].enabled:
+            if not self._providers[source].enabled:
+                continue
+            hops = self._hops[source] = tuple(self._walk(source))
+            usable = tuple((h.provider, h.provider.api_key_env) for h in hops if not h.blocked)
+            if usable:
                 self._candidates[source] = usable
 
     def __repr__(self) -> str:
@@ -195,6 +204,57 @@ class Resolver:
             )
         summary = f"falls back to {chosen!r}" if chosen else "no usable backup"
         return Explanation(model_id, chosen, summary, tuple(steps))
+
+    def _plan(
+        self, model_id: str, environ: Mapping[str, str]
+    ) -> tuple[list[tuple[Provider, str]], list[tuple[str, str]]]:
+        """The chain a call through ``model_id`` would take: (backup, via) pairs in order, and
+        (backup id, reason) for each candidate passed over, from the same walk as
+        :meth:`get_fallback_chain`."""
+        usable: list[tuple[Provider, str]] = []
+        skipped: list[tuple[str, str]] = []
+        for hop in self._hops.get(model_id, ()):
+            key_env = hop.provider.api_key_env
+            if hop.blocked:
+                skipped.append((hop.provider.id, hop.blocked))
+            elif key_env is not None and not environ.get(key_env):
+                skipped.append((hop.provider.id, f"key variable {key_env} is not set"))
+            else:
+                usable.append((hop.provider, hop.via))
+        return usable, skipped
+
+    # Calling through the chain: thin delegations to resolver.execute and resolver.http, which
+    # are imported on first use (httpx only when chat is called).
+
+    def call_with_fallback(
+        self, model_id: str, fn: Callable[[Provider], T], **kwargs: Any
+    ) -> Outcome[T]:
+        """:func:`resolver.call_with_fallback` with this resolver."""
+        from .execute import call_with_fallback
+
+        return call_with_fallback(model_id, fn, resolver=self, **kwargs)
+
+    async def acall_with_fallback(
+        self, model_id: str, fn: Callable[[Provider], Awaitable[T]], **kwargs: Any
+    ) -> Outcome[T]:
+        """:func:`resolver.acall_with_fallback` with this resolver."""
+        from .execute import acall_with_fallback
+
+        return await acall_with_fallback(model_id, fn, resolver=self, **kwargs)
+
+    def chat(self, model_id: str, messages: Sequence[Any], **kwargs: Any) -> Outcome[ChatResult]:
+        """:func:`resolver.chat` with this resolver."""
+        from .http import chat
+
+        return chat(model_id, messages, resolver=self, **kwargs)
+
+    async def achat(
+        self, model_id: str, messages: Sequence[Any], **kwargs: Any
+    ) -> Outcome[ChatResult]:
+        """:func:`resolver.achat` with this resolver."""
+        from .http import achat
+
+        return await achat(model_id, messages, resolver=self, **kwargs)
 
     def _walk(self, source_id: str) -> Iterator[_Hop]:
         """Candidates breadth-first: all direct backups in order, then theirs, up to max_depth.

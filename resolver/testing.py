@@ -4,20 +4,32 @@
   overrides. It is never cached and never becomes the process-wide default.
 - :func:`use_resolver` makes a resolver the process-wide default for a block, so code that
   calls ``resolver.get_fallback_provider(...)`` at module level sees your configuration.
-- ``resolver.pytest_plugin`` wraps both as a fixture; enable it with
+- :class:`ChatServer` is a real chat-completions server on 127.0.0.1 with faults switchable per
+  model; :meth:`ChatServer.overrides` points vendors' ``base_url`` at it.
+- ``resolver.pytest_plugin`` wraps them as fixtures; enable it with
   ``pytest_plugins = ["resolver.pytest_plugin"]``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import json
+import random
+import select
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal, get_args
 
 from . import default
 from .load import load
 from .resolve import Resolver
 
-__all__ = ["make_resolver", "use_resolver"]
+__all__ = ["FAULTS", "ChatServer", "Fault", "ReceivedRequest", "make_resolver", "use_resolver"]
 
 
 #: A fresh resolver, exactly as :func:`resolver.load` composes it (same keywords). It is never
@@ -34,3 +46,318 @@ def use_resolver(resolver: Resolver) -> Iterator[Resolver]:
         yield resolver
     finally:
         default._pinned.remove(resolver)
+
+
+# --- a chat-completions server on loopback -----------------------------------------------------
+
+FaultKind = Literal[
+    "rate_limit",
+    "server",
+    "unavailable",
+    "slow",
+    "drop",
+    "malformed",
+    "empty",
+    "context_window",
+    "auth",
+    "bad_request",
+    "content_policy",
+]
+FAULTS: tuple[FaultKind, ...] = get_args(FaultKind)
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """How the server answers a model: ``times`` failures (None: every request) of ``kind``,
+    or a share ``rate`` of requests (0..1, drawn from a seeded generator)."""
+
+    kind: FaultKind
+    times: int | None = None
+    rate: float = 1.0
+    retry_after: float = 1.0
+    """Seconds sent in Retry-After with ``rate_limit``."""
+    delay_s: float = 5.0
+    """How long ``slow`` waits before answering."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedRequest:
+    """What the server saw of one request. The Authorization value itself is never kept."""
+
+    model: str | None
+    path: str
+    has_auth: bool
+    body: dict[str, Any]
+    fault: FaultKind | None
+    disconnected: bool = False
+    """True when the client went away while a ``slow`` answer was pending (it cancelled)."""
+
+
+class ChatServer:
+    """A real OpenAI-compatible server on 127.0.0.1 (a free port), for tests.
+
+    It answers ``POST .../chat/completions`` with a completion whose content is ``reply(model)``
+    (default ``"ok from <model string>"``), unless a fault is set for the request's model string::
+
+        with ChatServer() as server:
+            r = make_resolver(overrides=server.overrides())
+            server.set_fault(r.providers["deepseek-r1-0528-syn"].model, "server")
+            outcome = r.chat("deepseek-r1-0528-syn", [{"role": "user", "content": "hi"}],
+                             environ=server.environ())
+
+    Faults: ``rate_limit`` (429 + Retry-After), ``server`` (500), ``unavailable`` (503),
+    ``slow`` (answers after ``delay_s``), ``drop`` (closes the connection without answering),
+    ``malformed`` (200 with broken JSON), ``empty`` (200 with no choices), ``context_window``
+    (400, context length exceeded), ``auth`` (401), ``bad_request`` (400), ``content_policy``
+    (400, flagged). Every request is recorded in :attr:`requests`.
+    """
+
+    def __init__(self, *, seed: int = 0) -> None:
+        self._faults: dict[str, Fault] = {}
+        self._counts: dict[str, int] = {}
+        self._replies: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._random = random.Random(seed)
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._httpd: ThreadingHTTPServer | None = None
+        self.requests: list[ReceivedRequest] = []
+
+    # lifecycle
+
+    def start(self) -> ChatServer:
+        if self._httpd is not None:
+            return self
+        self._stopping.clear()
+        httpd = _Server(("127.0.0.1", 0), _Handler)
+        httpd.chat = self
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        self._stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> ChatServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("the server is not running; call start() or use it in a with block")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL, ending in ``/v1``."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def overrides(self, vendors: Sequence[str] = ("synthetic", "together")) -> list[str]:
+        """Overrides that point each vendor's ``base_url`` at this server."""
+        return [f"providers.{vendor}.base_url={self.base_url}" for vendor in vendors]
+
+    @staticmethod
+    def environ(*names: str) -> dict[str, str]:
+        """A fake environment with a dummy key in each variable (default: the shipped vendors')."""
+        return {name: f"test-key-{i}" for i, name in enumerate(names or _SHIPPED_KEYS)}
+
+    # faults
+
+    def set_fault(self, model: str, kind: FaultKind | None, **options: Any) -> None:
+        """Make requests for the model string ``model`` fail with ``kind`` (None: clear it).
+        ``options`` are :class:`Fault`'s (``times``, ``rate``, ``retry_after``, ``delay_s``)."""
+        with self._lock:
+            if kind is None:
+                self._faults.pop(model, None)
+            else:
+                if kind not in FAULTS:
+                    raise ValueError(f"unknown fault {kind!r}; use one of {', '.join(FAULTS)}")
+                self._faults[model] = Fault(kind, **options)
+            self._counts.pop(model, None)
+
+    def clear(self) -> None:
+        """No faults, no recorded requests."""
+        with self._lock:
+            self._faults.clear()
+            self._counts.clear()
+            self.requests.clear()
+
+    def reply(self, model: str, content: str) -> None:
+        """Answer ``model`` with ``content`` (when no fault applies)."""
+        with self._lock:
+            self._replies[model] = content
+
+    def requests_for(self, model: str) -> list[ReceivedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.model == model]
+
+    def _pick(self, model: str | None) -> tuple[Fault | None, str]:
+        with self._lock:
+            reply = self._replies.get(model or "", f"ok from {model}")
+            fault = self._faults.get(model or "")
+            if fault is None:
+                return None, reply
+            seen = self._counts.get(model or "", 0)
+            self._counts[model or ""] = seen + 1
+            if fault.times is not None and seen >= fault.times:
+                return None, reply
+            if fault.rate < 1.0 and self._random.random() >= fault.rate:
+                return None, reply
+            return fault, reply
+
+    def _record(self, request: ReceivedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+
+_SHIPPED_KEYS = ("SYNTHETIC_API_KEY", "TOGETHER_API_KEY")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 512
+    chat: ChatServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so clients' connection pools are exercised
+    # One buffered write per response and no Nagle delay: otherwise headers and body leave in
+    # two packets and delayed ACKs add ~40 ms to every answer.
+    wbufsize = 64 * 1024
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_POST(self) -> None:
+        chat = self.server.chat
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        model = body.get("model") if isinstance(body.get("model"), str) else None
+        has_auth = (self.headers.get("Authorization") or "").startswith("Bearer ")
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            chat._record(ReceivedRequest(model, self.path, has_auth, body, None))
+            self._json(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        fault, reply = chat._pick(model)
+        kind = fault.kind if fault else None
+        if fault is not None and fault.kind == "slow":
+            gone = self._wait(fault.delay_s, chat)
+            chat._record(ReceivedRequest(model, self.path, has_auth, body, kind, gone))
+            if gone:
+                self.close_connection = True
+                return
+            fault = None
+        else:
+            chat._record(ReceivedRequest(model, self.path, has_auth, body, kind))
+        if fault is None:
+            self._json(200, _completion(model, reply, body))
+        elif fault.kind == "drop":
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+        elif fault.kind == "malformed":
+            self._send(200, b'{"id": "x", "choices": [{"message": ', "application/json")
+        elif fault.kind == "empty":
+            self._json(200, {**_completion(model, reply, body), "choices": []})
+        else:
+            status, message, code = _ERRORS[fault.kind]
+            headers = {}
+            if fault.kind == "rate_limit":
+                headers["Retry-After"] = f"{fault.retry_after:g}"
+            error = {"message": message, "type": code, "code": code}
+            self._json(status, {"error": error}, headers)
+
+    def _wait(self, seconds: float, chat: ChatServer) -> bool:
+        """Sleep up to ``seconds``; True as soon as the client disconnects."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not chat._stopping.is_set():
+            readable, _, _ = select.select([self.connection], [], [], 0.01)
+            if readable:
+                try:
+                    if self.connection.recv(1, socket.MSG_PEEK) == b"":
+                        return True
+                except OSError:
+                    return True
+        return chat._stopping.is_set()
+
+    def _json(self, status: int, data: Any, headers: Mapping[str, str] | None = None) -> None:
+        self._send(status, json.dumps(data).encode(), "application/json", headers)
+
+    def _send(
+        self,
+        status: int,
+        payload: bytes,
+        content_type: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:  # the client went away
+            self.close_connection = True
+
+
+_ERRORS: dict[str, tuple[int, str, str]] = {
+    "rate_limit": (429, "rate limit reached, slow down", "rate_limit_exceeded"),
+    "server": (500, "internal server error", "server_error"),
+    "unavailable": (503, "service unavailable, overloaded", "service_unavailable"),
+    "context_window": (
+        400,
+        "This model's maximum context length is 8192 tokens. However, your messages resulted "
+        "in 9000 tokens. Please reduce the length of the messages.",
+        "context_length_exceeded",
+    ),
+    "auth": (401, "invalid API key", "invalid_api_key"),
+    "bad_request": (400, "'temperature' must be a number", "invalid_request_error"),
+    "content_policy": (400, "the request was flagged by the content filter", "content_filter"),
+}
+
+
+def _completion(model: str | None, reply: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    prompt = sum(len(str(m.get("content", ""))) // 4 + 1 for m in body.get("messages") or [])
+    completion = len(reply) // 4 + 1
+    return {
+        "id": "chatcmpl-loopback",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+    }

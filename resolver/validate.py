@@ -73,6 +73,10 @@ POLICY = {
     "max_attempts": Field("int", minimum=1),
     "deadline_s": Field("number", nullable=True, minimum=_POSITIVE),
     "fallback_on": Field("list", choices=ERROR_CLASSES),
+    "retries": Field("int", minimum=0),
+    "retry_on": Field("list", choices=ERROR_CLASSES),
+    "retry_backoff_s": Field("number", minimum=0),
+    "retry_max_wait_s": Field("number", minimum=0),
     "cost": Field("mapping"),
 }
 EDGE_POLICY = {
@@ -257,8 +261,12 @@ def validate(
 def _policy(node: Any, find: _Findings) -> Policy:
     raw = find.mapping(node, ("policy",), POLICY) or {}
     cost = find.mapping(raw.pop("cost", {}), ("policy", "cost"), COST) or {}
-    if "fallback_on" in raw:
-        raw["fallback_on"] = tuple(raw["fallback_on"])
+    for key in ("fallback_on", "retry_on"):
+        if key in raw:
+            raw[key] = tuple(raw[key])
+    for key in ("retry_backoff_s", "retry_max_wait_s"):
+        if key in raw:
+            raw[key] = float(raw[key])
     return Policy(**raw, cost=CostPolicy(**cost))
 
 

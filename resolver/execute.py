@@ -1,0 +1,596 @@
+"""Execution: carry one call through the requested model and its backups.
+
+:func:`call_with_fallback` (and :func:`acall_with_fallback` for coroutines) calls
+``fn(provider)`` on the requested model, then on each usable backup of the resolver's chain, for
+as long as the failure's *error class* falls back under the policy and the bounds allow.
+
+How a failure gets its class, first match wins:
+
+1. ``classify(exc)``, if you pass one, returns an error class or None (None: go on below);
+2. a :class:`~resolver.errors.ProviderError` carries its class (the built-in client raises it;
+   raise it from your own ``fn`` too);
+3. an exception with an integer ``status_code`` (httpx's and the OpenAI SDK's status errors,
+   via ``.status_code`` or ``.response.status_code``) is classed by HTTP status and message;
+4. httpx timeouts and Python's ``TimeoutError`` are ``timeout``; httpx transport errors and
+   Python's ``ConnectionError`` are ``connection``.
+
+Anything else is a bug or a failure the library cannot judge, and is re-raised at once,
+unchanged, without trying a backup.
+
+What falls back: the failing provider's ``edge_policy[id].fallback_on`` if it has one, else
+``policy.fallback_on`` (default: every class but ``bad_request``). A failure whose class does not
+fall back is re-raised as it is (a ProviderError then lists the call's ``attempts``). A
+``context_window`` failure moves only to a backup whose ``context_window`` is larger, where both
+are known. Bounds: ``policy.max_attempts`` calls in all (same-model retries included),
+``policy.max_depth`` hops (already applied to the chain), the deadline (``deadline_s`` or
+``policy.deadline_s``), and never the same provider twice. When nothing served,
+:class:`~resolver.errors.FallbackExhausted` carries every attempt.
+
+Each attempt and each move to a backup is logged on the ``resolver`` logger (DEBUG for an attempt
+that served, INFO for one that failed, WARNING for a fallback) and passed as an :class:`Event` to
+the ``on_event`` callback and to listeners added with :func:`add_listener`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
+
+from .catalog import ErrorClass, Provider
+from .errors import Attempt, FallbackExhausted, ModelUnavailable, ProviderError, Skip
+from .resolve import Resolver
+
+__all__ = [
+    "Attempt",
+    "Event",
+    "Outcome",
+    "Skip",
+    "acall_with_fallback",
+    "add_listener",
+    "call_with_fallback",
+    "classify_status",
+    "time_left",
+]
+
+T = TypeVar("T")
+Classify = Callable[[BaseException], "ErrorClass | None"]
+EventKind = Literal["attempt", "fallback", "skip"]
+
+log = logging.getLogger("resolver")
+log.addHandler(logging.NullHandler())  # a library: silent unless the application configures logging
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[T]):
+    """What a fallback call returned, and who served it.
+
+    Attribution stays with ``requested``; ``provider`` is the one that actually answered.
+    """
+
+    value: T
+    requested: str
+    provider: Provider
+    fallback_used: bool
+    attempts: tuple[Attempt, ...]
+    """Every call made, in order; the last one served."""
+    skipped: tuple[Skip, ...] = ()
+    """Backups passed over without a call, and why."""
+
+    @property
+    def served_by(self) -> str:
+        return self.provider.id
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened during a fallback call, as listeners receive it.
+
+    ``attempt``: a call to ``provider_id`` ended (``error_class`` None if it served).
+    ``fallback``: the call moves from ``provider_id`` to ``target_id`` after ``error_class``.
+    ``skip``: ``provider_id`` was passed over (``message`` says why).
+    """
+
+    kind: EventKind
+    requested: str
+    provider_id: str
+    error_class: ErrorClass | None = None
+    status: int | None = None
+    seconds: float = 0.0
+    """Duration of the attempt (for ``attempt``); time since the call began otherwise."""
+    elapsed_s: float = 0.0
+    """Time since the fallback call began."""
+    target_id: str | None = None
+    message: str = ""
+
+
+_MIN_ATTEMPT_S = 0.005
+
+Listener = Callable[[Event], None]
+_listeners: list[Listener] = []
+_listeners_lock = threading.Lock()
+
+
+def add_listener(listener: Listener) -> Callable[[], None]:
+    """Call ``listener(event)`` for every event of every fallback call in this process.
+
+    Returns a function that removes it again. Listeners run inline: keep them fast, and do not
+    raise (an exception from a listener is logged and ignored).
+    """
+    with _listeners_lock:
+        _listeners.append(listener)
+
+    def remove() -> None:
+        with _listeners_lock:
+            if listener in _listeners:
+                _listeners.remove(listener)
+
+    return remove
+
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "resolver_deadline", default=None
+)
+
+
+def time_left() -> float | None:
+    """Seconds left before the deadline of the fallback call running ``fn``, or None.
+
+    Use it inside your own ``fn`` to cap a request's timeout; the built-in client does.
+    """
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+# --- classification ------------------------------------------------------------------------
+
+_CONTEXT_RE = re.compile(
+    r"context[ _-]?(length|window)|maximum context|too many tokens|prompt is too long"
+    r"|token limit|reduce the length",
+    re.IGNORECASE,
+)
+_POLICY_RE = re.compile(
+    r"content[ _-]?(policy|filter|management)|safety|moderation|flagged", re.IGNORECASE
+)
+
+
+def classify_status(status: int, message: str = "") -> ErrorClass:
+    """The error class of an HTTP error status, refined by the vendor's error message."""
+    if status == 429:
+        return "rate_limit"
+    if status in (401, 403):
+        return "auth"
+    if status in (408, 504):
+        return "timeout"
+    if status == 413 or (400 <= status < 500 and _CONTEXT_RE.search(message)):
+        return "context_window"
+    if 400 <= status < 500 and _POLICY_RE.search(message):
+        return "content_policy"
+    if status >= 500:
+        return "server"
+    return "bad_request"
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    error_class: ErrorClass
+    status: int | None
+    message: str
+    retry_after: float | None
+
+
+def _classify(exc: Exception, classify: Classify | None) -> _Failure | None:
+    if classify is not None:
+        chosen = classify(exc)
+        if chosen is not None:
+            status = exc.status if isinstance(exc, ProviderError) else _status_of(exc)
+            return _Failure(chosen, status, _message(exc), _retry_after_of(exc))
+    if isinstance(exc, ProviderError):
+        return _Failure(exc.error_class, exc.status, exc.message, exc.retry_after)
+    status = _status_of(exc)
+    if status is not None and status >= 400:
+        message = _message(exc)
+        return _Failure(classify_status(status, message), status, message, _retry_after_of(exc))
+    httpx = sys.modules.get("httpx")
+    if httpx is not None:
+        if isinstance(exc, httpx.TimeoutException):
+            return _Failure("timeout", None, _message(exc), None)
+        if isinstance(exc, httpx.TransportError):
+            return _Failure("connection", None, _message(exc), None)
+    if isinstance(exc, TimeoutError):
+        return _Failure("timeout", None, _message(exc), None)
+    if isinstance(exc, ConnectionError):
+        return _Failure("connection", None, _message(exc), None)
+    return None
+
+
+def _status_of(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) and not isinstance(status, bool) else None
+
+
+def _retry_after_of(exc: BaseException) -> float | None:
+    if isinstance(exc, ProviderError):
+        return exc.retry_after
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if headers is None:
+        return None
+    try:
+        return parse_retry_after(headers.get("retry-after"))
+    except Exception:  # a foreign object with odd headers: no hint rather than a crash
+        return None
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+# --- the run: shared decisions of the sync and async loops ----------------------------------
+
+
+class _Run:
+    """The state of one fallback call; the sync and async loops drive it."""
+
+    def __init__(
+        self,
+        model_id: str,
+        resolver: Resolver | None,
+        environ: Mapping[str, str] | None,
+        deadline_s: float | None,
+        on_event: Listener | None,
+        classify: Classify | None,
+    ) -> None:
+        if resolver is None:
+            from .default import default_resolver
+
+            resolver = default_resolver()
+        self.resolver = resolver
+        self.requested = model_id
+        provider = resolver.providers.get(model_id)
+        if provider is None:
+            from .errors import did_you_mean
+
+            hint = did_you_mean(model_id, resolver.providers)
+            raise ModelUnavailable(model_id, "unknown model" + (f"; {hint}" if hint else ""))
+        if not provider.enabled:
+            raise ModelUnavailable(
+                model_id, f"disabled ({provider.disabled_reason or 'no reason given'})"
+            )
+        self.policy = resolver.policy
+        usable, skipped = resolver._plan(model_id, os.environ if environ is None else environ)
+        self.queue: list[tuple[Provider, str | None]] = [(provider, None), *usable]
+        self.on_event = on_event
+        self.classify = classify
+        self.attempts: list[Attempt] = []
+        self.skipped: list[Skip] = []
+        self.tried: set[str] = set()
+        self.started = time.monotonic()
+        budget = deadline_s if deadline_s is not None else self.policy.deadline_s
+        self.deadline = None if budget is None else self.started + budget
+        self.budget = budget
+        self.last_exc: BaseException | None = None
+        self.stop = ""  # why the call ended without an answer
+        for provider_id, reason in skipped:
+            self.skip(provider_id, reason)
+
+    # events
+
+    def emit(self, event: Event) -> None:
+        if event.kind == "attempt":
+            level = logging.DEBUG if event.error_class is None else logging.INFO
+        elif event.kind == "fallback":
+            level = logging.WARNING
+        else:
+            level = logging.DEBUG
+        if log.isEnabledFor(level):
+            log.log(level, "%s", _render(event), extra={"resolver_event": event})
+        for listener in (self.on_event, *_listeners):
+            if listener is None:
+                continue
+            try:
+                listener(event)
+            except Exception:
+                log.exception("resolver event listener %r failed", listener)
+
+    def skip(self, provider_id: str, reason: str) -> None:
+        self.skipped.append(Skip(provider_id, reason))
+        self.emit(
+            Event("skip", self.requested, provider_id, elapsed_s=self.elapsed(), message=reason)
+        )
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    # decisions
+
+    def next_provider(self) -> tuple[Provider, str | None] | None:
+        """The provider to call next, or None when the call cannot go on (``stop`` says why)."""
+        while self.queue:
+            if len(self.attempts) >= self.policy.max_attempts:
+                self.stop = f"max_attempts={self.policy.max_attempts} reached"
+                return None
+            if self.deadline_passed():
+                self.stop = f"deadline of {self.budget:g}s reached"
+                return None
+            provider, via = self.queue.pop(0)
+            if provider.id in self.tried:  # never the same provider twice in one call
+                continue
+            self.tried.add(provider.id)
+            return provider, via
+        if not self.stop:
+            self.stop = "every candidate failed"
+        return None
+
+    def deadline_passed(self) -> bool:
+        """True when too little time is left to start an attempt (timers fire a little early,
+        and an attempt given a few milliseconds would only fail)."""
+        left = self.remaining()
+        return left is not None and left < _MIN_ATTEMPT_S
+
+    def succeeded(self, provider: Provider, value: T, seconds: float, status: int | None) -> None:
+        attempt = Attempt(provider.id, None, status, "ok", seconds)
+        self.attempts.append(attempt)
+        self.emit(
+            Event(
+                "attempt",
+                self.requested,
+                provider.id,
+                None,
+                status,
+                seconds,
+                self.elapsed(),
+                message="ok",
+            )
+        )
+
+    def failed(
+        self, provider: Provider, exc: Exception, seconds: float, *, deadline_hit: bool = False
+    ) -> float | None:
+        """Record a failure. Returns a wait in seconds before retrying the same provider, or
+        None to move on; raises when the failure must not fall back."""
+        failure = _classify(exc, self.classify)
+        if failure is None:
+            raise exc  # not ours to judge: re-raised at once, unchanged
+        self.last_exc = exc
+        self.attempts.append(
+            Attempt(provider.id, failure.error_class, failure.status, failure.message, seconds)
+        )
+        self.emit(
+            Event(
+                "attempt",
+                self.requested,
+                provider.id,
+                failure.error_class,
+                failure.status,
+                seconds,
+                self.elapsed(),
+                message=failure.message,
+            )
+        )
+        if deadline_hit:
+            self.queue.clear()
+            self.stop = f"deadline of {self.budget:g}s reached"
+            return None
+        edge = self.resolver.edge_policy.get(provider.id)
+        falls_back = self.policy.fallback_on
+        if edge is not None and edge.fallback_on is not None:
+            falls_back = edge.fallback_on  # an empty list is honoured: this source never falls back
+        retries_done = sum(a.provider_id == provider.id for a in self.attempts) - 1
+        if (
+            failure.error_class in self.policy.retry_on
+            and retries_done < self.policy.retries
+            and len(self.attempts) < self.policy.max_attempts
+        ):
+            wait = (
+                failure.retry_after
+                if failure.retry_after is not None
+                else self.policy.retry_backoff_s * 2**retries_done
+            )
+            left = self.remaining()
+            if wait <= self.policy.retry_max_wait_s and (left is None or wait < left):
+                self.tried.discard(provider.id)
+                self.queue.insert(0, (provider, None))
+                return wait
+        if failure.error_class not in falls_back:
+            if isinstance(exc, ProviderError):
+                exc.attempts = tuple(self.attempts)
+            raise exc
+        if failure.error_class == "context_window":
+            self._drop_smaller_windows(provider)
+        nxt = next((p for p, _ in self.queue if p.id not in self.tried), None)
+        if nxt is not None and len(self.attempts) < self.policy.max_attempts:
+            self.emit(
+                Event(
+                    "fallback",
+                    self.requested,
+                    provider.id,
+                    failure.error_class,
+                    failure.status,
+                    self.elapsed(),
+                    self.elapsed(),
+                    target_id=nxt.id,
+                    message=failure.message,
+                )
+            )
+        return None
+
+    def _drop_smaller_windows(self, failed: Provider) -> None:
+        size = failed.context_window
+        if size is None:
+            return
+        keep = []
+        for provider, via in self.queue:
+            if provider.context_window is not None and provider.context_window <= size:
+                self.skip(
+                    provider.id,
+                    f"context window {provider.context_window} is not larger than "
+                    f"{failed.id}'s {size}",
+                )
+            else:
+                keep.append((provider, via))
+        self.queue = keep
+
+    def outcome(self, provider: Provider, value: T) -> Outcome[T]:
+        return Outcome(
+            value,
+            self.requested,
+            provider,
+            provider.id != self.requested,
+            tuple(self.attempts),
+            tuple(self.skipped),
+        )
+
+    def exhausted(self) -> FallbackExhausted:
+        return FallbackExhausted(self.requested, self.attempts, self.skipped, reason=self.stop)
+
+
+def _render(event: Event) -> str:
+    if event.kind == "attempt":
+        if event.error_class is None:
+            return (
+                f"{event.requested}: attempt on {event.provider_id} served in {event.seconds:.3f}s"
+            )
+        code = f" (HTTP {event.status})" if event.status is not None else ""
+        return (
+            f"{event.requested}: attempt on {event.provider_id} failed: {event.error_class}"
+            f"{code} after {event.seconds:.3f}s: {event.message}"
+        )
+    if event.kind == "fallback":
+        return (
+            f"{event.requested}: falling back from {event.provider_id} to {event.target_id} "
+            f"after {event.error_class} ({event.elapsed_s:.3f}s elapsed)"
+        )
+    return f"{event.requested}: skipping {event.provider_id}: {event.message}"
+
+
+def _status_of_value(value: object) -> int | None:
+    status = getattr(value, "status", None)
+    return status if isinstance(status, int) and not isinstance(status, bool) else None
+
+
+# --- the public calls -------------------------------------------------------------------------
+
+
+def call_with_fallback(
+    model_id: str,
+    fn: Callable[[Provider], T],
+    *,
+    resolver: Resolver | None = None,
+    environ: Mapping[str, str] | None = None,
+    deadline_s: float | None = None,
+    on_event: Listener | None = None,
+    classify: Classify | None = None,
+) -> Outcome[T]:
+    """Call ``fn(provider)`` on ``model_id``, then on its usable backups, until one serves.
+
+    ``resolver`` defaults to the process-wide default; ``environ`` (default ``os.environ``) is
+    where backups' key variables are looked up; ``deadline_s`` overrides ``policy.deadline_s``
+    (a running ``fn`` is not interrupted: cap your own timeouts with :func:`time_left`).
+    ``on_event`` receives each :class:`Event` of this call; ``classify`` maps your exceptions to
+    error classes (return None to use the defaults). Returns an :class:`Outcome`; raises
+    :class:`FallbackExhausted` when nothing served, :class:`ModelUnavailable` for an unknown or
+    disabled ``model_id``, and re-raises a failure that does not fall back.
+    """
+    run = _Run(model_id, resolver, environ, deadline_s, on_event, classify)
+    token = _deadline.set(run.deadline)
+    try:
+        while (picked := run.next_provider()) is not None:
+            provider = picked[0]
+            began = time.monotonic()
+            try:
+                value = fn(provider)
+            except Exception as exc:
+                seconds = time.monotonic() - began
+                wait = run.failed(provider, exc, seconds, deadline_hit=run.deadline_passed())
+                if wait:
+                    time.sleep(wait)
+                continue
+            run.succeeded(provider, value, time.monotonic() - began, _status_of_value(value))
+            return run.outcome(provider, value)
+        raise run.exhausted() from run.last_exc
+    finally:
+        _deadline.reset(token)
+
+
+async def acall_with_fallback(
+    model_id: str,
+    fn: Callable[[Provider], Awaitable[T]],
+    *,
+    resolver: Resolver | None = None,
+    environ: Mapping[str, str] | None = None,
+    deadline_s: float | None = None,
+    on_event: Listener | None = None,
+    classify: Classify | None = None,
+) -> Outcome[T]:
+    """:func:`call_with_fallback` for a coroutine function ``fn``.
+
+    The deadline cancels an attempt still running when it passes (recorded as a ``timeout``),
+    and cancelling the task running this call cancels the attempt in flight and starts no
+    backup.
+    """
+    run = _Run(model_id, resolver, environ, deadline_s, on_event, classify)
+    token = _deadline.set(run.deadline)
+    try:
+        while (picked := run.next_provider()) is not None:
+            provider = picked[0]
+            began = time.monotonic()
+            try:
+                when = None if run.deadline is None else _loop_time(run.deadline)
+                async with asyncio.timeout(when) as scope:
+                    value = await fn(provider)
+            except Exception as exc:
+                seconds = time.monotonic() - began
+                hit = scope.expired()
+                error: Exception = exc
+                if hit:
+                    error = ProviderError(
+                        "timeout",
+                        f"deadline of {run.budget:g}s reached",
+                        provider_id=provider.id,
+                    )
+                wait = run.failed(provider, error, seconds, deadline_hit=hit)
+                if wait:
+                    await asyncio.sleep(wait)
+                continue
+            run.succeeded(provider, value, time.monotonic() - began, _status_of_value(value))
+            return run.outcome(provider, value)
+        raise run.exhausted() from run.last_exc
+    finally:
+        _deadline.reset(token)
+
+
+def _loop_time(deadline: float) -> float:
+    """A ``time.monotonic`` deadline on the running loop's clock."""
+    loop = asyncio.get_running_loop()
+    return loop.time() + (deadline - time.monotonic())
