@@ -7,8 +7,17 @@ used.
 
 from typing import TYPE_CHECKING, Any
 
-from .catalog import ERROR_CLASSES, CostPolicy, EdgePolicy, ErrorClass, Policy, Pricing, Provider
-from .default import default_resolver, explain, get_fallback_chain, get_fallback_provider
+from .catalog import (
+    ERROR_CLASSES,
+    CostPolicy,
+    EdgePolicy,
+    ErrorClass,
+    HealthPolicy,
+    Policy,
+    Pricing,
+    Provider,
+)
+from .default import default_resolver, explain, get_fallback_chain, get_fallback_provider, stats
 from .errors import (
     Attempt,
     ConfigError,
@@ -27,8 +36,10 @@ from .execute import (
     call_with_fallback,
     time_left,
 )
+from .health import HealthState, HealthStore, MemoryHealthStore
 from .load import load
 from .resolve import Explanation, Resolver, Step
+from .stats import ModelStats
 
 __version__ = "0.1.0"
 
@@ -50,6 +61,11 @@ __all__ = [
     "Event",
     "Explanation",
     "FallbackExhausted",
+    "HealthPolicy",
+    "HealthState",
+    "HealthStore",
+    "MemoryHealthStore",
+    "ModelStats",
     "ModelUnavailable",
     "Outcome",
     "Policy",
@@ -71,6 +87,7 @@ __all__ = [
     "get_fallback_chain",
     "get_fallback_provider",
     "load",
+    "stats",
     "time_left",
 ]
 

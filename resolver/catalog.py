@@ -94,6 +94,21 @@ class CostPolicy:
 
 
 RETRYABLE: tuple[ErrorClass, ...] = ("rate_limit", "server", "timeout", "connection")
+# Failures that say something about the provider, not about the request: a bad request, an
+# over-long prompt or a refused prompt would fail on any provider.
+HEALTH_COUNTS: tuple[ErrorClass, ...] = (*RETRYABLE, "auth", "bad_response")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthPolicy:
+    """When a provider leaves rotation and how it comes back (see :mod:`resolver.health`)."""
+
+    enabled: bool = True
+    failure_threshold: int = 3
+    cooldown_s: float = 60.0
+    max_cooldown_s: float = 600.0
+    backoff: float = 2.0
+    counts: tuple[ErrorClass, ...] = HEALTH_COUNTS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,3 +130,4 @@ class Policy:
     retry_backoff_s: float = 0.5
     retry_max_wait_s: float = 10.0
     cost: CostPolicy = field(default_factory=CostPolicy)
+    health: HealthPolicy = field(default_factory=HealthPolicy)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from .catalog import Provider
 from .load import load
 from .resolve import Explanation, Resolver
+from .stats import ModelStats
 
 _cache: dict[tuple[str | None, tuple[str, ...]], Resolver] = {}
 _lock = threading.Lock()
@@ -55,6 +56,11 @@ def explain(
 ) -> Explanation:
     """:meth:`Resolver.explain` on the default resolver for ``env``."""
     return default_resolver(env).explain(model_id, environ=environ)
+
+
+def stats(env: str | None = None) -> dict[str, ModelStats]:
+    """:meth:`Resolver.stats` of the default resolver for ``env``: how its calls ended."""
+    return default_resolver(env).stats()
 
 
 def model_fallbacks(env: str | None = None) -> dict[str, str]:

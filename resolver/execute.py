@@ -84,6 +84,11 @@ class Outcome(Generic[T]):
     """Every call made, in order; the last one served."""
     skipped: tuple[Skip, ...] = ()
     """Backups passed over without a call, and why."""
+    cost_usd: float | None = None
+    """Estimated cost of the call that served, from the token usage its response reported
+    (None when the value reports no ``prompt_tokens``/``completion_tokens``)."""
+    requested_cost_usd: float | None = None
+    """What the same tokens would have cost on the requested model."""
 
     @property
     def served_by(self) -> str:
@@ -347,6 +352,10 @@ class _Run:
             if provider.id in self.tried:  # never the same provider twice in one call
                 continue
             self.tried.add(provider.id)
+            health = self.resolver.health
+            if health.acquire(provider.id) == "out":  # takes the probe when a cooldown is over
+                self.skip(provider.id, health.state(provider.id).describe())
+                continue
             return provider, via
         if not self.stop:
             self.stop = "every candidate failed"
@@ -361,6 +370,7 @@ class _Run:
     def succeeded(self, provider: Provider, value: T, seconds: float, status: int | None) -> None:
         attempt = Attempt(provider.id, None, status, "ok", seconds)
         self.attempts.append(attempt)
+        self.resolver.health.record_success(provider.id)
         self.emit(
             Event(
                 "attempt",
@@ -381,6 +391,7 @@ class _Run:
         None to move on; raises when the failure must not fall back."""
         failure = _classify(exc, self.classify)
         if failure is None:
+            self.resolver._stats.record(self.requested, "failed")
             raise exc  # not ours to judge: re-raised at once, unchanged
         self.last_exc = exc
         self.attempts.append(
@@ -398,10 +409,12 @@ class _Run:
                 message=failure.message,
             )
         )
-        if deadline_hit:
+        if deadline_hit:  # our budget ran out: says nothing about the provider's health
             self.queue.clear()
             self.stop = f"deadline of {self.budget:g}s reached"
             return None
+        detail = str(failure.status) if failure.status is not None else ""
+        self.resolver.health.record_failure(provider.id, failure.error_class, detail)
         edge = self.resolver.edge_policy.get(provider.id)
         falls_back = self.policy.fallback_on
         if edge is not None and edge.fallback_on is not None:
@@ -425,6 +438,7 @@ class _Run:
         if failure.error_class not in falls_back:
             if isinstance(exc, ProviderError):
                 exc.attempts = tuple(self.attempts)
+            self.resolver._stats.record(self.requested, "failed")
             raise exc
         if failure.error_class == "context_window":
             self._drop_smaller_windows(provider)
@@ -462,17 +476,48 @@ class _Run:
         self.queue = keep
 
     def outcome(self, provider: Provider, value: T) -> Outcome[T]:
+        fallback_used = provider.id != self.requested
+        self.resolver._stats.record(
+            self.requested, "fallback" if fallback_used else "primary", provider.id
+        )
+        # Priced from the tokens the response reports (ChatResult, or any value with the same
+        # attributes): what the call cost, and what the requested model would have charged.
+        prompt = getattr(value, "prompt_tokens", None)
+        completion = getattr(value, "completion_tokens", None)
+        costs: tuple[float | None, float | None] = (None, None)
+        if isinstance(prompt, int) and isinstance(completion, int):
+            requested = self.resolver.providers[self.requested]
+            costs = (
+                provider.pricing.cost(prompt, completion),
+                requested.pricing.cost(prompt, completion),
+            )
         return Outcome(
             value,
             self.requested,
             provider,
-            provider.id != self.requested,
+            fallback_used,
             tuple(self.attempts),
             tuple(self.skipped),
+            *costs,
         )
 
     def exhausted(self) -> FallbackExhausted:
+        self.resolver._stats.record(self.requested, "exhausted")
         return FallbackExhausted(self.requested, self.attempts, self.skipped, reason=self.stop)
+
+
+# Set by resolver.testing.fail_calls: provider id -> the class its calls fail with. The hot path
+# pays one truthiness check while it is empty.
+_forced: dict[str, ErrorClass] = {}
+
+
+def _raise_forced(provider: Provider) -> None:
+    if _forced and provider.id in _forced:
+        raise ProviderError(
+            _forced[provider.id],
+            "failure forced by resolver.testing.fail_calls",
+            provider_id=provider.id,
+        )
 
 
 def _render(event: Event) -> str:
@@ -529,6 +574,7 @@ def call_with_fallback(
             provider = picked[0]
             began = time.monotonic()
             try:
+                _raise_forced(provider)
                 value = fn(provider)
             except Exception as exc:
                 seconds = time.monotonic() - began
@@ -568,6 +614,7 @@ async def acall_with_fallback(
             try:
                 when = None if run.deadline is None else _loop_time(run.deadline)
                 async with asyncio.timeout(when) as scope:
+                    _raise_forced(provider)
                     value = await fn(provider)
             except Exception as exc:
                 seconds = time.monotonic() - began

@@ -18,27 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from .catalog import ErrorClass
+from .catalog import HealthPolicy
 
 Permit = Literal["ok", "probe", "out"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HealthPolicy:
-    failure_threshold: int = 3
-    cooldown_s: float = 60.0
-    max_cooldown_s: float = 600.0
-    backoff: float = 2.0
-    # Failures that say something about the provider, not about the request: a bad request,
-    # an over-long prompt or a refused prompt would fail anywhere.
-    counts: tuple[ErrorClass, ...] = (
-        "rate_limit",
-        "server",
-        "timeout",
-        "connection",
-        "auth",
-        "bad_response",
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +100,7 @@ class MemoryHealthStore:
 
     def in_rotation(self, provider_id: str) -> bool:
         # Read without the lock: a dict get and a float compare are atomic under the GIL,
-        # and lookups are the hot path.
+        # and lookups are the hot path (an empty store answers without reading the clock).
         entry = self._entries.get(provider_id)
         return entry is None or entry.out_until <= self.clock()
 
@@ -171,3 +153,33 @@ class MemoryHealthStore:
             return HealthState(provider_id)
         out_for = max(0.0, entry.out_until - self.clock())
         return HealthState(provider_id, entry.failures, out_for, entry.last_error, entry.probing)
+
+
+class NullHealthStore:
+    """Health tracking switched off (``policy.health.enabled: false``): always in rotation."""
+
+    def __init__(self, policy: HealthPolicy | None = None) -> None:
+        self.policy = policy or HealthPolicy(enabled=False)
+
+    def state(self, provider_id: str) -> HealthState:
+        return HealthState(provider_id)
+
+    def in_rotation(self, provider_id: str) -> bool:
+        return True
+
+    def acquire(self, provider_id: str) -> Permit:
+        return "ok"
+
+    def record_success(self, provider_id: str) -> None:
+        pass
+
+    def record_failure(self, provider_id: str, error_class: str, detail: str = "") -> HealthState:
+        return HealthState(provider_id)
+
+    def reset(self, provider_id: str | None = None) -> None:
+        pass
+
+
+def store_for(policy: HealthPolicy) -> HealthStore:
+    """The in-process store the policy asks for."""
+    return MemoryHealthStore(policy) if policy.enabled else NullHealthStore(policy)

@@ -7,6 +7,7 @@ the backups' key variables, so it costs a dict lookup and an environment read.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .catalog import EdgePolicy, Policy, Provider, is_downgrade
 from .errors import Problem, did_you_mean
+from .health import HealthStore, store_for
+from .stats import CallStats, ModelStats
 from .validate import Validated
 
 if TYPE_CHECKING:
@@ -80,7 +83,9 @@ class Resolver:
         "_hops",
         "_origins",
         "_providers",
+        "_stats",
         "env",
+        "health",
         "policy",
         "warnings",
     )
@@ -91,8 +96,15 @@ class Resolver:
         *,
         env: str | None = None,
         origins: Mapping[str, str] | None = None,
+        health: HealthStore | None = None,
     ) -> None:
         self.env = env
+        # The configuration is immutable; health and call counts are the runtime state beside
+        # it. ``health`` can be a store shared with other resolvers or processes.
+        self.health: HealthStore = (
+            health if health is not None else store_for(validated.policy.health)
+        )
+        self._stats = CallStats()
         self.policy: Policy = validated.policy
         self.warnings: tuple[Problem, ...] = tuple(
             p for p in validated.problems if p.severity == "warning"
@@ -144,15 +156,16 @@ class Resolver:
         """The first usable backup of ``model_id``, or None.
 
         None for an unknown or disabled model, a model without backups, and when every backup
-        is disabled, over the cost cap (with ``cost.action: skip``) or missing its key variable
-        in ``environ`` (``os.environ`` at call time by default).
+        is disabled, over the cost cap (with ``cost.action: skip``), out of rotation, or missing
+        its key variable in ``environ`` (``os.environ`` at call time by default).
         """
         candidates = self._candidates.get(model_id)
         if candidates is None:
             return None
         env = os.environ if environ is None else environ
+        in_rotation = self.health.in_rotation
         for provider, key_env in candidates:
-            if key_env is None or env.get(key_env):
+            if (key_env is None or env.get(key_env)) and in_rotation(provider.id):
                 return provider
         return None
 
@@ -161,10 +174,11 @@ class Resolver:
     ) -> tuple[Provider, ...]:
         """Every usable backup of ``model_id`` in the order they would be tried."""
         env = os.environ if environ is None else environ
+        in_rotation = self.health.in_rotation
         return tuple(
             provider
             for provider, key_env in self._candidates.get(model_id, ())
-            if key_env is None or env.get(key_env)
+            if (key_env is None or env.get(key_env)) and in_rotation(provider.id)
         )
 
     def explain(self, model_id: str, *, environ: Mapping[str, str] | None = None) -> Explanation:
@@ -187,12 +201,9 @@ class Resolver:
         env = os.environ if environ is None else environ
         chosen: str | None = None
         steps = []
-        for hop in self._walk(model_id):
+        for hop in self._hops[model_id]:
             target = hop.provider
-            reason = hop.blocked
-            key_env = target.api_key_env
-            if reason is None and key_env is not None and not env.get(key_env):
-                reason = f"key variable {key_env} is not set"
+            reason = self._why_not(hop, env)
             if reason is not None:
                 status: Status = "skipped"
             elif chosen is None:
@@ -214,14 +225,36 @@ class Resolver:
         usable: list[tuple[Provider, str]] = []
         skipped: list[tuple[str, str]] = []
         for hop in self._hops.get(model_id, ()):
-            key_env = hop.provider.api_key_env
-            if hop.blocked:
-                skipped.append((hop.provider.id, hop.blocked))
-            elif key_env is not None and not environ.get(key_env):
-                skipped.append((hop.provider.id, f"key variable {key_env} is not set"))
-            else:
+            reason = self._why_not(hop, environ)
+            if reason is None:
                 usable.append((hop.provider, hop.via))
+            else:
+                skipped.append((hop.provider.id, reason))
         return usable, skipped
+
+    def _why_not(self, hop: _Hop, environ: Mapping[str, str]) -> str | None:
+        """Why ``hop`` cannot be used now, or None when it can."""
+        if hop.blocked:
+            return hop.blocked
+        provider = hop.provider
+        key_env = provider.api_key_env
+        if key_env is not None and not environ.get(key_env):
+            return f"key variable {key_env} is not set"
+        if not self.health.in_rotation(provider.id):
+            return self.health.state(provider.id).describe()
+        return None
+
+    def with_health(self, health: HealthStore | None = None) -> Resolver:
+        """The same configuration with its own runtime state: ``health`` (default: a fresh
+        store as the policy asks) and zeroed call counts. Nothing is composed again."""
+        twin = copy.copy(self)
+        twin.health = health if health is not None else store_for(self.policy.health)
+        twin._stats = CallStats()
+        return twin
+
+    def stats(self) -> dict[str, ModelStats]:
+        """Per requested model: calls made through this resolver and how each ended."""
+        return self._stats.snapshot()
 
     # Calling through the chain: thin delegations to resolver.execute and resolver.http, which
     # are imported on first use (httpx only when chat is called).

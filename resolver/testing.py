@@ -4,6 +4,9 @@
   overrides. It is never cached and never becomes the process-wide default.
 - :func:`use_resolver` makes a resolver the process-wide default for a block, so code that
   calls ``resolver.get_fallback_provider(...)`` at module level sees your configuration.
+- :func:`mark_unhealthy` takes a model out of rotation and :func:`fail_calls` makes calls to
+  chosen providers fail with a chosen error class, both without a server: test mode for your
+  own fallback paths.
 - :class:`ChatServer` is a real chat-completions server on 127.0.0.1 with faults switchable per
   model; :meth:`ChatServer.overrides` points vendors' ``base_url`` at it.
 - ``resolver.pytest_plugin`` wraps them as fixtures; enable it with
@@ -26,15 +29,57 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, get_args
 
 from . import default
+from .catalog import ERROR_CLASSES, ErrorClass
 from .load import load
 from .resolve import Resolver
 
-__all__ = ["FAULTS", "ChatServer", "Fault", "ReceivedRequest", "make_resolver", "use_resolver"]
+__all__ = [
+    "FAULTS",
+    "ChatServer",
+    "Fault",
+    "ReceivedRequest",
+    "fail_calls",
+    "make_resolver",
+    "mark_unhealthy",
+    "use_resolver",
+]
 
 
 #: A fresh resolver, exactly as :func:`resolver.load` composes it (same keywords). It is never
 #: cached and never becomes the process-wide default unless passed to :func:`use_resolver`.
 make_resolver = load
+
+
+def mark_unhealthy(
+    resolver: Resolver, model_id: str, *, error_class: ErrorClass = "server", detail: str = ""
+) -> None:
+    """Take ``model_id`` out of rotation in ``resolver``'s health store, as that many failures
+    in a row would; ``resolver.health.reset(model_id)`` puts it back."""
+    health = resolver.health
+    if not health.policy.enabled:
+        raise ValueError("health tracking is off in this resolver (policy.health.enabled)")
+    if error_class not in health.policy.counts:
+        raise ValueError(f"{error_class!r} failures do not count against health")
+    for _ in range(health.policy.failure_threshold):
+        health.record_failure(model_id, error_class, detail)
+
+
+@contextmanager
+def fail_calls(*model_ids: str, error_class: ErrorClass = "server") -> Iterator[None]:
+    """Within the block, every call that the executor (``call_with_fallback``, ``chat`` and their
+    async twins) makes to these providers fails with ``error_class``, without calling your
+    ``fn`` or the network, so your own fallback paths can be tested without a server."""
+    from . import execute
+
+    if error_class not in ERROR_CLASSES:
+        raise ValueError(f"unknown error class {error_class!r}; one of {', '.join(ERROR_CLASSES)}")
+    saved = dict(execute._forced)
+    execute._forced.update(dict.fromkeys(model_ids, error_class))
+    try:
+        yield
+    finally:
+        execute._forced.clear()
+        execute._forced.update(saved)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from .catalog import (
     ERROR_CLASSES,
     CostPolicy,
     EdgePolicy,
-    ErrorClass,
+    HealthPolicy,
     Policy,
     Pricing,
     Provider,
@@ -78,6 +78,15 @@ POLICY = {
     "retry_backoff_s": Field("number", minimum=0),
     "retry_max_wait_s": Field("number", minimum=0),
     "cost": Field("mapping"),
+    "health": Field("mapping"),
+}
+HEALTH = {
+    "enabled": Field("bool"),
+    "failure_threshold": Field("int", minimum=1),
+    "cooldown_s": Field("number", minimum=0),
+    "max_cooldown_s": Field("number", minimum=0),
+    "backoff": Field("number", minimum=1),
+    "counts": Field("list", choices=ERROR_CLASSES),
 }
 EDGE_POLICY = {
     "fallback_on": Field("list", nullable=True, choices=ERROR_CLASSES),
@@ -176,6 +185,11 @@ class _Findings:
                     hint=did_you_mean(key, spec) or f"known keys here: {', '.join(sorted(spec))}",
                 )
             elif self._value(value, (*path, key), field):
+                # The frozen model holds tuples and floats whatever YAML wrote (a list, `60`).
+                if field.kind == "list" and value is not None:
+                    value = tuple(value)
+                elif field.kind == "number" and value is not None:
+                    value = float(value)
                 good[key] = value
         for key, field in spec.items():
             if field.required and node.get(key) is None and (key not in node or not field.nullable):
@@ -261,13 +275,8 @@ def validate(
 def _policy(node: Any, find: _Findings) -> Policy:
     raw = find.mapping(node, ("policy",), POLICY) or {}
     cost = find.mapping(raw.pop("cost", {}), ("policy", "cost"), COST) or {}
-    for key in ("fallback_on", "retry_on"):
-        if key in raw:
-            raw[key] = tuple(raw[key])
-    for key in ("retry_backoff_s", "retry_max_wait_s"):
-        if key in raw:
-            raw[key] = float(raw[key])
-    return Policy(**raw, cost=CostPolicy(**cost))
+    health = find.mapping(raw.pop("health", {}), ("policy", "health"), HEALTH) or {}
+    return Policy(**raw, cost=CostPolicy(**cost), health=HealthPolicy(**health))
 
 
 def _providers(vendors: Any, patches: Any, find: _Findings) -> dict[str, Provider]:
@@ -326,7 +335,6 @@ def _providers(vendors: Any, patches: Any, find: _Findings) -> dict[str, Provide
             k: settings[k] for k in ("base_url", "api_key_env", "timeout_s") if k in settings
         }
         fields |= model
-        fields["timeout_s"] = float(fields.get("timeout_s", 60.0))
         providers[model_id] = Provider(
             id=model_id,
             vendor=vendor,
@@ -394,9 +402,7 @@ def _edge_policies(
             continue
         raw = find.mapping(pnode, path, EDGE_POLICY)
         if raw is not None:
-            on = raw.pop("fallback_on", None)
-            classes: tuple[ErrorClass, ...] | None = tuple(on) if on is not None else None
-            policies[source] = EdgePolicy(fallback_on=classes, **raw)
+            policies[source] = EdgePolicy(**raw)
     return policies
 
 

@@ -58,7 +58,7 @@ def chat_server(server: ChatServer) -> Iterator[ChatServer]:
 
 
 @pytest.fixture(scope="session")
-def prod(server: ChatServer) -> Resolver:
+def _prod(server: ChatServer) -> Resolver:
     """The shipped prod config with both vendors pointed at the loopback server, and a 0.2 s
     timeout on the primary so slow-response faults stay fast."""
     return make_resolver(
@@ -67,10 +67,21 @@ def prod(server: ChatServer) -> Resolver:
     )
 
 
+@pytest.fixture
+def prod(_prod: Resolver) -> Resolver:
+    """``_prod`` with fresh health and counts, so no test inherits another's failures."""
+    return _prod.with_health()
+
+
 @pytest.fixture(scope="session")
-def roomy(server: ChatServer) -> Resolver:
+def _roomy(server: ChatServer) -> Resolver:
     """The shipped prod config pointed at the loopback server, with the shipped 60 s timeouts."""
     return make_resolver(env="prod", overrides=server.overrides())
+
+
+@pytest.fixture
+def roomy(_roomy: Resolver) -> Resolver:
+    return _roomy.with_health()
 
 
 @pytest.fixture

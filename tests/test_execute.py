@@ -26,8 +26,13 @@ KEYS = {"SYNTHETIC_API_KEY": "k1", "TOGETHER_API_KEY": "k2"}
 
 
 @pytest.fixture(scope="module")
-def shipped() -> resolver.Resolver:
+def _shipped() -> resolver.Resolver:
     return make_resolver(env="prod")
+
+
+@pytest.fixture
+def shipped(_shipped: resolver.Resolver) -> resolver.Resolver:
+    return _shipped.with_health()
 
 
 def failing_on(*ids: str, error: BaseException | None = None):

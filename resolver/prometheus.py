@@ -1,0 +1,81 @@
+"""Prometheus export of call counts and provider health.
+
+Needs ``prometheus_client`` (``pip install 'fallback-resolver[prometheus]'``).
+
+    from resolver.prometheus import register
+    register()            # the default resolver, on prometheus_client's default registry
+
+Counts are read from :meth:`Resolver.stats` and health from the resolver's store at scrape
+time, so nothing is counted twice and nothing needs updating on the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from .resolve import Resolver
+
+
+class ResolverCollector(Collector):
+    def __init__(self, resolver: Resolver | None = None) -> None:
+        self._resolver = resolver
+
+    def collect(self) -> Iterator[Metric]:
+        r = self._resolver
+        if r is None:
+            from .default import default_resolver
+
+            r = default_resolver()
+        calls = CounterMetricFamily(
+            "llm_fallback_calls",
+            "Calls made through the resolver, by requested model",
+            labels=["model"],
+        )
+        served = CounterMetricFamily(
+            "llm_fallback_served",
+            "Calls served, by requested model and the provider that served",
+            labels=["model", "provider", "fallback"],
+        )
+        exhausted = CounterMetricFamily(
+            "llm_fallback_exhausted", "Calls where every candidate failed", labels=["model"]
+        )
+        failed = CounterMetricFamily(
+            "llm_fallback_failed",
+            "Calls ended by an error that does not fall back",
+            labels=["model"],
+        )
+        for model, s in r.stats().items():
+            calls.add_metric([model], s.calls)
+            served.add_metric([model, model, "false"], s.served_by_primary)
+            for backup, n in s.served_by_fallback.items():
+                served.add_metric([model, backup, "true"], n)
+            exhausted.add_metric([model], s.exhausted)
+            failed.add_metric([model], s.failed)
+        in_rotation = GaugeMetricFamily(
+            "llm_fallback_provider_in_rotation",
+            "1 while the provider is in rotation, 0 while its health keeps it out",
+            labels=["provider"],
+        )
+        failures = GaugeMetricFamily(
+            "llm_fallback_provider_consecutive_failures",
+            "Counted failures in a row since the provider's last success",
+            labels=["provider"],
+        )
+        for provider in r.providers.values():
+            if provider.enabled:
+                state = r.health.state(provider.id)
+                in_rotation.add_metric([provider.id], 1.0 if state.in_rotation else 0.0)
+                failures.add_metric([provider.id], state.failures)
+        yield from (calls, served, exhausted, failed, in_rotation, failures)
+
+
+def register(
+    resolver: Resolver | None = None, registry: CollectorRegistry = REGISTRY
+) -> ResolverCollector:
+    """Export ``resolver``'s counts and health (default: the process-wide default resolver)."""
+    collector = ResolverCollector(resolver)
+    registry.register(collector)
+    return collector
