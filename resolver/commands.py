@@ -207,7 +207,7 @@ def cmd_validate(ctx: Context, envs: Sequence[str | None], *, strict: bool) -> i
             r, _ = ctx.load(env)
             name, problems = r.env, list(r.warnings)
         except ConfigError as e:
-            name, problems = e.env or env, list(e.problems)
+            name, problems = e.env or env or "(default)", list(e.problems)
         problems.sort(key=lambda p: (p.severity != "error", p.key or "", p.code, p.message))
         errors = sum(p.severity == "error" for p in problems)
         failed = bool(errors or (strict and problems))

@@ -119,6 +119,8 @@ class Composed:
     choices: dict[str, Any]
     search_path: tuple[str, ...]
     origins: Origins
+    problems: tuple[Problem, ...] = ()
+    """Overrides Hydra rejected; they were left out of ``data``."""
 
 
 def compose(
@@ -258,6 +260,7 @@ def _compose_locked(
         # e.g. a config group given a number (env=3) or two values for one group
         raise ConfigError([Problem("bad-override", _first_line(e))], env=env) from None
 
+    env = defaults.overrides.known_choices.get(ENV_GROUP, env)  # the default env has a name now
     cfg = OmegaConf.create()
     layers: list[Layer] = []
     for default in defaults.defaults:
@@ -282,12 +285,19 @@ def _compose_locked(
         try:
             ConfigLoaderImpl._apply_overrides_to_config([override], cfg)
         except (HydraException, OmegaConfBaseException) as e:
-            problems.append(Problem("bad-override", _override_message(e), file=where))
+            problems.append(
+                Problem(
+                    "bad-override",
+                    _override_message(e),
+                    key=override.key_or_group,
+                    file=where,
+                )
+            )
             continue
         if not override.is_delete():
             layers.append(Layer(where, override.value(), tuple(override.key_or_group.split("."))))
-    if problems:
-        raise ConfigError(problems, env=env)
+    # A rejected override is left out and composition goes on, so that validation can report
+    # the rest of the configuration's problems in the same pass.
 
     try:
         data = OmegaConf.to_container(cfg, resolve=True)
@@ -304,6 +314,7 @@ def _compose_locked(
         choices=choices,
         search_path=tuple(str(root) for _, root in roots),
         origins=Origins(layers),
+        problems=tuple(problems),
     )
 
 

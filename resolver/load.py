@@ -65,7 +65,7 @@ def load_composed(
         origin_of=composed.origins.of,
         environ=os.environ if environ is None else environ,
     )
-    problems = validated.problems
+    problems = composed.problems + validated.problems
     if strict:
         problems = tuple(replace(p, severity="error") for p in problems)
     if any(p.severity == "error" for p in problems):

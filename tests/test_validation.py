@@ -263,3 +263,17 @@ def test_error_message_is_readable() -> None:
     first, second = text.splitlines()[:2]
     assert first.startswith("invalid fallback configuration (env 'prod'): 1 error")
     assert second.strip().startswith("error [self-loop] override")
+
+
+def test_a_rejected_override_does_not_hide_other_problems() -> None:
+    """An override Hydra rejects is reported together with the rest of the config's errors."""
+    found = problems_of(
+        overrides=["policy.max_dept=3", "++fallbacks={glm-4.6-syn: [deepseek-r2]}", "~fallbacks.x"]
+    )
+    by_code = sorted((p.code, p.key) for p in found if p.severity == "error")
+    assert by_code == [
+        ("bad-override", "fallbacks.x"),
+        ("bad-override", "policy.max_dept"),
+        ("unknown-target", "fallbacks.glm-4.6-syn[0]"),
+    ]
+    assert only(found, "unknown-target").hint == "did you mean 'deepseek-r1'?"
