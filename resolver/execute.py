@@ -33,7 +33,6 @@ the ``on_event`` callback and to listeners added with :func:`add_listener`.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import logging
 import os
@@ -605,6 +604,10 @@ async def acall_with_fallback(
     and cancelling the task running this call cancels the attempt in flight and starts no
     backup.
     """
+    # asyncio is imported here, not at module level: it brings ssl, sockets and subprocess
+    # along, a third of `import resolver`, which sync users and lookups never need.
+    import asyncio
+
     run = _Run(model_id, resolver, environ, deadline_s, on_event, classify)
     token = _deadline.set(run.deadline)
     try:
@@ -639,5 +642,7 @@ async def acall_with_fallback(
 
 def _loop_time(deadline: float) -> float:
     """A ``time.monotonic`` deadline on the running loop's clock."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     return loop.time() + (deadline - time.monotonic())

@@ -38,10 +38,10 @@ def test_unknown_attribute_raises_attribute_error() -> None:
 
 
 def test_import_is_light() -> None:
-    """`import resolver` imports neither Hydra, OmegaConf nor httpx, and composes nothing."""
+    """`import resolver` imports neither Hydra, OmegaConf, httpx, PyYAML nor asyncio."""
     code = (
         "import sys, resolver; "
-        "heavy = [m for m in ('hydra', 'omegaconf', 'httpx', 'yaml') if m in sys.modules]; "
+        "heavy = [m for m in ('hydra', 'omegaconf', 'httpx', 'yaml', 'asyncio') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
     out = subprocess.run(
