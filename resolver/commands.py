@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .catalog import mask_url
 from .errors import ConfigError, Problem, ResolverError, did_you_mean
 from .load import load_composed
 from .resolve import Explanation, Resolver, Step
@@ -314,7 +315,7 @@ def cmd_show(ctx: Context, *, info: bool) -> int:
             "env": composed.env,
             "choices": composed.choices,
             "search_path": list(composed.search_path),
-            "overrides": [ctx.labels.get(f"override {o!r}", o) for o in ctx.overrides],
+            "overrides": [mask_url(ctx.labels.get(f"override {o!r}", o)) for o in ctx.overrides],
         }
         ctx.out.line(yaml.safe_dump(about, sort_keys=True).rstrip())
         ctx.out.line("---")
@@ -331,12 +332,7 @@ def _redact(value: Any) -> Any:
     if isinstance(value, list):
         return [_redact(v) for v in value]
     if isinstance(value, str) and "://" in value:
-        parts = urlsplit(value)
-        netloc = parts.netloc
-        if parts.password is not None:
-            netloc = f"{parts.username}:***@{parts.hostname}" + (
-                f":{parts.port}" if parts.port else ""
-            )
+        parts = urlsplit(mask_url(value))
         query = "&".join(f"{q.partition('=')[0]}=***" for q in parts.query.split("&") if q)
-        return urlunsplit(parts._replace(netloc=netloc, query=query))
+        return urlunsplit(parts._replace(query=query))
     return value
