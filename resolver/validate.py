@@ -310,7 +310,7 @@ def _health_store(health: dict[str, Any], find: _Findings) -> None:
             "bad-value",
             f"expected a redis://, rediss:// or unix:// URL, got {mask_url(url)!r}",
             (*path, "url"),
-            hint="redis://[:password@]host:port/db, from an environment variable: "
+            hint="redis://host:port/db, with any password only in the environment: "
             "${oc.env:RESOLVER_REDIS_URL}",
         )
         del health["url"]
