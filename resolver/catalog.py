@@ -5,8 +5,10 @@ Everything after composition works on these; none of them knows about Hydra or O
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal, get_args
+from urllib.parse import urlsplit
 
 ErrorClass = Literal[
     "rate_limit",
@@ -21,6 +23,51 @@ ErrorClass = Literal[
 ]
 ERROR_CLASSES: tuple[ErrorClass, ...] = get_args(ErrorClass)
 CostAction = Literal["warn", "skip"]
+HealthStoreKind = Literal["memory", "redis"]
+HEALTH_STORES: tuple[HealthStoreKind, ...] = get_args(HealthStoreKind)
+
+# user:password@ (or :password@) in any URL inside a text, e.g. an override line or an error.
+# Greedy up to the last @ of the authority, so that an unencoded @ in a password is masked too.
+_URL_SECRET = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s'\"]*):[^\s/?#'\"]*@")
+
+
+def mask_url(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``.
+
+    The one place credentials are masked, so that every output (``show``, errors, logs, reprs)
+    masks them the same way.
+    """
+    return _URL_SECRET.sub(r"\g<head>:***@", text) if "@" in text else text
+
+
+class SecretURL:
+    """A URL that may carry a password: ``str()`` and ``repr()`` mask it; :meth:`reveal` is for
+    the one client that connects with it. Not a dataclass, so ``asdict`` copies it whole instead
+    of exposing its text."""
+
+    __slots__ = ("_url",)
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def reveal(self) -> str:
+        return self._url
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self._url).scheme
+
+    def __str__(self) -> str:
+        return mask_url(self._url)
+
+    def __repr__(self) -> str:
+        return f"SecretURL({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretURL) and other._url == self._url
+
+    def __hash__(self) -> int:
+        return hash(self._url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +156,15 @@ class HealthPolicy:
     max_cooldown_s: float = 600.0
     backoff: float = 2.0
     counts: tuple[ErrorClass, ...] = HEALTH_COUNTS
+    store: HealthStoreKind = "memory"
+    """``memory``: each process keeps its own; ``redis``: shared by every process on ``url``."""
+    url: SecretURL | None = None
+    namespace: str | None = None
+    """Keys are ``resolver:health:<namespace>:<provider id>``; None: the env's name."""
+    timeout_s: float = 0.2
+    """Socket timeout of the shared store: past it, health is kept in-process for a while."""
+    retry_s: float = 5.0
+    """How long after a shared-store error health stays in-process before Redis is tried again."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

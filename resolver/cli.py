@@ -22,6 +22,7 @@ from .commands import (
     cmd_diff,
     cmd_explain,
     cmd_graph,
+    cmd_health,
     cmd_lookup,
     cmd_show,
     cmd_table,
@@ -42,8 +43,9 @@ _VALUED = {
     "-f",
     "--output",
     "-o",
+    "--reset",
 }
-_JSON_COMMANDS = {"table", "lookup", "explain", "validate", "diff"}
+_JSON_COMMANDS = {"table", "lookup", "explain", "validate", "diff", "health"}
 _COMMANDS: dict[str, tuple[str, str]] = {
     "table": (
         "every enabled model, its chain, and whether each hop is usable now (the default)",
@@ -76,6 +78,13 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "diff": (
         "edges, models, provider settings and policy that differ between two envs",
         f"  {PROG} diff prod staging\n  {PROG} diff prod canary --config-dir deploy/conf --json",
+    ),
+    "health": (
+        "the shared health of every enabled model (in rotation, out for N s, failures, last "
+        "error), and a reset for a model an operator has fixed",
+        f"  RESOLVER_REDIS_URL=redis://127.0.0.1:6379/0 {PROG} health policy.health.store=redis\n"
+        f"  {PROG} health --reset deepseek-r1-0528-syn --env prod\n"
+        f"  {PROG} health --reset-all --json",
     ),
     "show": (
         "the composed configuration as YAML (keys appear only as variable names)",
@@ -137,6 +146,12 @@ def _add_command_arguments(name: str, p: argparse.ArgumentParser) -> None:
     elif name == "diff":
         p.add_argument("env_a", metavar="ENV_A")
         p.add_argument("env_b", metavar="ENV_B")
+    elif name == "health":
+        g = p.add_mutually_exclusive_group()
+        g.add_argument(
+            "--reset", metavar="MODEL", help="put MODEL back in rotation for every worker"
+        )
+        g.add_argument("--reset-all", action="store_true", help="put every model back in rotation")
     elif name == "show":
         p.add_argument(
             "--info", action="store_true", help="also the chosen config groups and search path"
@@ -292,6 +307,8 @@ def _run(command: str, args: argparse.Namespace, made: list[tuple[str, str]]) ->
         return cmd_diff(ctx, args.env_a, args.env_b)
     if command == "show":
         return cmd_show(ctx, info=args.info)
+    if command == "health":
+        return cmd_health(ctx, reset=args.reset, reset_all=args.reset_all)
     return cmd_table(ctx)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .catalog import mask_url
 from .errors import ConfigError, Problem, ResolverError, did_you_mean
 from .load import load_composed
 from .resolve import Explanation, Resolver, Step
@@ -314,7 +315,7 @@ def cmd_show(ctx: Context, *, info: bool) -> int:
             "env": composed.env,
             "choices": composed.choices,
             "search_path": list(composed.search_path),
-            "overrides": [ctx.labels.get(f"override {o!r}", o) for o in ctx.overrides],
+            "overrides": [mask_url(ctx.labels.get(f"override {o!r}", o)) for o in ctx.overrides],
         }
         ctx.out.line(yaml.safe_dump(about, sort_keys=True).rstrip())
         ctx.out.line("---")
@@ -331,12 +332,76 @@ def _redact(value: Any) -> Any:
     if isinstance(value, list):
         return [_redact(v) for v in value]
     if isinstance(value, str) and "://" in value:
-        parts = urlsplit(value)
-        netloc = parts.netloc
-        if parts.password is not None:
-            netloc = f"{parts.username}:***@{parts.hostname}" + (
-                f":{parts.port}" if parts.port else ""
-            )
+        parts = urlsplit(mask_url(value))
         query = "&".join(f"{q.partition('=')[0]}=***" for q in parts.query.split("&") if q)
-        return urlunsplit(parts._replace(netloc=netloc, query=query))
+        return urlunsplit(parts._replace(query=query))
     return value
+
+
+def cmd_health(ctx: Context, *, reset: str | None, reset_all: bool) -> int:
+    r, _ = ctx.load()
+    policy = r.policy.health
+    store = r.health
+    if policy.enabled and policy.store == "redis":
+        from .redis_health import RedisHealthStore
+
+        # Redis down, the store would answer from this process's empty local health: showing
+        # that as the shared state, or "resetting" it, would mislead the operator.
+        if isinstance(store, RedisHealthStore):
+            store.check()
+    elif reset or reset_all:
+        what = "health tracking is off" if not policy.enabled else "health is per process"
+        raise UsageError(
+            f"nothing to reset: {what} (policy.health.store={policy.store}); a reset acts on "
+            "a shared store: policy.health.store=redis"
+        )
+    done: list[str] = []
+    if reset is not None:
+        known_model(r, reset)
+        store.reset(reset)
+        done = [reset]
+    elif reset_all:
+        store.reset()
+        done = ["*"]
+    enabled = sorted(p.id for p in r.providers.values() if p.enabled)
+    states = [store.state(model_id) for model_id in enabled]
+    url = str(policy.url) if policy.store == "redis" and policy.url is not None else None
+    namespace = getattr(store, "namespace", None)
+    if ctx.as_json:
+        ctx.out.json(
+            {
+                "env": r.env,
+                "enabled": policy.enabled,
+                "store": policy.store,
+                "url": url,
+                "namespace": namespace,
+                "reset": done,
+                "providers": [asdict(s) | {"in_rotation": s.in_rotation} for s in states],
+            }
+        )
+        return 0
+    if not policy.enabled:
+        where = "off (policy.health.enabled: false): every model stays in rotation"
+    elif url is None:
+        where = "kept per process (store: memory): this process has seen no failures"
+    else:
+        where = f"shared on {url}, namespace {namespace}"
+    ctx.out.line(f"health of env {r.env}: {where}")
+    for model_id in done:
+        ctx.out.line(f"reset {'every model' if model_id == '*' else model_id}: back in rotation")
+    rows = [("MODEL", "STATUS", "OUT FOR", "FAILURES", "LAST ERROR")]
+    for s in states:
+        status = "in rotation" if s.in_rotation else ("probing" if s.probing else "out")
+        out_for = f"{s.out_for_s:.0f} s" if not s.in_rotation else "-"
+        rows.append((s.provider_id, status, out_for, str(s.failures), s.last_error or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for n, row in enumerate(rows):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        if n == 0:
+            cells = [ctx.out.paint(c, "bold") for c in cells]
+        elif row[1] != "in rotation":
+            cells[1] = ctx.out.paint(cells[1], "red")
+        ctx.out.line("  ".join([*cells, row[4]]).rstrip())
+    out = sum(not s.in_rotation for s in states)
+    ctx.out.line(f"{len(states) - out} in rotation, {out} out of rotation")
+    return 0

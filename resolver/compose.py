@@ -29,6 +29,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from .catalog import mask_url
 from .errors import ConfigError, Problem, did_you_mean
 
 PRIMARY = "config"
@@ -187,7 +188,7 @@ def _parse_overrides(
     parser = OverridesParser.create()
     parsed: list[Override] = []
     for line in overrides:
-        where = f"{origin} {line!r}"
+        where = mask_url(f"{origin} {line!r}")  # labels end up in errors and show --info
         try:
             (override,) = parser.parse_overrides([line])
         except HydraException as e:
@@ -281,7 +282,7 @@ def _compose_locked(
     OmegaConf.set_struct(cfg, True)
     problems: list[Problem] = []
     for override in defaults.config_overrides:
-        where = f"override {override.input_line!r}"
+        where = mask_url(f"override {override.input_line!r}")
         try:
             ConfigLoaderImpl._apply_overrides_to_config([override], cfg)
         except (HydraException, OmegaConfBaseException) as e:

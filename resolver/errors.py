@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .catalog import ERROR_CLASSES, ErrorClass
+from .catalog import ERROR_CLASSES, ErrorClass, mask_url
 
 Severity = Literal["error", "warning"]
 
@@ -38,6 +38,14 @@ class Problem:
     file: str | None = None
     """Config file (or ``override '...'``) that set the key, when it is known."""
     hint: str | None = None
+
+    def __post_init__(self) -> None:
+        # A problem may quote an override or a value with a URL in it; its password is never
+        # repeated, whichever output shows the problem.
+        for name in ("message", "file", "hint"):
+            text = getattr(self, name)
+            if text is not None and "@" in text:
+                object.__setattr__(self, name, mask_url(text))
 
     @property
     def location(self) -> str:

@@ -46,7 +46,7 @@ from typing import Generic, Literal, TypeVar
 
 from .catalog import ErrorClass, Provider
 from .errors import Attempt, FallbackExhausted, ModelUnavailable, ProviderError, Skip
-from .resolve import Resolver
+from .resolve import Plan, Resolver
 
 __all__ = [
     "Attempt",
@@ -190,6 +190,11 @@ class _Failure:
     message: str
     retry_after: float | None
 
+    @property
+    def detail(self) -> str:
+        """What health keeps beside the class as the last error: the HTTP status, if any."""
+        return str(self.status) if self.status is not None else ""
+
 
 def _classify(exc: Exception, classify: Classify | None) -> _Failure | None:
     if classify is not None:
@@ -271,11 +276,9 @@ class _Run:
         deadline_s: float | None,
         on_event: Listener | None,
         classify: Classify | None,
+        plan: Plan | None = None,
     ) -> None:
-        if resolver is None:
-            from .default import default_resolver
-
-            resolver = default_resolver()
+        resolver = _resolver(resolver)
         self.resolver = resolver
         self.requested = model_id
         provider = resolver.providers.get(model_id)
@@ -289,7 +292,7 @@ class _Run:
                 model_id, f"disabled ({provider.disabled_reason or 'no reason given'})"
             )
         self.policy = resolver.policy
-        usable, skipped = resolver._plan(model_id, os.environ if environ is None else environ)
+        usable, skipped = plan if plan is not None else resolver._plan(model_id, _environ(environ))
         self.queue: list[tuple[Provider, str | None]] = [(provider, None), *usable]
         self.on_event = on_event
         self.classify = classify
@@ -340,6 +343,28 @@ class _Run:
 
     def next_provider(self) -> tuple[Provider, str | None] | None:
         """The provider to call next, or None when the call cannot go on (``stop`` says why)."""
+        health = self.resolver.health
+        while (picked := self._next_candidate()) is not None:
+            provider_id = picked[0].id
+            if health.acquire(provider_id) == "out":  # takes the probe when a cooldown is over
+                self.skip(provider_id, health.state(provider_id).describe())
+                continue
+            return picked
+        return None
+
+    async def anext_provider(self) -> tuple[Provider, str | None] | None:
+        """:meth:`next_provider` through the health store's async methods."""
+        health = self.resolver.health
+        while (picked := self._next_candidate()) is not None:
+            provider_id = picked[0].id
+            if await health.aacquire(provider_id) == "out":
+                self.skip(provider_id, (await health.astate(provider_id)).describe())
+                continue
+            return picked
+        return None
+
+    def _next_candidate(self) -> tuple[Provider, str | None] | None:
+        """The next provider the bounds allow, health not yet asked (None: ``stop`` says why)."""
         while self.queue:
             if len(self.attempts) >= self.policy.max_attempts:
                 self.stop = f"max_attempts={self.policy.max_attempts} reached"
@@ -351,10 +376,6 @@ class _Run:
             if provider.id in self.tried:  # never the same provider twice in one call
                 continue
             self.tried.add(provider.id)
-            health = self.resolver.health
-            if health.acquire(provider.id) == "out":  # takes the probe when a cooldown is over
-                self.skip(provider.id, health.state(provider.id).describe())
-                continue
             return provider, via
         if not self.stop:
             self.stop = "every candidate failed"
@@ -367,9 +388,9 @@ class _Run:
         return left is not None and left < _MIN_ATTEMPT_S
 
     def succeeded(self, provider: Provider, value: T, seconds: float, status: int | None) -> None:
+        """Record an attempt that served (the loop has reported it to health)."""
         attempt = Attempt(provider.id, None, status, "ok", seconds)
         self.attempts.append(attempt)
-        self.resolver.health.record_success(provider.id)
         self.emit(
             Event(
                 "attempt",
@@ -385,9 +406,10 @@ class _Run:
 
     def failed(
         self, provider: Provider, exc: Exception, seconds: float, *, deadline_hit: bool = False
-    ) -> float | None:
-        """Record a failure. Returns a wait in seconds before retrying the same provider, or
-        None to move on; raises when the failure must not fall back."""
+    ) -> _Failure | None:
+        """Record a failed attempt. Returns the failure for the loop to report to health and
+        pass to :meth:`after_failure`, or None when the deadline ended the call; raises a
+        failure it cannot classify."""
         failure = _classify(exc, self.classify)
         if failure is None:
             self.resolver._stats.record(self.requested, "failed")
@@ -412,8 +434,11 @@ class _Run:
             self.queue.clear()
             self.stop = f"deadline of {self.budget:g}s reached"
             return None
-        detail = str(failure.status) if failure.status is not None else ""
-        self.resolver.health.record_failure(provider.id, failure.error_class, detail)
+        return failure
+
+    def after_failure(self, provider: Provider, exc: Exception, failure: _Failure) -> float | None:
+        """What follows a failure health has been told of: a wait in seconds before retrying
+        the same provider, or None to move on; raises when the failure must not fall back."""
         edge = self.resolver.edge_policy.get(provider.id)
         falls_back = self.policy.fallback_on
         if edge is not None and edge.fallback_on is not None:
@@ -567,6 +592,7 @@ def call_with_fallback(
     disabled ``model_id``, and re-raises a failure that does not fall back.
     """
     run = _Run(model_id, resolver, environ, deadline_s, on_event, classify)
+    health = run.resolver.health
     token = _deadline.set(run.deadline)
     try:
         while (picked := run.next_provider()) is not None:
@@ -577,10 +603,14 @@ def call_with_fallback(
                 value = fn(provider)
             except Exception as exc:
                 seconds = time.monotonic() - began
-                wait = run.failed(provider, exc, seconds, deadline_hit=run.deadline_passed())
-                if wait:
-                    time.sleep(wait)
+                failure = run.failed(provider, exc, seconds, deadline_hit=run.deadline_passed())
+                if failure is not None:
+                    health.record_failure(provider.id, failure.error_class, failure.detail)
+                    wait = run.after_failure(provider, exc, failure)
+                    if wait:
+                        time.sleep(wait)
                 continue
+            health.record_success(provider.id)
             run.succeeded(provider, value, time.monotonic() - began, _status_of_value(value))
             return run.outcome(provider, value)
         raise run.exhausted() from run.last_exc
@@ -608,10 +638,13 @@ async def acall_with_fallback(
     # along, a third of `import resolver`, which sync users and lookups never need.
     import asyncio
 
-    run = _Run(model_id, resolver, environ, deadline_s, on_event, classify)
+    resolver = _resolver(resolver)
+    plan = await resolver._aplan(model_id, _environ(environ))
+    run = _Run(model_id, resolver, environ, deadline_s, on_event, classify, plan)
+    health = resolver.health
     token = _deadline.set(run.deadline)
     try:
-        while (picked := run.next_provider()) is not None:
+        while (picked := await run.anext_provider()) is not None:
             provider = picked[0]
             began = time.monotonic()
             try:
@@ -629,15 +662,31 @@ async def acall_with_fallback(
                         f"deadline of {run.budget:g}s reached",
                         provider_id=provider.id,
                     )
-                wait = run.failed(provider, error, seconds, deadline_hit=hit)
-                if wait:
-                    await asyncio.sleep(wait)
+                failure = run.failed(provider, error, seconds, deadline_hit=hit)
+                if failure is not None:
+                    await health.arecord_failure(provider.id, failure.error_class, failure.detail)
+                    wait = run.after_failure(provider, error, failure)
+                    if wait:
+                        await asyncio.sleep(wait)
                 continue
+            await health.arecord_success(provider.id)
             run.succeeded(provider, value, time.monotonic() - began, _status_of_value(value))
             return run.outcome(provider, value)
         raise run.exhausted() from run.last_exc
     finally:
         _deadline.reset(token)
+
+
+def _resolver(resolver: Resolver | None) -> Resolver:
+    if resolver is None:
+        from .default import default_resolver
+
+        return default_resolver()
+    return resolver
+
+
+def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
 
 
 def _loop_time(deadline: float) -> float:

@@ -7,7 +7,9 @@ for a longer cooldown (times ``backoff``, at most ``max_cooldown_s``). A probe w
 reports back lapses after ``cooldown_s``, so a crashed worker cannot hold it for ever.
 
 State lives behind :class:`HealthStore`; :class:`MemoryHealthStore` keeps it in this process
-(thread-safe, and asyncio-safe since no method awaits).
+(thread-safe, and asyncio-safe since no method awaits);
+:class:`resolver.redis_health.RedisHealthStore` shares it between processes on Redis
+(``policy.health.store: redis``).
 """
 
 from __future__ import annotations
@@ -75,6 +77,58 @@ class HealthStore(Protocol):
         """Put one provider (or every provider) back in rotation."""
         ...
 
+    # Async twins, used by the asyncio executor, so that a store doing network I/O never
+    # blocks the event loop. Stores that never block get them from :class:`AsyncTwins`.
+
+    async def astate(self, provider_id: str) -> HealthState: ...
+
+    async def ain_rotation(self, provider_id: str) -> bool: ...
+
+    async def aacquire(self, provider_id: str) -> Permit: ...
+
+    async def arecord_success(self, provider_id: str) -> None: ...
+
+    async def arecord_failure(
+        self, provider_id: str, error_class: str, detail: str = ""
+    ) -> HealthState: ...
+
+
+class AsyncTwins:
+    """The async methods of :class:`HealthStore` for a store whose sync methods never block:
+    each one calls its sync twin."""
+
+    def state(self, provider_id: str) -> HealthState:
+        raise NotImplementedError
+
+    def in_rotation(self, provider_id: str) -> bool:
+        raise NotImplementedError
+
+    def acquire(self, provider_id: str) -> Permit:
+        raise NotImplementedError
+
+    def record_success(self, provider_id: str) -> None:
+        raise NotImplementedError
+
+    def record_failure(self, provider_id: str, error_class: str, detail: str = "") -> HealthState:
+        raise NotImplementedError
+
+    async def astate(self, provider_id: str) -> HealthState:
+        return self.state(provider_id)
+
+    async def ain_rotation(self, provider_id: str) -> bool:
+        return self.in_rotation(provider_id)
+
+    async def aacquire(self, provider_id: str) -> Permit:
+        return self.acquire(provider_id)
+
+    async def arecord_success(self, provider_id: str) -> None:
+        self.record_success(provider_id)
+
+    async def arecord_failure(
+        self, provider_id: str, error_class: str, detail: str = ""
+    ) -> HealthState:
+        return self.record_failure(provider_id, error_class, detail)
+
 
 @dataclass(slots=True)
 class _Entry:
@@ -86,7 +140,7 @@ class _Entry:
 
 
 @dataclass
-class MemoryHealthStore:
+class MemoryHealthStore(AsyncTwins):
     """Health kept in this process. ``clock`` is injectable for tests (``time.monotonic``)."""
 
     policy: HealthPolicy = field(default_factory=HealthPolicy)
@@ -155,7 +209,7 @@ class MemoryHealthStore:
         return HealthState(provider_id, entry.failures, out_for, entry.last_error, entry.probing)
 
 
-class NullHealthStore:
+class NullHealthStore(AsyncTwins):
     """Health tracking switched off (``policy.health.enabled: false``): always in rotation."""
 
     def __init__(self, policy: HealthPolicy | None = None) -> None:
@@ -180,6 +234,13 @@ class NullHealthStore:
         pass
 
 
-def store_for(policy: HealthPolicy) -> HealthStore:
-    """The in-process store the policy asks for."""
-    return MemoryHealthStore(policy) if policy.enabled else NullHealthStore(policy)
+def store_for(policy: HealthPolicy, env: str | None = None) -> HealthStore:
+    """The store the policy asks for; a Redis store's keys are namespaced by ``env`` unless
+    ``policy.namespace`` names another namespace."""
+    if not policy.enabled:
+        return NullHealthStore(policy)
+    if policy.store == "redis":
+        from .redis_health import RedisHealthStore  # redis-py is imported only when asked for
+
+        return RedisHealthStore(policy, namespace=policy.namespace or env or "default")
+    return MemoryHealthStore(policy)

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 Status = Literal["chosen", "usable", "skipped"]
+# (backup, via) in the order a call tries them, and (backup id, why) for those passed over.
+Plan = tuple[list[tuple[Provider, str]], list[tuple[str, str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,7 @@ class Resolver:
         # The configuration is immutable; health and call counts are the runtime state beside
         # it. ``health`` can be a store shared with other resolvers or processes.
         self.health: HealthStore = (
-            health if health is not None else store_for(validated.policy.health)
+            health if health is not None else store_for(validated.policy.health, env)
         )
         self._stats = CallStats()
         self.policy: Policy = validated.policy
@@ -217,22 +219,40 @@ class Resolver:
         return Explanation(model_id, chosen, summary, tuple(steps))
 
     def _plan(
-        self, model_id: str, environ: Mapping[str, str]
-    ) -> tuple[list[tuple[Provider, str]], list[tuple[str, str]]]:
+        self,
+        model_id: str,
+        environ: Mapping[str, str],
+        out_of_rotation: Mapping[str, str] | None = None,
+    ) -> Plan:
         """The chain a call through ``model_id`` would take: (backup, via) pairs in order, and
         (backup id, reason) for each candidate passed over, from the same walk as
-        :meth:`get_fallback_chain`."""
+        :meth:`get_fallback_chain`. ``out_of_rotation`` (id -> why), when given, is health
+        already read, and the store is not asked again."""
         usable: list[tuple[Provider, str]] = []
         skipped: list[tuple[str, str]] = []
         for hop in self._hops.get(model_id, ()):
-            reason = self._why_not(hop, environ)
+            reason = self._why_not(hop, environ, out_of_rotation)
             if reason is None:
                 usable.append((hop.provider, hop.via))
             else:
                 skipped.append((hop.provider.id, reason))
         return usable, skipped
 
-    def _why_not(self, hop: _Hop, environ: Mapping[str, str]) -> str | None:
+    async def _aplan(self, model_id: str, environ: Mapping[str, str]) -> Plan:
+        """:meth:`_plan` reading health through the store's async methods, so that a shared
+        store's round trips do not block the event loop."""
+        out: dict[str, str] = {}
+        for hop in self._hops.get(model_id, ()):
+            if hop.blocked is None and not await self.health.ain_rotation(hop.provider.id):
+                out[hop.provider.id] = (await self.health.astate(hop.provider.id)).describe()
+        return self._plan(model_id, environ, out)
+
+    def _why_not(
+        self,
+        hop: _Hop,
+        environ: Mapping[str, str],
+        out_of_rotation: Mapping[str, str] | None = None,
+    ) -> str | None:
         """Why ``hop`` cannot be used now, or None when it can."""
         if hop.blocked:
             return hop.blocked
@@ -240,15 +260,18 @@ class Resolver:
         key_env = provider.api_key_env
         if key_env is not None and not environ.get(key_env):
             return f"key variable {key_env} is not set"
+        if out_of_rotation is not None:
+            return out_of_rotation.get(provider.id)
         if not self.health.in_rotation(provider.id):
             return self.health.state(provider.id).describe()
         return None
 
     def with_health(self, health: HealthStore | None = None) -> Resolver:
         """The same configuration with its own runtime state: ``health`` (default: a fresh
-        store as the policy asks) and zeroed call counts. Nothing is composed again."""
+        store as the policy asks; a Redis store still sees the shared state) and zeroed call
+        counts. Nothing is composed again."""
         twin = copy.copy(self)
-        twin.health = health if health is not None else store_for(self.policy.health)
+        twin.health = health if health is not None else store_for(self.policy.health, self.env)
         twin._stats = CallStats()
         return twin
 

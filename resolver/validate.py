@@ -14,13 +14,16 @@ from typing import Any
 
 from .catalog import (
     ERROR_CLASSES,
+    HEALTH_STORES,
     CostPolicy,
     EdgePolicy,
     HealthPolicy,
     Policy,
     Pricing,
     Provider,
+    SecretURL,
     is_downgrade,
+    mask_url,
 )
 from .errors import Problem, Severity, did_you_mean
 
@@ -87,7 +90,13 @@ HEALTH = {
     "max_cooldown_s": Field("number", minimum=0),
     "backoff": Field("number", minimum=1),
     "counts": Field("list", choices=ERROR_CLASSES),
+    "store": Field("str", choices=HEALTH_STORES),
+    "url": Field("str", nullable=True),
+    "namespace": Field("str", nullable=True),
+    "timeout_s": Field("number", minimum=_POSITIVE),
+    "retry_s": Field("number", minimum=_POSITIVE),
 }
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 EDGE_POLICY = {
     "fallback_on": Field("list", nullable=True, choices=ERROR_CLASSES),
     "max_cost_ratio": Field("number", nullable=True, minimum=_POSITIVE),
@@ -276,7 +285,37 @@ def _policy(node: Any, find: _Findings) -> Policy:
     raw = find.mapping(node, ("policy",), POLICY) or {}
     cost = find.mapping(raw.pop("cost", {}), ("policy", "cost"), COST) or {}
     health = find.mapping(raw.pop("health", {}), ("policy", "health"), HEALTH) or {}
+    _health_store(health, find)
     return Policy(**raw, cost=CostPolicy(**cost), health=HealthPolicy(**health))
+
+
+def _health_store(health: dict[str, Any], find: _Findings) -> None:
+    """Check the shared store's settings and wrap the URL so that no output shows its password."""
+    path: KeyPath = ("policy", "health")
+    if health.get("namespace") == "":
+        find.add("bad-value", "namespace must not be empty", (*path, "namespace"))
+        del health["namespace"]
+    url = health.get("url")
+    if url is None:
+        if health.get("store") == "redis":
+            find.add(
+                "missing-field",
+                "store is redis but no url is set",
+                (*path, "url"),
+                hint="export RESOLVER_REDIS_URL=redis://host:6379/0, or set policy.health.url",
+            )
+        return
+    if url.partition("://")[0] not in REDIS_SCHEMES or "://" not in url:
+        find.add(
+            "bad-value",
+            f"expected a redis://, rediss:// or unix:// URL, got {mask_url(url)!r}",
+            (*path, "url"),
+            hint="redis://host:port/db, with any password only in the environment: "
+            "${oc.env:RESOLVER_REDIS_URL}",
+        )
+        del health["url"]
+        return
+    health["url"] = SecretURL(url)
 
 
 def _providers(vendors: Any, patches: Any, find: _Findings) -> dict[str, Provider]:

@@ -87,3 +87,34 @@ def roomy(_roomy: Resolver) -> Resolver:
 @pytest.fixture
 def keys() -> dict[str, str]:
     return ChatServer.environ()
+
+
+# --- Redis -------------------------------------------------------------------------------------
+# .ci/run starts a redis-server on loopback and exports its URL here; without it (no Redis could
+# be installed) the Redis tests skip and say why.
+REDIS_URL_VAR = "RESOLVER_TEST_REDIS_URL"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The URL of the shared test Redis; skips when none is configured, fails when one is
+    configured but does not answer (CI started it, so that is a real failure)."""
+    import os
+
+    url = os.environ.get(REDIS_URL_VAR)
+    if not url:
+        pytest.skip(f"no Redis for the tests: set {REDIS_URL_VAR} (.ci/run starts one)")
+    try:
+        import redis
+    except ImportError:
+        pytest.skip("redis-py is not installed: pip install 'fallback-resolver[redis]'")
+    redis.Redis.from_url(url, socket_timeout=2).ping()
+    return url
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A namespace of its own for each test, so no test sees another's keys."""
+    import uuid
+
+    return f"test-{uuid.uuid4().hex[:12]}"

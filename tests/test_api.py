@@ -38,10 +38,11 @@ def test_unknown_attribute_raises_attribute_error() -> None:
 
 
 def test_import_is_light() -> None:
-    """`import resolver` imports neither Hydra, OmegaConf, httpx, PyYAML nor asyncio."""
+    """`import resolver` imports none of Hydra, OmegaConf, httpx, PyYAML, asyncio or redis."""
     code = (
         "import sys, resolver; "
-        "heavy = [m for m in ('hydra', 'omegaconf', 'httpx', 'yaml', 'asyncio') if m in sys.modules]; "
+        "heavy = ('hydra', 'omegaconf', 'httpx', 'yaml', 'asyncio', 'redis'); "
+        "heavy = [m for m in heavy if m in sys.modules]; "
         "print(','.join(heavy))"
     )
     out = subprocess.run(

@@ -283,3 +283,58 @@ def test_prometheus_export(roomy: Resolver, keys) -> None:
     )
     assert 'llm_fallback_provider_in_rotation{provider="kimi-k2-instruct"} 0.0' in text
     assert 'llm_fallback_provider_consecutive_failures{provider="kimi-k2-instruct"} 3.0' in text
+
+
+def test_health_store_settings_are_validated() -> None:
+    """A wrong store name, a URL that is not Redis's, a redis store without a URL, an empty
+    namespace and a zero timeout are each reported at their key, the password masked."""
+    with pytest.raises(resolver.ConfigError) as info:
+        make_resolver(
+            overrides=[
+                "policy.health.store=redsi",
+                "policy.health.url=http://user:hunter2@example.com/0",
+                "policy.health.namespace=''",
+                "policy.health.timeout_s=0",
+            ]
+        )
+    found = {(p.code, p.key) for p in info.value.errors}
+    assert found == {
+        ("bad-value", "policy.health.store"),
+        ("bad-value", "policy.health.url"),
+        ("bad-value", "policy.health.namespace"),
+        ("bad-value", "policy.health.timeout_s"),
+    }
+    assert "hunter2" not in str(info.value)
+    assert "http://user:***@example.com/0" in str(info.value)
+    with pytest.raises(resolver.ConfigError) as info:
+        make_resolver(overrides=["policy.health.store=redis", "policy.health.url=null"])
+    assert [(p.code, p.key) for p in info.value.errors] == [("missing-field", "policy.health.url")]
+
+
+def test_the_redis_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """policy.health.url reads RESOLVER_REDIS_URL when it is set, a loopback default otherwise."""
+    assert str(make_resolver().policy.health.url) == "redis://127.0.0.1:6379/0"
+    monkeypatch.setenv("RESOLVER_REDIS_URL", "redis://:pw@cache.internal:6380/2")
+    url = make_resolver().policy.health.url
+    assert url is not None
+    assert url.reveal() == "redis://:pw@cache.internal:6380/2"
+    assert str(url) == "redis://:***@cache.internal:6380/2"
+
+
+def test_import_and_a_memory_store_never_import_redis() -> None:
+    """redis-py is imported only when a policy asks for the Redis store."""
+    import subprocess
+    import sys
+
+    code = "import sys, resolver; resolver.load(); assert 'redis' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_health_command_on_the_memory_store(capsys: pytest.CaptureFixture[str]) -> None:
+    """`health` says health is per process with the memory store, and a reset is refused (2)."""
+    from resolver.cli import main
+
+    assert main(["health"]) == 0
+    assert "kept per process" in capsys.readouterr().out
+    assert main(["health", "--reset", PRIMARY]) == 2
+    assert "nothing to reset" in capsys.readouterr().err
