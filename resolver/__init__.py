@@ -2,11 +2,13 @@
 
 ``import resolver`` is cheap: Hydra is imported, and the default configuration composed, only
 when something first needs it; httpx only when ``chat``/``achat`` (``resolver.http``) is first
-used.
+used. A compiled snapshot (:func:`load_snapshot`, ``RESOLVER_SNAPSHOT``) is served without
+Hydra at all.
 """
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__ as __version__
 from .catalog import ERROR_CLASSES, CostPolicy, EdgePolicy, ErrorClass, Policy, Pricing, Provider
 from .default import default_resolver, explain, get_fallback_chain, get_fallback_provider
 from .errors import (
@@ -18,6 +20,7 @@ from .errors import (
     ProviderError,
     ResolverError,
     Skip,
+    SnapshotError,
 )
 from .execute import (
     Event,
@@ -29,8 +32,7 @@ from .execute import (
 )
 from .load import load
 from .resolve import Explanation, Resolver, Step
-
-__version__ = "0.1.0"
+from .snapshot import load_snapshot
 
 if TYPE_CHECKING:  # for type checkers; at run time these come from __getattr__ below
     from .http import ChatResult, achat, chat
@@ -60,6 +62,7 @@ __all__ = [
     "Resolver",
     "ResolverError",
     "Skip",
+    "SnapshotError",
     "Step",
     "acall_with_fallback",
     "achat",
@@ -71,6 +74,7 @@ __all__ = [
     "get_fallback_chain",
     "get_fallback_provider",
     "load",
+    "load_snapshot",
     "time_left",
 ]
 
