@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -393,7 +394,7 @@ def _compose_locked(
     merged: dict[Any, Any] = {}
     owned = {id(merged)}
     layers: list[Layer] = []
-    needs_omegaconf = bool(defaults.config_overrides)
+    interpolates_any = False
     for default in defaults.defaults:
         assert default.config_path is not None
         loaded = repo.load_config(default.config_path)
@@ -406,7 +407,7 @@ def _compose_locked(
             data = container
             scanned = _scan(data)
             interpolates = scanned is None or scanned
-        needs_omegaconf = needs_omegaconf or interpolates
+        interpolates_any = interpolates_any or interpolates
         embedded = _embed(data, default.package)
         label = _file_label(loaded.path, default.config_path)
         try:
@@ -415,8 +416,12 @@ def _compose_locked(
             raise ConfigError([Problem("compose-failed", str(e), file=label)], env=env) from None
         layers.append(Layer(label, embedded))
 
-    if needs_omegaconf:
-        data = _apply_with_omegaconf(merged, defaults.config_overrides, layers, env)
+    overrides = defaults.config_overrides
+    if interpolates_any or any("${" in (o.input_line or "") for o in overrides):
+        # An interpolation may point anywhere in the tree: resolve the whole of it.
+        data = _apply_with_omegaconf(merged, overrides, layers, env)
+    elif overrides:
+        data = _apply_to_touched(merged, overrides, layers, env)
     else:
         data = merged
     choices = dict(defaults.overrides.known_choices)
@@ -427,6 +432,32 @@ def _compose_locked(
         search_path=tuple(str(root) for _, root in roots),
         origins=Origins(layers),
     )
+
+
+def _apply_to_touched(
+    merged: dict[Any, Any], overrides: Sequence[Override], layers: list[Layer], env: str | None
+) -> dict[Any, Any]:
+    """``merged`` with ``overrides`` applied by OmegaConf to the top-level keys they name only.
+
+    An override reaches no further than its top-level key (without interpolations, checked by
+    the caller), so ``policy.max_depth=1`` or ``++models={...}`` need not turn a 10,000-model
+    ``providers`` tree into OmegaConf nodes. The keys the overrides name that exist go into
+    the tree, so struct mode still refuses a typo and ``+`` on an existing key as before.
+    """
+    touched = {_KEY_HEAD.split(o.key_or_group, maxsplit=1)[0] for o in overrides}
+    part = _apply_with_omegaconf(
+        {k: v for k, v in merged.items() if k in touched}, overrides, layers, env
+    )
+    data = {
+        k: part[k] if k in touched else v
+        for k, v in merged.items()
+        if k in part or k not in touched
+    }
+    data.update((k, v) for k, v in part.items() if k not in merged)  # added with +key=...
+    return data
+
+
+_KEY_HEAD = re.compile(r"[.\[]")
 
 
 def _apply_with_omegaconf(

@@ -17,6 +17,8 @@ CASES = [
     ("dev", []),  # interpolations: ${oc.env:...}
     ("prod", ["policy.max_depth=1", "++models={glm-4.6-syn: {enabled: true}}"]),
     ("staging", ["++fallbacks={glm-4.6-syn: [deepseek-v3.1]}", "~edge_policy"]),
+    ("prod", ["+extra.x=1", "policy.cost.max_ratio=3", "++providers.together.timeout_s=5"]),
+    ("prod", ["policy.max_depth=${policy.max_attempts}"]),  # an override's interpolation
 ]
 
 
