@@ -2,8 +2,8 @@
 
 ``import resolver`` is cheap: Hydra is imported, and the default configuration composed, only
 when something first needs it; httpx only when ``chat``/``achat`` (``resolver.http``) is first
-used. A compiled snapshot (:func:`load_snapshot`, ``RESOLVER_SNAPSHOT``) is served without
-Hydra at all.
+used, and the execution layer when a call first goes through a chain. A compiled snapshot
+(:func:`load_snapshot`, ``RESOLVER_SNAPSHOT``) is served without Hydra at all.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -22,22 +22,35 @@ from .errors import (
     Skip,
     SnapshotError,
 )
-from .execute import (
-    Event,
-    Outcome,
-    acall_with_fallback,
-    add_listener,
-    call_with_fallback,
-    time_left,
-)
 from .load import load
 from .resolve import Explanation, Resolver, Step
 from .snapshot import load_snapshot
 
 if TYPE_CHECKING:  # for type checkers; at run time these come from __getattr__ below
+    from .execute import (
+        Event,
+        Outcome,
+        acall_with_fallback,
+        add_listener,
+        call_with_fallback,
+        time_left,
+    )
     from .http import ChatResult, achat, chat
 
-_LAZY_HTTP = ("ChatResult", "achat", "chat")
+# Imported on first use: httpx only when chat is used, and the execution layer (asyncio,
+# logging: a third of the import time) only when a call goes through a chain, so that a
+# service answering lookups from a snapshot starts in the time of a JSON read.
+_LAZY = {
+    "ChatResult": "http",
+    "achat": "http",
+    "chat": "http",
+    "Event": "execute",
+    "Outcome": "execute",
+    "acall_with_fallback": "execute",
+    "add_listener": "execute",
+    "call_with_fallback": "execute",
+    "time_left": "execute",
+}
 
 __all__ = [
     "ALL_PROVIDERS",
@@ -87,8 +100,8 @@ def __getattr__(name: str) -> Any:
         return default.model_fallbacks()
     if name == "ALL_PROVIDERS":
         return default.all_providers()
-    if name in _LAZY_HTTP:  # httpx is imported on first use only
-        from . import http
+    if name in _LAZY:
+        import importlib
 
-        return getattr(http, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'resolver' has no attribute {name!r}")
