@@ -16,12 +16,13 @@ a snapshot from another version, an edited file or a truncated one is refused wi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -123,27 +124,37 @@ def _build(cls: type[T], data: Any) -> T:
     tuples restored from the field annotations."""
     if not isinstance(data, dict):
         raise TypeError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = set(data) - names
+    restore = _restorers(typing.cast(type, cls))
+    unknown = set(data) - set(restore)
     if unknown:
         raise TypeError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
-    return cls(**{name: _restore(hints[name], value) for name, value in data.items()})
+    values = {}
+    for name, value in data.items():
+        fn = restore[name]
+        values[name] = value if value is None or fn is None else fn(value)
+    return cls(**values)
 
 
-def _restore(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    for option in _options(hint):
-        if dataclasses.is_dataclass(option) and isinstance(value, dict):
-            return _build(option, value)  # type: ignore[arg-type]
-        if typing.get_origin(option) is tuple and isinstance(value, list):
-            return tuple(value)
-    return value
+Restore = Callable[[Any], Any]
 
 
-def _options(hint: Any) -> tuple[Any, ...]:
-    """The alternatives of a union annotation (``X | None``), or the annotation itself."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return typing.get_args(hint)
-    return (hint,)
+@functools.cache
+def _restorers(cls: Any) -> dict[str, Restore | None]:
+    """Per field of ``cls``: how to turn its JSON value back (None: as it is). Worked out once
+    per class: reading the annotations costs more than building a 10,000-model snapshot."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: _restorer(hints[f.name]) for f in dataclasses.fields(cls)}
+
+
+def _restorer(hint: Any) -> Restore | None:
+    options = typing.get_args(hint) if typing.get_origin(hint) in _UNIONS else (hint,)
+    for option in options:
+        if dataclasses.is_dataclass(option):
+            nested: type = option  # type: ignore[assignment]
+            return lambda value: _build(nested, value) if isinstance(value, dict) else value
+        if typing.get_origin(option) is tuple:
+            return lambda value: tuple(value) if isinstance(value, list) else value
+    return None
+
+
+_UNIONS = (typing.Union, types.UnionType)
