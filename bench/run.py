@@ -467,6 +467,11 @@ def fmt(value: float, unit: str) -> str:
     return f"{value * _SCALE[unit]:,.{_DIGITS[unit]}f} {unit}"
 
 
+def ratio_text(ratio: float) -> str:
+    # A ratio far below 1 reads better with its inverse: 0.014x (1/74).
+    return f"{ratio:.2f}x" if ratio >= 0.5 else f"{ratio:.3f}x (1/{1 / ratio:.0f})"
+
+
 def render(rows: list[Row]) -> str:
     lines = [
         "| section | case | ours | baseline | baseline value | ratio | target | met |",
@@ -475,7 +480,8 @@ def render(rows: list[Row]) -> str:
     for row in rows:
         lines.append(
             f"| {row.section} | {row.case} | {fmt(row.ours, row.unit)} | {row.baseline_name} | "
-            f"{fmt(row.baseline, row.unit)} | {row.ratio:.2f}x | {row.target} | {row.verdict} |"
+            f"{fmt(row.baseline, row.unit)} | {ratio_text(row.ratio)} | {row.target} | "
+            f"{row.verdict} |"
         )
     return "\n".join(lines) + "\n"
 

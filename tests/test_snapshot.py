@@ -144,14 +144,15 @@ def test_resolver_snapshot_refuses_another_env(tmp_path, monkeypatch) -> None:
 
 
 def test_snapshot_is_served_without_hydra(tmp_path) -> None:
-    """Loading a snapshot and looking up imports neither Hydra, OmegaConf, PyYAML nor httpx."""
+    """Loading a snapshot and looking up imports neither Hydra, OmegaConf, PyYAML, httpx nor
+    the execution layer's asyncio: a service serving lookups starts in a JSON read."""
     path = compiled(tmp_path, resolver.load())
     code = (
         "import sys, resolver; "
         f"r = resolver.load_snapshot({str(path)!r}); "
         "env = {'TOGETHER_API_KEY': 'x'}; "
         "assert r.get_fallback_provider('deepseek-r1-0528-syn', environ=env); "
-        "print([m for m in ('hydra', 'omegaconf', 'yaml', 'httpx') if m in sys.modules])"
+        "print([m for m in ('hydra', 'omegaconf', 'yaml', 'httpx', 'asyncio') if m in sys.modules])"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
