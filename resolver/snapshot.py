@@ -142,8 +142,26 @@ Restore = Callable[[Any], Any]
 def _restorers(cls: Any) -> dict[str, Restore | None]:
     """Per field of ``cls``: how to turn its JSON value back (None: as it is). Worked out once
     per class: reading the annotations costs more than building a 10,000-model snapshot."""
-    hints = typing.get_type_hints(cls)
-    return {f.name: _restorer(hints[f.name]) for f in dataclasses.fields(cls)}
+    try:
+        hints = typing.get_type_hints(cls)
+    except NameError:
+        # An annotation names a type imported only for type checkers (to break an import
+        # cycle, as a policy section defined in its own module may): go by the defaults.
+        hints = {}
+    return {
+        f.name: _restorer(hints[f.name] if f.name in hints else _hint_of_default(f))
+        for f in dataclasses.fields(cls)
+    }
+
+
+def _hint_of_default(f: dataclasses.Field[Any]) -> Any:
+    """The type of a field's default value, standing in for an annotation that cannot be
+    evaluated: a nested dataclass or a tuple is what needs restoring."""
+    factory = f.default_factory
+    sample = factory() if factory is not dataclasses.MISSING else f.default
+    if isinstance(sample, tuple):
+        return tuple[Any, ...]
+    return type(sample) if dataclasses.is_dataclass(sample) else None
 
 
 def _restorer(hint: Any) -> Restore | None:

@@ -3,6 +3,7 @@ served: a snapshot from another version, an edited or a truncated file is refuse
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -209,3 +210,25 @@ def test_compile_to_an_unwritable_path_exits_2(workdir, tmp_path, capsys) -> Non
     """A snapshot path in a missing directory is a short error (exit 2), not a traceback."""
     assert main(["compile", "-o", str(tmp_path / "missing" / "snap.json")]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+@dataclasses.dataclass(frozen=True)
+class _Section:
+    limit: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class _PolicyWithHiddenTypes:
+    # Annotations naming types the module does not define at run time, as a policy field whose
+    # type is imported only under TYPE_CHECKING would be.
+    section: HiddenSection = dataclasses.field(default_factory=_Section)  # noqa: F821
+    classes: HiddenClasses = ("server",)  # noqa: F821
+
+
+def test_fields_whose_annotations_cannot_be_evaluated_are_restored_from_their_defaults() -> None:
+    """A nested section or tuple is restored even when its annotation cannot be resolved."""
+    data = dataclasses.asdict(_PolicyWithHiddenTypes(_Section(7), ("timeout", "server")))
+    restored = json.loads(json.dumps(data))
+    assert snapshot._build(_PolicyWithHiddenTypes, restored) == _PolicyWithHiddenTypes(
+        _Section(7), ("timeout", "server")
+    )
