@@ -2,11 +2,13 @@
 
 ``import resolver`` is cheap: Hydra is imported, and the default configuration composed, only
 when something first needs it; httpx only when ``chat``/``achat`` (``resolver.http``) is first
-used.
+used, and the execution layer when a call first goes through a chain. A compiled snapshot
+(:func:`load_snapshot`, ``RESOLVER_SNAPSHOT``) is served without Hydra at all.
 """
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__ as __version__
 from .catalog import (
     ERROR_CLASSES,
     CostPolicy,
@@ -27,26 +29,39 @@ from .errors import (
     ProviderError,
     ResolverError,
     Skip,
-)
-from .execute import (
-    Event,
-    Outcome,
-    acall_with_fallback,
-    add_listener,
-    call_with_fallback,
-    time_left,
+    SnapshotError,
 )
 from .health import HealthState, HealthStore, MemoryHealthStore
 from .load import load
 from .resolve import Explanation, Resolver, Step
+from .snapshot import load_snapshot
 from .stats import ModelStats
 
-__version__ = "0.1.0"
-
 if TYPE_CHECKING:  # for type checkers; at run time these come from __getattr__ below
+    from .execute import (
+        Event,
+        Outcome,
+        acall_with_fallback,
+        add_listener,
+        call_with_fallback,
+        time_left,
+    )
     from .http import ChatResult, achat, chat
 
-_LAZY_HTTP = ("ChatResult", "achat", "chat")
+# Imported on first use: httpx only when chat is used, and the execution layer (asyncio,
+# logging: a third of the import time) only when a call goes through a chain, so that a
+# service answering lookups from a snapshot starts in the time of a JSON read.
+_LAZY = {
+    "ChatResult": "http",
+    "achat": "http",
+    "chat": "http",
+    "Event": "execute",
+    "Outcome": "execute",
+    "acall_with_fallback": "execute",
+    "add_listener": "execute",
+    "call_with_fallback": "execute",
+    "time_left": "execute",
+}
 
 __all__ = [
     "ALL_PROVIDERS",
@@ -76,6 +91,7 @@ __all__ = [
     "Resolver",
     "ResolverError",
     "Skip",
+    "SnapshotError",
     "Step",
     "acall_with_fallback",
     "achat",
@@ -87,6 +103,7 @@ __all__ = [
     "get_fallback_chain",
     "get_fallback_provider",
     "load",
+    "load_snapshot",
     "stats",
     "time_left",
 ]
@@ -100,8 +117,8 @@ def __getattr__(name: str) -> Any:
         return default.model_fallbacks()
     if name == "ALL_PROVIDERS":
         return default.all_providers()
-    if name in _LAZY_HTTP:  # httpx is imported on first use only
-        from . import http
+    if name in _LAZY:
+        import importlib
 
-        return getattr(http, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'resolver' has no attribute {name!r}")

@@ -40,6 +40,12 @@ def mask_url(text: str) -> str:
     return _URL_SECRET.sub(r"\g<head>:***@", text) if "@" in text else text
 
 
+# Where the shipped policy/default.yaml reads the shared health store's URL from; a compiled
+# snapshot records no URL and reads the same variable when it is loaded.
+REDIS_URL_ENV = "RESOLVER_REDIS_URL"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
 class SecretURL:
     """A URL that may carry a password: ``str()`` and ``repr()`` mask it; :meth:`reveal` is for
     the one client that connects with it. Not a dataclass, so ``asdict`` copies it whole instead

@@ -14,11 +14,12 @@ import re
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from ._version import __version__
 from .commands import (
     Context,
     Out,
     UsageError,
+    cmd_compile,
     cmd_diff,
     cmd_explain,
     cmd_graph,
@@ -92,6 +93,13 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         f"  {PROG} show --info --enable glm-4.6-syn \\\n"
         f"      '++fallbacks={{glm-4.6-syn: [deepseek-v3.1]}}'",
     ),
+    "compile": (
+        "the validated configuration as a JSON snapshot, served without Hydra "
+        "(resolver.load_snapshot, RESOLVER_SNAPSHOT)",
+        f"  {PROG} compile --env prod -o fallbacks.prod.json\n"
+        f"  RESOLVER_SNAPSHOT=fallbacks.prod.json python -m your_service\n"
+        f"  {PROG} compile --env staging | less    # without -o: to stdout, no file written",
+    ),
 }
 _OVERRIDE_HELP = (
     "Hydra overrides, after the options: key=value, +key=value, ++key=value, ~key. "
@@ -142,6 +150,7 @@ def _add_command_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "-f", "--format", choices=("mermaid", "dot", "svg", "png"), default="mermaid"
         )
+    if name in ("graph", "compile"):
         p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     elif name == "diff":
         p.add_argument("env_a", metavar="ENV_A")
@@ -309,6 +318,8 @@ def _run(command: str, args: argparse.Namespace, made: list[tuple[str, str]]) ->
         return cmd_show(ctx, info=args.info)
     if command == "health":
         return cmd_health(ctx, reset=args.reset, reset_all=args.reset_all)
+    if command == "compile":
+        return cmd_compile(ctx, args.output)
     return cmd_table(ctx)
 
 

@@ -281,6 +281,26 @@ def cmd_graph(ctx: Context, fmt: str, output: str | None) -> int:
     return 0
 
 
+def cmd_compile(ctx: Context, output: str | None) -> int:
+    from . import snapshot
+
+    r, _ = ctx.load()
+    if output is None:
+        ctx.out.line(snapshot.to_json(r).rstrip("\n"))
+        return 0
+    try:
+        snapshot.write(r, output)
+    except OSError as e:
+        raise UsageError(f"cannot write {output}: {e.strerror or e}") from None
+    edges = sum(len(t) for t in r.fallbacks.values())
+    print(
+        f"compiled env {r.env} ({len(r.providers)} models, {edges} edges, "
+        f"{len(r.warnings)} warning(s)) to {output}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_diff(ctx: Context, env_a: str, env_b: str) -> int:
     from .diff import diff
 

@@ -2,7 +2,10 @@
 
 ``RESOLVER_ENV`` names the env and ``RESOLVER_CONFIG_DIRS`` (``os.pathsep``-separated) adds
 deployment config trees; both are read when a lookup asks for the default, so a resolver is
-built at the first lookup, not at import.
+built at the first lookup, not at import. ``RESOLVER_SNAPSHOT`` names a compiled snapshot
+(``fallback-resolver compile -o FILE``) to serve instead of composing: a snapshot is the whole
+compiled configuration, so ``RESOLVER_CONFIG_DIRS`` plays no part then, and an env asked for
+that is not the snapshot's is an error rather than a silent answer from another env.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import threading
 from collections.abc import Mapping
 
 from .catalog import Provider
+from .errors import SnapshotError
 from .load import load
 from .resolve import Explanation, Resolver
+from .snapshot import load_snapshot
 from .stats import ModelStats
 
-_cache: dict[tuple[str | None, tuple[str, ...]], Resolver] = {}
+_cache: dict[tuple[str | None, tuple[str, ...], str], Resolver] = {}
 _lock = threading.Lock()
 _pinned: list[Resolver] = []  # set by resolver.testing.use_resolver
 
@@ -26,14 +31,33 @@ def default_resolver(env: str | None = None) -> Resolver:
     if _pinned:
         return _pinned[-1]
     name = env or os.environ.get("RESOLVER_ENV") or None
-    dirs = tuple(d for d in os.environ.get("RESOLVER_CONFIG_DIRS", "").split(os.pathsep) if d)
-    key = (name, dirs)
+    snapshot = os.environ.get("RESOLVER_SNAPSHOT", "")
+    dirs = (
+        ()
+        if snapshot
+        else tuple(d for d in os.environ.get("RESOLVER_CONFIG_DIRS", "").split(os.pathsep) if d)
+    )
+    key = (name, dirs, snapshot)
     found = _cache.get(key)
     if found is None:
         with _lock:
             found = _cache.get(key)
             if found is None:
-                found = _cache[key] = load(env=name, config_dirs=dirs)
+                found = _cache[key] = _build(name, dirs, snapshot)
+    return found
+
+
+def _build(env: str | None, dirs: tuple[str, ...], snapshot: str) -> Resolver:
+    if not snapshot:
+        return load(env=env, config_dirs=dirs)
+    found = load_snapshot(snapshot)
+    if env is not None and env != found.env:
+        raise SnapshotError(
+            snapshot,
+            f"was compiled for env {found.env!r}, not {env!r}",
+            hint=f"compile one per env (fallback-resolver compile --env {env} -o FILE) "
+            "or unset RESOLVER_SNAPSHOT",
+        )
     return found
 
 

@@ -5,6 +5,8 @@ Every exception the library raises on purpose derives from one base::
     ResolverError
      ├── ConfigError            the composed configuration is invalid; .problems lists every problem
      ├── ModelUnavailable       a call asked for a model that is unknown or disabled (a LookupError)
+     ├── SnapshotError          a compiled snapshot is stale (another package version), was edited
+     │                          after compiling, or is truncated; .path names the file
      ├── ProviderError          one call to one provider failed, with its error class; raise it
      │                          from your own ``fn`` to say which class a failure is
      └── FallbackExhausted      every candidate of a call failed (or a bound cut the chain);
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from .catalog import ERROR_CLASSES, ErrorClass, mask_url
@@ -90,6 +93,16 @@ class ConfigError(ResolverError):
         return f"invalid fallback configuration{where}: {counts}\n" + "\n".join(
             f"  {p}" for p in self.problems
         )
+
+
+class SnapshotError(ResolverError):
+    """A compiled snapshot cannot be served: unreadable, truncated, edited, or stale."""
+
+    def __init__(self, path: str | Path, reason: str, *, hint: str | None = None) -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.hint = hint
+        super().__init__(f"snapshot {self.path}: {reason}" + (f" (hint: {hint})" if hint else ""))
 
 
 class ModelUnavailable(ResolverError, LookupError):

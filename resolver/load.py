@@ -71,7 +71,6 @@ def load_composed(
     if any(p.severity == "error" for p in problems):
         raise ConfigError(problems, env=composed.env)
     origins = {
-        source: composed.origins.of(("fallbacks", source), within=("fallbacks",)) or "?"
-        for source in validated.fallbacks
+        source: composed.origins.of(("fallbacks", source)) or "?" for source in validated.fallbacks
     }
     return Resolver(validated, env=composed.env, origins=origins), composed

@@ -1,0 +1,202 @@
+"""Compiled snapshots: the validated, resolved configuration as one JSON file.
+
+A snapshot is a reviewable artifact, like a lock file: ``fallback-resolver compile -o FILE``
+composes and validates as usual and writes what came out (providers, edges, edge policy,
+policy, env, warnings, where each edge was declared; never a key or a Redis URL), sorted so
+that two compiles of the same configuration are byte-identical and diff cleanly. :func:`load_snapshot` (and the
+``RESOLVER_SNAPSHOT`` variable of the default resolver) serves it without importing Hydra or
+OmegaConf: a service starts in the time it takes to read a small JSON file.
+
+The file carries the package version that wrote it and a SHA-256 over its canonical content;
+a snapshot from another version, an edited file or a truncated one is refused with
+:class:`SnapshotError` rather than served half-right. Dataclasses are written and read through
+``dataclasses.fields``, so a new field on the data model needs no change here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import types
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ._version import __version__
+from .catalog import (
+    DEFAULT_REDIS_URL,
+    REDIS_URL_ENV,
+    EdgePolicy,
+    Policy,
+    Provider,
+    SecretURL,
+)
+from .errors import Problem, SnapshotError
+from .resolve import Resolver
+from .validate import Validated
+
+FORMAT = 1
+_HASHED = "integrity"
+T = TypeVar("T")
+
+
+def to_json(r: Resolver) -> str:
+    """The snapshot text of ``r``: sorted, indented JSON ending in a newline."""
+    content: dict[str, Any] = {
+        "format": FORMAT,
+        "version": __version__,
+        "env": r.env,
+        "providers": {k: dataclasses.asdict(p) for k, p in r.providers.items()},
+        "fallbacks": {k: list(v) for k, v in r.fallbacks.items()},
+        "edge_policy": {k: dataclasses.asdict(e) for k, e in r.edge_policy.items()},
+        "policy": _policy_json(r.policy),
+        "warnings": [dataclasses.asdict(p) for p in r.warnings],
+        "origins": dict(r.origins),
+    }
+    content[_HASHED] = _digest(content)
+    return json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write(r: Resolver, path: str | Path) -> None:
+    """Write ``r``'s snapshot to ``path`` atomically: a reader never sees half a file."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(to_json(r), encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_snapshot(path: str | Path) -> Resolver:
+    """The :class:`Resolver` compiled into the snapshot at ``path``.
+
+    Raises :class:`SnapshotError` when the file cannot be read, is not a complete snapshot,
+    was written by another package version, or does not match its integrity hash.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SnapshotError(path, f"cannot be read: {getattr(e, 'strerror', None) or e}") from None
+    return from_json(text, source=path)
+
+
+def from_json(text: str, *, source: str | Path = "<snapshot>") -> Resolver:
+    """The :class:`Resolver` in snapshot ``text`` (``source`` names it in errors)."""
+    try:
+        content = json.loads(text)
+    except ValueError as e:
+        raise SnapshotError(source, f"is not valid JSON (truncated?): {e}") from None
+    if not isinstance(content, dict) or not isinstance(content.get(_HASHED), str):
+        raise SnapshotError(source, "is not a fallback-resolver snapshot (no integrity hash)")
+    if content.get("version") != __version__ or content.get("format") != FORMAT:
+        raise SnapshotError(
+            source,
+            f"was compiled by fallback-resolver {content.get('version')!r} "
+            f"(format {content.get('format')!r}); this is {__version__} (format {FORMAT})",
+            hint="recompile it with this version: fallback-resolver compile -o FILE",
+        )
+    claimed = content.pop(_HASHED)
+    if claimed != _digest(content):
+        raise SnapshotError(
+            source,
+            "does not match its integrity hash: it was edited or damaged after compiling",
+            hint="change the YAML configuration and recompile; never edit a snapshot",
+        )
+    try:
+        validated = Validated(
+            providers={k: _build(Provider, v) for k, v in content["providers"].items()},
+            fallbacks={k: tuple(v) for k, v in content["fallbacks"].items()},
+            edge_policy={k: _build(EdgePolicy, v) for k, v in content["edge_policy"].items()},
+            policy=_policy_from_json(content["policy"]),
+            problems=tuple(_build(Problem, p) for p in content["warnings"]),
+        )
+        return Resolver(validated, env=content["env"], origins=content["origins"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        # A hash that matches content this version cannot read: written by a hand, not by us.
+        raise SnapshotError(source, f"has content this version cannot read: {e!r}") from None
+
+
+# The shared health store's URL is this deployment's runtime setting and may carry a password:
+# a snapshot records none (it is an artifact to commit and review), and the environment of the
+# service that loads it supplies the URL, as the YAML configuration does.
+
+
+def _policy_json(policy: Policy) -> dict[str, Any]:
+    data = dataclasses.asdict(policy)
+    data["health"]["url"] = None
+    return data
+
+
+def _policy_from_json(data: Any) -> Policy:
+    policy = _build(Policy, data)
+    url = SecretURL(os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL)
+    return dataclasses.replace(policy, health=dataclasses.replace(policy.health, url=url))
+
+
+def _digest(content: Mapping[str, Any]) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _build(cls: type[T], data: Any) -> T:
+    """An instance of dataclass ``cls`` from its ``asdict`` form, nested dataclasses and
+    tuples restored from the field annotations."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+    restore = _restorers(typing.cast(type, cls))
+    unknown = set(data) - set(restore)
+    if unknown:
+        raise TypeError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
+    values = {}
+    for name, value in data.items():
+        fn = restore[name]
+        values[name] = value if value is None or fn is None else fn(value)
+    return cls(**values)
+
+
+Restore = Callable[[Any], Any]
+
+
+@functools.cache
+def _restorers(cls: Any) -> dict[str, Restore | None]:
+    """Per field of ``cls``: how to turn its JSON value back (None: as it is). Worked out once
+    per class: reading the annotations costs more than building a 10,000-model snapshot."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except NameError:
+        # An annotation names a type imported only for type checkers (to break an import
+        # cycle, as a policy section defined in its own module may): go by the defaults.
+        hints = {}
+    return {
+        f.name: _restorer(hints[f.name] if f.name in hints else _hint_of_default(f))
+        for f in dataclasses.fields(cls)
+    }
+
+
+def _hint_of_default(f: dataclasses.Field[Any]) -> Any:
+    """The type of a field's default value, standing in for an annotation that cannot be
+    evaluated: a nested dataclass or a tuple is what needs restoring."""
+    factory = f.default_factory
+    sample = factory() if factory is not dataclasses.MISSING else f.default
+    if isinstance(sample, tuple):
+        return tuple[Any, ...]
+    return type(sample) if dataclasses.is_dataclass(sample) else None
+
+
+def _restorer(hint: Any) -> Restore | None:
+    options = typing.get_args(hint) if typing.get_origin(hint) in _UNIONS else (hint,)
+    for option in options:
+        if dataclasses.is_dataclass(option):
+            nested: type = option  # type: ignore[assignment]
+            return lambda value: _build(nested, value) if isinstance(value, dict) else value
+        if typing.get_origin(option) is tuple:
+            return lambda value: tuple(value) if isinstance(value, list) else value
+    return None
+
+
+_UNIONS = (typing.Union, types.UnionType)
