@@ -3,9 +3,10 @@
 A snapshot is a reviewable artifact, like a lock file: ``fallback-resolver compile -o FILE``
 composes and validates as usual and writes what came out (providers, edges, edge policy,
 policy, env, warnings, where each edge was declared; never a key or a Redis URL), sorted so
-that two compiles of the same configuration are byte-identical and diff cleanly. :func:`load_snapshot` (and the
-``RESOLVER_SNAPSHOT`` variable of the default resolver) serves it without importing Hydra or
-OmegaConf: a service starts in the time it takes to read a small JSON file.
+that two compiles of the same configuration are byte-identical and diff cleanly.
+:func:`load_snapshot` (and the ``RESOLVER_SNAPSHOT`` variable of the default resolver) serves
+it without importing Hydra or OmegaConf: a service starts in the time it takes to read a small
+JSON file.
 
 The file carries the package version that wrote it and a SHA-256 over its canonical content;
 a snapshot from another version, an edited file or a truncated one is refused with
