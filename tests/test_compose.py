@@ -77,3 +77,36 @@ def test_missing_value_does_not_replace_a_set_one(config_tree) -> None:
     """An overlay's ``???`` leaves the value below it in place, as OmegaConf merges it."""
     root = config_tree({"env/hole.yaml": "# @package _global_\npolicy:\n  max_depth: '???'\n"})
     assert resolver.load(env="hole", config_dirs=[root]).policy.max_depth == 2
+
+
+def test_deployment_tree_equals_hydra_compose(config_tree) -> None:
+    """A deployment env with its own defaults list, nulls, a new model under a shipped vendor
+    and a `???` value composes to the same data as Hydra's compose with that search path."""
+    root = config_tree(
+        {
+            "env/canary.yaml": """
+                # @package _global_
+                defaults:
+                  - /fallbacks@extra_edges: seed
+                providers:
+                  together:
+                    timeout_s: 30
+                    models:
+                      canary-model: {model: org/canary, tier: budget,
+                                     pricing: {prompt: 1.0, completion: 2.0}}
+                policy:
+                  deadline_s: null
+                  max_depth: ???
+                fallbacks:
+                  kimi-k2-thinking-syn: null
+            """
+        }
+    )
+    searchpath = f"hydra.searchpath=[file://{root}]"
+    with initialize_config_dir(config_dir=str(shipped_config_dir()), version_base=None):
+        cfg = compose(config_name="config", overrides=["env=canary", searchpath])
+    expected = OmegaConf.to_container(cfg, resolve=True)
+    ours = compose_plain(env="canary", overrides=[], config_dirs=[root], config_path=None)
+    assert ours.data == expected
+    assert ours.data["extra_edges"]["deepseek-r1-0528-syn"] == ["deepseek-r1"]
+    assert ours.data["fallbacks"]["kimi-k2-thinking-syn"] is None
