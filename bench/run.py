@@ -448,8 +448,77 @@ def bench_peer(b: Bench) -> list[Row]:
     return rows
 
 
+def bench_health(b: Bench) -> list[Row]:
+    """What health tracking adds (against health switched off), and what the shared Redis store
+    costs against the in-memory one when ``RESOLVER_REDIS_URL`` names a reachable Redis."""
+    from resolver.health import NullHealthStore
+
+    environ = {"TOGETHER_API_KEY": "bench", "SYNTHETIC_API_KEY": "bench"}
+    base = resolver.load()
+    memory = base.with_health()
+    off = base.with_health(NullHealthStore())
+
+    def look(r: resolver.Resolver) -> Callable[[], object]:
+        return lambda: r.get_fallback_provider(LOOKUP_MODEL, environ=environ)
+
+    def call(r: resolver.Resolver) -> Callable[[], object]:
+        return lambda: r.call_with_fallback(LOOKUP_MODEL, lambda p: p.id, environ=environ)
+
+    def acall(r: resolver.Resolver, number: int) -> float:
+        async def fn(p: resolver.Provider) -> str:
+            return p.id
+
+        async def run() -> float:
+            began = time.perf_counter()
+            for _ in range(number):
+                await r.acall_with_fallback(LOOKUP_MODEL, fn, environ=environ)
+            return (time.perf_counter() - began) / number
+
+        return statistics.median(asyncio.run(run()) for _ in range(3 if b.quick else 7))
+
+    n_look, n_call, repeat = (2_000, 200, 3) if b.quick else (200_000, 20_000, 7)
+    rows = [
+        Row("health", "lookup, in-memory health", per_call(look(memory), number=n_look,
+            repeat=repeat), "health off", per_call(look(off), number=n_look, repeat=repeat), "us"),
+        Row("health", "call_with_fallback, in-memory health", per_call(call(memory),
+            number=n_call, repeat=repeat), "health off", per_call(call(off), number=n_call,
+            repeat=repeat), "us"),
+    ]  # fmt: skip
+    url = os.environ.get("RESOLVER_REDIS_URL")
+    if not url or importlib.util.find_spec("redis") is None:
+        b.notes.append("health: Redis rows skipped (set RESOLVER_REDIS_URL, install redis).")
+        return rows
+    shared = base.with_health(
+        resolver.load(
+            overrides=[
+                "policy.health.store=redis",
+                f"policy.health.namespace=bench-{os.getpid()}",
+            ]
+        ).health
+    )
+    shared.health.check()  # type: ignore[attr-defined]  # a down Redis would measure the fallback
+    import redis
+
+    ping = redis.Redis.from_url(url).ping  # loopback latency varies; this puts it in the table
+    n_look, n_call = (200, 100) if b.quick else (5_000, 2_000)
+    redis_lookup = per_call(look(shared), number=n_look, repeat=repeat)
+    rows += [
+        Row("health", "lookup, Redis health", redis_lookup, "in-memory health", rows[0].ours,
+            "us"),
+        Row("health", "lookup, Redis health", redis_lookup, "one redis-py PING round trip",
+            per_call(ping, number=n_look, repeat=repeat), "us"),
+        Row("health", "call_with_fallback, Redis health", per_call(call(shared), number=n_call,
+            repeat=repeat), "in-memory health", rows[1].ours, "us"),
+        Row("health", "acall_with_fallback, Redis health", acall(shared, n_call),
+            "in-memory health", acall(memory, n_call * 10), "us"),
+    ]  # fmt: skip
+    shared.health.reset()
+    return rows
+
+
 SECTIONS: dict[str, Callable[[Bench], list[Row]]] = {
     "lookup": bench_lookup,
+    "health": bench_health,
     "cold": bench_cold,
     "scale": bench_scale,
     "execution": bench_execution,
