@@ -4,16 +4,8 @@
 ``fn(provider)`` on the requested model, then on each usable backup of the resolver's chain, for
 as long as the failure's *error class* falls back under the policy and the bounds allow.
 
-How a failure gets its class, first match wins:
-
-1. ``classify(exc)``, if you pass one, returns an error class or None (None: go on below);
-2. a :class:`~resolver.errors.ProviderError` carries its class (the built-in client raises it;
-   raise it from your own ``fn`` too);
-3. an exception with an integer ``status_code`` (httpx's and the OpenAI SDK's status errors,
-   via ``.status_code`` or ``.response.status_code``) is classed by HTTP status and message;
-4. httpx timeouts and Python's ``TimeoutError`` are ``timeout``; httpx transport errors and
-   Python's ``ConnectionError`` are ``connection``.
-
+A failure gets its class as :mod:`resolver.classify` describes (your ``classify=``, a
+:class:`~resolver.errors.ProviderError`, an HTTP status, a timeout or connection error).
 Anything else is a bug or a failure the library cannot judge, and is re-raised at once,
 unchanged, without trying a backup.
 
@@ -36,8 +28,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
-import re
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -45,6 +35,7 @@ from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
 from .catalog import ErrorClass, Provider
+from .classify import Classify, Failure, classify, classify_status, parse_retry_after
 from .errors import Attempt, FallbackExhausted, ModelUnavailable, ProviderError, Skip
 from .resolve import Plan, Resolver
 
@@ -57,11 +48,11 @@ __all__ = [
     "add_listener",
     "call_with_fallback",
     "classify_status",
+    "parse_retry_after",
     "time_left",
 ]
 
 T = TypeVar("T")
-Classify = Callable[[BaseException], "ErrorClass | None"]
 EventKind = Literal["attempt", "fallback", "skip"]
 
 log = logging.getLogger("resolver")
@@ -152,114 +143,6 @@ def time_left() -> float | None:
     """
     deadline = _deadline.get()
     return None if deadline is None else deadline - time.monotonic()
-
-
-# --- classification ------------------------------------------------------------------------
-
-_CONTEXT_RE = re.compile(
-    r"context[ _-]?(length|window)|maximum context|too many tokens|prompt is too long"
-    r"|token limit|reduce the length",
-    re.IGNORECASE,
-)
-_POLICY_RE = re.compile(
-    r"content[ _-]?(policy|filter|management)|safety|moderation|flagged", re.IGNORECASE
-)
-
-
-def classify_status(status: int, message: str = "") -> ErrorClass:
-    """The error class of an HTTP error status, refined by the vendor's error message."""
-    if status == 429:
-        return "rate_limit"
-    if status in (401, 403):
-        return "auth"
-    if status in (408, 504):
-        return "timeout"
-    if status == 413 or (400 <= status < 500 and _CONTEXT_RE.search(message)):
-        return "context_window"
-    if 400 <= status < 500 and _POLICY_RE.search(message):
-        return "content_policy"
-    if status >= 500:
-        return "server"
-    return "bad_request"
-
-
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    error_class: ErrorClass
-    status: int | None
-    message: str
-    retry_after: float | None
-
-    @property
-    def detail(self) -> str:
-        """What health keeps beside the class as the last error: the HTTP status, if any."""
-        return str(self.status) if self.status is not None else ""
-
-
-def _classify(exc: Exception, classify: Classify | None) -> _Failure | None:
-    if classify is not None:
-        chosen = classify(exc)
-        if chosen is not None:
-            status = exc.status if isinstance(exc, ProviderError) else _status_of(exc)
-            return _Failure(chosen, status, _message(exc), _retry_after_of(exc))
-    if isinstance(exc, ProviderError):
-        return _Failure(exc.error_class, exc.status, exc.message, exc.retry_after)
-    status = _status_of(exc)
-    if status is not None and status >= 400:
-        message = _message(exc)
-        return _Failure(classify_status(status, message), status, message, _retry_after_of(exc))
-    httpx = sys.modules.get("httpx")
-    if httpx is not None:
-        if isinstance(exc, httpx.TimeoutException):
-            return _Failure("timeout", None, _message(exc), None)
-        if isinstance(exc, httpx.TransportError):
-            return _Failure("connection", None, _message(exc), None)
-    if isinstance(exc, TimeoutError):
-        return _Failure("timeout", None, _message(exc), None)
-    if isinstance(exc, ConnectionError):
-        return _Failure("connection", None, _message(exc), None)
-    return None
-
-
-def _status_of(exc: BaseException) -> int | None:
-    status = getattr(exc, "status_code", None)
-    if not isinstance(status, int):
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-    return status if isinstance(status, int) and not isinstance(status, bool) else None
-
-
-def _retry_after_of(exc: BaseException) -> float | None:
-    if isinstance(exc, ProviderError):
-        return exc.retry_after
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is None:
-        return None
-    try:
-        return parse_retry_after(headers.get("retry-after"))
-    except Exception:  # a foreign object with odd headers: no hint rather than a crash
-        return None
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _message(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= 500 else text[:497] + "..."
 
 
 # --- the run: shared decisions of the sync and async loops ----------------------------------
@@ -406,11 +289,11 @@ class _Run:
 
     def failed(
         self, provider: Provider, exc: Exception, seconds: float, *, deadline_hit: bool = False
-    ) -> _Failure | None:
+    ) -> Failure | None:
         """Record a failed attempt. Returns the failure for the loop to report to health and
         pass to :meth:`after_failure`, or None when the deadline ended the call; raises a
         failure it cannot classify."""
-        failure = _classify(exc, self.classify)
+        failure = classify(exc, self.classify)
         if failure is None:
             self.resolver._stats.record(self.requested, "failed")
             raise exc  # not ours to judge: re-raised at once, unchanged
@@ -436,7 +319,7 @@ class _Run:
             return None
         return failure
 
-    def after_failure(self, provider: Provider, exc: Exception, failure: _Failure) -> float | None:
+    def after_failure(self, provider: Provider, exc: Exception, failure: Failure) -> float | None:
         """What follows a failure health has been told of: a wait in seconds before retrying
         the same provider, or None to move on; raises when the failure must not fall back."""
         edge = self.resolver.edge_policy.get(provider.id)

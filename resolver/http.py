@@ -29,17 +29,9 @@ from typing import Any
 import httpx
 
 from .catalog import ErrorClass, Provider
+from .classify import Classify, classify_status, parse_retry_after
 from .errors import ProviderError
-from .execute import (
-    Classify,
-    Listener,
-    Outcome,
-    acall_with_fallback,
-    call_with_fallback,
-    classify_status,
-    parse_retry_after,
-    time_left,
-)
+from .execute import Listener, Outcome, acall_with_fallback, call_with_fallback, time_left
 from .resolve import Resolver
 
 __all__ = ["ChatResult", "Client", "achat", "aclose", "chat", "close", "default_client"]

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import subprocess
 import sys
+from datetime import UTC
 
 import pytest
 from conftest import BACKUP, PRIMARY
@@ -307,3 +308,42 @@ def test_import_stays_light():
         "resolver.chat; assert 'httpx' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "expected"),
+    [
+        (429, "", "rate_limit"),
+        (401, "", "auth"),
+        (403, "", "auth"),
+        (408, "", "timeout"),
+        (504, "", "timeout"),
+        (413, "", "context_window"),
+        (400, "This model's maximum context length is 8192 tokens", "context_window"),
+        (400, "Your prompt was flagged by our moderation system", "content_policy"),
+        (500, "", "server"),
+        (503, "", "server"),
+        (400, "missing field 'messages'", "bad_request"),
+        (404, "model not found", "bad_request"),
+    ],
+)
+def test_http_statuses_get_their_documented_class(status, message, expected):
+    """Vendor statuses and error messages map to the documented error classes."""
+    from resolver.classify import classify_status
+
+    assert classify_status(status, message) == expected
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    """Retry-After is read as delta-seconds or as an HTTP date, never negative."""
+    from datetime import datetime, timedelta
+    from email.utils import format_datetime
+
+    from resolver.classify import parse_retry_after
+
+    assert parse_retry_after("2") == 2.0
+    assert parse_retry_after("-5") == 0.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= parse_retry_after(later) <= 30
