@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from .catalog import HealthPolicy
+from .errors import ConfigError, Problem
 
 Permit = Literal["ok", "probe", "out"]
 
@@ -240,7 +241,20 @@ def store_for(policy: HealthPolicy, env: str | None = None) -> HealthStore:
     if not policy.enabled:
         return NullHealthStore(policy)
     if policy.store == "redis":
-        from .redis_health import RedisHealthStore  # redis-py is imported only when asked for
-
+        try:
+            from .redis_health import RedisHealthStore  # redis-py is imported only when asked for
+        except ImportError:
+            raise ConfigError(
+                [
+                    Problem(
+                        "missing-dependency",
+                        "store is redis but redis-py is not installed",
+                        key="policy.health.store",
+                        hint="pip install 'fallback-resolver[redis]' "
+                        "(or policy.health.store=memory)",
+                    )
+                ],
+                env=env,
+            ) from None
         return RedisHealthStore(policy, namespace=policy.namespace or env or "default")
     return MemoryHealthStore(policy)

@@ -127,10 +127,6 @@ class Validated:
     policy: Policy
     problems: tuple[Problem, ...]
 
-    @property
-    def ok(self) -> bool:
-        return not any(p.severity == "error" for p in self.problems)
-
 
 def render_key(path: Iterable[str | int]) -> str:
     text = ""

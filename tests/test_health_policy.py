@@ -338,3 +338,17 @@ def test_health_command_on_the_memory_store(capsys: pytest.CaptureFixture[str]) 
     assert "kept per process" in capsys.readouterr().out
     assert main(["health", "--reset", PRIMARY]) == 2
     assert "nothing to reset" in capsys.readouterr().err
+
+
+def test_redis_store_without_redis_py_is_a_config_error(monkeypatch) -> None:
+    """Asking for the Redis store without redis-py installed is a clear configuration error
+    naming the key and the extra to install, not an ImportError."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if redis-py were not installed
+    monkeypatch.delitem(sys.modules, "resolver.redis_health", raising=False)
+    with pytest.raises(resolver.ConfigError) as info:
+        make_resolver(overrides=["policy.health.store=redis"])
+    (problem,) = info.value.problems
+    assert (problem.code, problem.key) == ("missing-dependency", "policy.health.store")
+    assert "fallback-resolver[redis]" in problem.hint
