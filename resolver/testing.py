@@ -147,8 +147,8 @@ class ChatServer:
         with ChatServer() as server:
             r = make_resolver(overrides=server.overrides())
             server.set_fault(r.providers["deepseek-r1-0528-syn"].model, "server")
-            outcome = r.chat("deepseek-r1-0528-syn", [{"role": "user", "content": "hi"}],
-                             environ=server.environ())
+            outcome = resolver.chat("deepseek-r1-0528-syn", [{"role": "user", "content": "hi"}],
+                                    resolver=r, environ=server.environ())
 
     Faults: ``rate_limit`` (429 + Retry-After), ``server`` (500), ``unavailable`` (503),
     ``slow`` (answers after ``delay_s``), ``drop`` (closes the connection without answering),
