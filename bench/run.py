@@ -311,7 +311,9 @@ def bench_execution(b: Bench) -> list[Row]:
                 assert response.json()["choices"][0]["message"]["content"]
 
             def ours() -> None:
-                outcome = r.chat(LOOKUP_MODEL, MESSAGES, environ=environ, client=pool)
+                outcome = resolver.chat(
+                    LOOKUP_MODEL, MESSAGES, environ=environ, client=pool, resolver=r
+                )
                 assert outcome.value.content
 
             sync = interleaved({"httpx": raw, "chat": ours}, calls)
@@ -325,7 +327,9 @@ def bench_execution(b: Bench) -> list[Row]:
                     assert response.json()["choices"][0]["message"]["content"]
 
                 async def aours() -> None:
-                    outcome = await r.achat(LOOKUP_MODEL, MESSAGES, environ=environ, client=pool)
+                    outcome = await resolver.achat(
+                        LOOKUP_MODEL, MESSAGES, environ=environ, client=pool, resolver=r
+                    )
                     assert outcome.value.content
 
                 per = await ainterleaved({"httpx": araw, "achat": aours}, calls)
@@ -398,7 +402,7 @@ async def throughput(server, r, environ, direct, pool, concurrent: int) -> tuple
     models = [failing if i % 2 == 0 else healthy for i in range(concurrent)]
     start = time.perf_counter()
     outcomes = await asyncio.gather(
-        *(r.achat(m, MESSAGES, environ=environ, client=pool) for m in models)
+        *(resolver.achat(m, MESSAGES, environ=environ, client=pool, resolver=r) for m in models)
     )
     ours = time.perf_counter() - start
     assert sum(o.fallback_used for o in outcomes) == concurrent // 2
@@ -451,7 +455,7 @@ def bench_peer(b: Bench) -> list[Row]:
 def bench_health(b: Bench) -> list[Row]:
     """What health tracking adds (against health switched off), and what the shared Redis store
     costs against the in-memory one when ``RESOLVER_REDIS_URL`` names a reachable Redis."""
-    from resolver.health import NullHealthStore
+    from resolver.stores import NullHealthStore
 
     environ = {"TOGETHER_API_KEY": "bench", "SYNTHETIC_API_KEY": "bench"}
     base = resolver.load()
@@ -462,7 +466,9 @@ def bench_health(b: Bench) -> list[Row]:
         return lambda: r.get_fallback_provider(LOOKUP_MODEL, environ=environ)
 
     def call(r: resolver.Resolver) -> Callable[[], object]:
-        return lambda: r.call_with_fallback(LOOKUP_MODEL, lambda p: p.id, environ=environ)
+        return lambda: resolver.call_with_fallback(
+            LOOKUP_MODEL, lambda p: p.id, environ=environ, resolver=r
+        )
 
     def acall(r: resolver.Resolver, number: int) -> float:
         async def fn(p: resolver.Provider) -> str:
@@ -471,7 +477,7 @@ def bench_health(b: Bench) -> list[Row]:
         async def run() -> float:
             began = time.perf_counter()
             for _ in range(number):
-                await r.acall_with_fallback(LOOKUP_MODEL, fn, environ=environ)
+                await resolver.acall_with_fallback(LOOKUP_MODEL, fn, environ=environ, resolver=r)
             return (time.perf_counter() - began) / number
 
         return statistics.median(asyncio.run(run()) for _ in range(3 if b.quick else 7))

@@ -19,7 +19,17 @@ from .catalog import (
     Pricing,
     Provider,
 )
-from .default import default_resolver, explain, get_fallback_chain, get_fallback_provider, stats
+from .default import (
+    acall_with_fallback,
+    achat,
+    call_with_fallback,
+    chat,
+    default_resolver,
+    explain,
+    get_fallback_chain,
+    get_fallback_provider,
+    stats,
+)
 from .errors import (
     Attempt,
     ConfigError,
@@ -38,28 +48,17 @@ from .snapshot import load_snapshot
 from .stats import ModelStats
 
 if TYPE_CHECKING:  # for type checkers; at run time these come from __getattr__ below
-    from .execute import (
-        Event,
-        Outcome,
-        acall_with_fallback,
-        add_listener,
-        call_with_fallback,
-        time_left,
-    )
-    from .http import ChatResult, achat, chat
+    from .execute import Event, Outcome, add_listener, time_left
+    from .http import ChatResult
 
 # Imported on first use: httpx only when chat is used, and the execution layer (asyncio,
 # logging: a third of the import time) only when a call goes through a chain, so that a
 # service answering lookups from a snapshot starts in the time of a JSON read.
 _LAZY = {
     "ChatResult": "http",
-    "achat": "http",
-    "chat": "http",
     "Event": "execute",
     "Outcome": "execute",
-    "acall_with_fallback": "execute",
     "add_listener": "execute",
-    "call_with_fallback": "execute",
     "time_left": "execute",
 }
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .catalog import Provider
 from .errors import SnapshotError
@@ -20,6 +21,12 @@ from .load import load
 from .resolve import Explanation, Resolver
 from .snapshot import load_snapshot
 from .stats import ModelStats
+
+if TYPE_CHECKING:
+    from .execute import Outcome
+    from .http import ChatResult
+
+T = TypeVar("T")
 
 _cache: dict[tuple[str | None, tuple[str, ...], str], Resolver] = {}
 _lock = threading.Lock()
@@ -101,3 +108,52 @@ def model_fallbacks(env: str | None = None) -> dict[str, str]:
 def all_providers(env: str | None = None) -> tuple[Provider, ...]:
     """The seed's ``ALL_PROVIDERS``: every enabled provider, in catalog order."""
     return tuple(p for p in default_resolver(env).providers.values() if p.enabled)
+
+
+# Calls through the chain on the default resolver (or the one passed). The execution layer and
+# httpx are imported on first call, so that lookups never pay for them.
+
+
+def call_with_fallback(
+    model_id: str, fn: Callable[[Provider], T], *, resolver: Resolver | None = None, **kwargs: Any
+) -> Outcome[T]:
+    """:func:`resolver.execute.call_with_fallback` on ``resolver`` (default: the process-wide
+    default resolver); the other keywords are that function's."""
+    from .execute import call_with_fallback
+
+    return call_with_fallback(model_id, fn, resolver=resolver or default_resolver(), **kwargs)
+
+
+async def acall_with_fallback(
+    model_id: str,
+    fn: Callable[[Provider], Awaitable[T]],
+    *,
+    resolver: Resolver | None = None,
+    **kwargs: Any,
+) -> Outcome[T]:
+    """:func:`resolver.execute.acall_with_fallback` on ``resolver`` (default: the process-wide
+    default resolver)."""
+    from .execute import acall_with_fallback
+
+    chosen = resolver or default_resolver()
+    return await acall_with_fallback(model_id, fn, resolver=chosen, **kwargs)
+
+
+def chat(
+    model_id: str, messages: Sequence[Any], *, resolver: Resolver | None = None, **kwargs: Any
+) -> Outcome[ChatResult]:
+    """:func:`resolver.http.chat` on ``resolver`` (default: the process-wide default resolver);
+    the other keywords are that function's, request body parameters included."""
+    from .http import chat
+
+    return chat(model_id, messages, resolver=resolver or default_resolver(), **kwargs)
+
+
+async def achat(
+    model_id: str, messages: Sequence[Any], *, resolver: Resolver | None = None, **kwargs: Any
+) -> Outcome[ChatResult]:
+    """:func:`resolver.http.achat` on ``resolver`` (default: the process-wide default
+    resolver)."""
+    from .http import achat
+
+    return await achat(model_id, messages, resolver=resolver or default_resolver(), **kwargs)

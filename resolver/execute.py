@@ -154,14 +154,13 @@ class _Run:
     def __init__(
         self,
         model_id: str,
-        resolver: Resolver | None,
+        resolver: Resolver,
         environ: Mapping[str, str] | None,
         deadline_s: float | None,
         on_event: Listener | None,
         classify: Classify | None,
         plan: Plan | None = None,
     ) -> None:
-        resolver = _resolver(resolver)
         self.resolver = resolver
         self.requested = model_id
         provider = resolver.providers.get(model_id)
@@ -458,7 +457,7 @@ def call_with_fallback(
     model_id: str,
     fn: Callable[[Provider], T],
     *,
-    resolver: Resolver | None = None,
+    resolver: Resolver,
     environ: Mapping[str, str] | None = None,
     deadline_s: float | None = None,
     on_event: Listener | None = None,
@@ -466,7 +465,8 @@ def call_with_fallback(
 ) -> Outcome[T]:
     """Call ``fn(provider)`` on ``model_id``, then on its usable backups, until one serves.
 
-    ``resolver`` defaults to the process-wide default; ``environ`` (default ``os.environ``) is
+    ``resolver`` is the configuration and health to call through (``resolver.call_with_fallback``
+    fills in the process-wide default); ``environ`` (default ``os.environ``) is
     where backups' key variables are looked up; ``deadline_s`` overrides ``policy.deadline_s``
     (a running ``fn`` is not interrupted: cap your own timeouts with :func:`time_left`).
     ``on_event`` receives each :class:`Event` of this call; ``classify`` maps your exceptions to
@@ -505,7 +505,7 @@ async def acall_with_fallback(
     model_id: str,
     fn: Callable[[Provider], Awaitable[T]],
     *,
-    resolver: Resolver | None = None,
+    resolver: Resolver,
     environ: Mapping[str, str] | None = None,
     deadline_s: float | None = None,
     on_event: Listener | None = None,
@@ -521,7 +521,6 @@ async def acall_with_fallback(
     # along, a third of `import resolver`, which sync users and lookups never need.
     import asyncio
 
-    resolver = _resolver(resolver)
     plan = await resolver._aplan(model_id, _environ(environ))
     run = _Run(model_id, resolver, environ, deadline_s, on_event, classify, plan)
     health = resolver.health
@@ -558,14 +557,6 @@ async def acall_with_fallback(
         raise run.exhausted() from run.last_exc
     finally:
         _deadline.reset(token)
-
-
-def _resolver(resolver: Resolver | None) -> Resolver:
-    if resolver is None:
-        from .default import default_resolver
-
-        return default_resolver()
-    return resolver
 
 
 def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:

@@ -9,7 +9,7 @@ reports back lapses after ``cooldown_s``, so a crashed worker cannot hold it for
 State lives behind :class:`HealthStore`; :class:`MemoryHealthStore` keeps it in this process
 (thread-safe, and asyncio-safe since no method awaits);
 :class:`resolver.redis_health.RedisHealthStore` shares it between processes on Redis
-(``policy.health.store: redis``).
+(``policy.health.store: redis``); :func:`resolver.stores.store_for` picks one from the policy.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from .catalog import HealthPolicy
-from .errors import ConfigError, Problem
 
 Permit = Literal["ok", "probe", "out"]
 
@@ -208,53 +207,3 @@ class MemoryHealthStore(AsyncTwins):
             return HealthState(provider_id)
         out_for = max(0.0, entry.out_until - self.clock())
         return HealthState(provider_id, entry.failures, out_for, entry.last_error, entry.probing)
-
-
-class NullHealthStore(AsyncTwins):
-    """Health tracking switched off (``policy.health.enabled: false``): always in rotation."""
-
-    def __init__(self, policy: HealthPolicy | None = None) -> None:
-        self.policy = policy or HealthPolicy(enabled=False)
-
-    def state(self, provider_id: str) -> HealthState:
-        return HealthState(provider_id)
-
-    def in_rotation(self, provider_id: str) -> bool:
-        return True
-
-    def acquire(self, provider_id: str) -> Permit:
-        return "ok"
-
-    def record_success(self, provider_id: str) -> None:
-        pass
-
-    def record_failure(self, provider_id: str, error_class: str, detail: str = "") -> HealthState:
-        return HealthState(provider_id)
-
-    def reset(self, provider_id: str | None = None) -> None:
-        pass
-
-
-def store_for(policy: HealthPolicy, env: str | None = None) -> HealthStore:
-    """The store the policy asks for; a Redis store's keys are namespaced by ``env`` unless
-    ``policy.namespace`` names another namespace."""
-    if not policy.enabled:
-        return NullHealthStore(policy)
-    if policy.store == "redis":
-        try:
-            from .redis_health import RedisHealthStore  # redis-py is imported only when asked for
-        except ImportError:
-            raise ConfigError(
-                [
-                    Problem(
-                        "missing-dependency",
-                        "store is redis but redis-py is not installed",
-                        key="policy.health.store",
-                        hint="pip install 'fallback-resolver[redis]' "
-                        "(or policy.health.store=memory)",
-                    )
-                ],
-                env=env,
-            ) from None
-        return RedisHealthStore(policy, namespace=policy.namespace or env or "default")
-    return MemoryHealthStore(policy)

@@ -125,7 +125,7 @@ class HealthStoreUnavailable(ResolverError):
 class RedisHealthStore:
     """Health shared on Redis by every process with the same URL and namespace.
 
-    Built by :func:`resolver.health.store_for` from ``policy.health``; ``url`` defaults to
+    Built by :func:`resolver.stores.store_for` from ``policy.health``; ``url`` defaults to
     ``policy.url``. The repr, logs and errors show the URL with its password masked.
     """
 

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Literal
 
 from .catalog import EdgePolicy, Policy, Provider, is_downgrade
 from .errors import Problem, did_you_mean
-from .health import HealthStore, store_for
+from .health import HealthStore
 from .stats import CallStats, ModelStats
+from .stores import store_for
 from .validate import Validated
-
-if TYPE_CHECKING:
-    from .execute import Outcome
-    from .http import ChatResult
-
-T = TypeVar("T")
 
 Status = Literal["chosen", "usable", "skipped"]
 # (backup, via) in the order a call tries them, and (backup id, why) for those passed over.
@@ -278,39 +273,6 @@ class Resolver:
     def stats(self) -> dict[str, ModelStats]:
         """Per requested model: calls made through this resolver and how each ended."""
         return self._stats.snapshot()
-
-    # Calling through the chain: thin delegations to resolver.execute and resolver.http, which
-    # are imported on first use (httpx only when chat is called).
-
-    def call_with_fallback(
-        self, model_id: str, fn: Callable[[Provider], T], **kwargs: Any
-    ) -> Outcome[T]:
-        """:func:`resolver.call_with_fallback` with this resolver."""
-        from .execute import call_with_fallback
-
-        return call_with_fallback(model_id, fn, resolver=self, **kwargs)
-
-    async def acall_with_fallback(
-        self, model_id: str, fn: Callable[[Provider], Awaitable[T]], **kwargs: Any
-    ) -> Outcome[T]:
-        """:func:`resolver.acall_with_fallback` with this resolver."""
-        from .execute import acall_with_fallback
-
-        return await acall_with_fallback(model_id, fn, resolver=self, **kwargs)
-
-    def chat(self, model_id: str, messages: Sequence[Any], **kwargs: Any) -> Outcome[ChatResult]:
-        """:func:`resolver.chat` with this resolver."""
-        from .http import chat
-
-        return chat(model_id, messages, resolver=self, **kwargs)
-
-    async def achat(
-        self, model_id: str, messages: Sequence[Any], **kwargs: Any
-    ) -> Outcome[ChatResult]:
-        """:func:`resolver.achat` with this resolver."""
-        from .http import achat
-
-        return await achat(model_id, messages, resolver=self, **kwargs)
 
     def _walk(self, source_id: str) -> Iterator[_Hop]:
         """Candidates breadth-first: all direct backups in order, then theirs, up to max_depth.

@@ -19,6 +19,7 @@ from resolver import (
     ModelUnavailable,
     Provider,
     ProviderError,
+    acall_with_fallback,
     call_with_fallback,
 )
 from resolver.testing import make_resolver
@@ -59,7 +60,7 @@ def test_provider_error_from_own_fn_falls_back(shipped):
     says who served while attribution stays with the requested model."""
     fn = failing_on(PRIMARY)
 
-    outcome = shipped.call_with_fallback(PRIMARY, fn, environ=KEYS)
+    outcome = call_with_fallback(PRIMARY, fn, environ=KEYS, resolver=shipped)
 
     assert outcome.value == shipped.providers[BACKUP].model
     assert (outcome.requested, outcome.served_by, outcome.fallback_used) == (PRIMARY, BACKUP, True)
@@ -102,8 +103,8 @@ def test_builtin_timeout_and_connection_errors_are_classified(shipped):
         (TimeoutError("slow"), "timeout"),
         (ConnectionResetError(), "connection"),
     ):
-        outcome = shipped.call_with_fallback(
-            PRIMARY, failing_on(PRIMARY, error=error), environ=KEYS
+        outcome = call_with_fallback(
+            PRIMARY, failing_on(PRIMARY, error=error), environ=KEYS, resolver=shipped
         )
         assert outcome.attempts[0].error_class == expected
 
@@ -114,8 +115,8 @@ def test_status_code_attribute_is_classified(shipped):
     class RateLimited(Exception):
         status_code = 429
 
-    outcome = shipped.call_with_fallback(
-        PRIMARY, failing_on(PRIMARY, error=RateLimited("429")), environ=KEYS
+    outcome = call_with_fallback(
+        PRIMARY, failing_on(PRIMARY, error=RateLimited("429")), environ=KEYS, resolver=shipped
     )
 
     assert (outcome.attempts[0].error_class, outcome.attempts[0].status) == ("rate_limit", 429)
@@ -127,10 +128,14 @@ def test_edge_policy_narrows_what_falls_back():
     limited = ProviderError("rate_limit", "slow down", 429)
 
     with pytest.raises(ProviderError) as caught:
-        narrow.call_with_fallback(PRIMARY, failing_on(PRIMARY, error=limited), environ=KEYS)
+        call_with_fallback(
+            PRIMARY, failing_on(PRIMARY, error=limited), environ=KEYS, resolver=narrow
+        )
 
     assert caught.value.error_class == "rate_limit"
-    assert narrow.call_with_fallback(PRIMARY, failing_on(PRIMARY), environ=KEYS).fallback_used
+    assert call_with_fallback(
+        PRIMARY, failing_on(PRIMARY), environ=KEYS, resolver=narrow
+    ).fallback_used
 
 
 def test_empty_edge_policy_list_means_never_fall_back():
@@ -139,7 +144,7 @@ def test_empty_edge_policy_list_means_never_fall_back():
     fn = failing_on(PRIMARY)
 
     with pytest.raises(ProviderError):
-        never.call_with_fallback(PRIMARY, fn, environ=KEYS)
+        call_with_fallback(PRIMARY, fn, environ=KEYS, resolver=never)
 
     assert fn.calls == [PRIMARY]
 
@@ -156,10 +161,12 @@ def test_context_window_needs_a_larger_backup():
     larger = make_resolver(overrides=[windows(64000, 128000)])
 
     with pytest.raises(FallbackExhausted) as caught:
-        smaller.call_with_fallback(PRIMARY, failing_on(PRIMARY, error=window), environ=KEYS)
+        call_with_fallback(
+            PRIMARY, failing_on(PRIMARY, error=window), environ=KEYS, resolver=smaller
+        )
     assert "not larger" in caught.value.skipped[0].reason
-    assert larger.call_with_fallback(
-        PRIMARY, failing_on(PRIMARY, error=window), environ=KEYS
+    assert call_with_fallback(
+        PRIMARY, failing_on(PRIMARY, error=window), environ=KEYS, resolver=larger
     ).fallback_used
 
 
@@ -169,7 +176,7 @@ def test_max_attempts_bounds_the_call():
     fn = failing_on(PRIMARY)
 
     with pytest.raises(FallbackExhausted) as caught:
-        single.call_with_fallback(PRIMARY, fn, environ=KEYS)
+        call_with_fallback(PRIMARY, fn, environ=KEYS, resolver=single)
 
     assert fn.calls == [PRIMARY]
     assert "max_attempts=1" in caught.value.reason
@@ -187,7 +194,7 @@ def test_never_the_same_provider_twice():
     fn = failing_on(PRIMARY, BACKUP, "kimi-k2-instruct")
 
     with pytest.raises(FallbackExhausted):
-        diamond.call_with_fallback(PRIMARY, fn, environ=KEYS)
+        call_with_fallback(PRIMARY, fn, environ=KEYS, resolver=diamond)
 
     assert fn.calls == [PRIMARY, BACKUP, "kimi-k2-instruct"]
 
@@ -205,7 +212,7 @@ def test_sync_deadline_stops_before_the_next_candidate(shipped):
         raise TimeoutError("took too long")
 
     with pytest.raises(FallbackExhausted) as caught:
-        shipped.call_with_fallback(PRIMARY, fn, environ=KEYS, deadline_s=0.1)
+        call_with_fallback(PRIMARY, fn, environ=KEYS, deadline_s=0.1, resolver=shipped)
 
     assert len(seen) == 1
     assert seen[0] is not None
@@ -222,7 +229,7 @@ def test_async_fn_falls_back(shipped):
             raise ProviderError("timeout", "slow")
         return provider.id
 
-    outcome = asyncio.run(shipped.acall_with_fallback(PRIMARY, fn, environ=KEYS))
+    outcome = asyncio.run(acall_with_fallback(PRIMARY, fn, environ=KEYS, resolver=shipped))
 
     assert outcome.value == BACKUP
 
@@ -232,9 +239,9 @@ def test_unknown_and_disabled_models_are_refused(shipped):
     hint, before fn is ever called."""
     fn = failing_on()
     with pytest.raises(ModelUnavailable, match="did you mean"):
-        shipped.call_with_fallback("deepseek-r1-0528", fn)
+        call_with_fallback("deepseek-r1-0528", fn, resolver=shipped)
     with pytest.raises(LookupError, match="disabled"):
-        shipped.call_with_fallback("glm-4.6-syn", fn)
+        call_with_fallback("glm-4.6-syn", fn, resolver=shipped)
     assert fn.calls == []
 
 
@@ -246,10 +253,12 @@ def test_events_reach_callbacks_listeners_and_the_log(shipped, caplog):
     remove = resolver.add_listener(everyone.append)
     caplog.set_level(logging.DEBUG, logger="resolver")
     try:
-        shipped.call_with_fallback(PRIMARY, failing_on(PRIMARY), environ=KEYS, on_event=mine.append)
+        call_with_fallback(
+            PRIMARY, failing_on(PRIMARY), environ=KEYS, on_event=mine.append, resolver=shipped
+        )
     finally:
         remove()
-    shipped.call_with_fallback(PRIMARY, failing_on(), environ=KEYS)
+    call_with_fallback(PRIMARY, failing_on(), environ=KEYS, resolver=shipped)
 
     kinds = [(e.kind, e.provider_id, e.error_class) for e in mine]
     assert kinds == [
@@ -288,7 +297,7 @@ def test_exhausted_and_provider_errors_pickle(shipped):
     import pickle
 
     with pytest.raises(FallbackExhausted) as caught:
-        shipped.call_with_fallback(PRIMARY, failing_on(PRIMARY, BACKUP), environ=KEYS)
+        call_with_fallback(PRIMARY, failing_on(PRIMARY, BACKUP), environ=KEYS, resolver=shipped)
     copy = pickle.loads(pickle.dumps(caught.value))
     assert copy.attempts == caught.value.attempts
     error = pickle.loads(pickle.dumps(ProviderError("auth", "no", 401, provider_id="x")))
@@ -305,7 +314,7 @@ def test_import_stays_light():
     """import resolver loads neither Hydra nor httpx; chat is resolved on first use."""
     code = (
         "import sys, resolver; assert 'hydra' not in sys.modules and 'httpx' not in sys.modules;"
-        "resolver.chat; assert 'httpx' in sys.modules"
+        "resolver.ChatResult; assert 'httpx' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -9,7 +9,15 @@ import pytest
 from conftest import BACKUP, MESSAGES, PRIMARY
 
 import resolver
-from resolver import FallbackExhausted, MemoryHealthStore, ProviderError, Resolver
+from resolver import (
+    FallbackExhausted,
+    MemoryHealthStore,
+    ProviderError,
+    Resolver,
+    acall_with_fallback,
+    call_with_fallback,
+    chat,
+)
 from resolver.testing import ChatServer, fail_calls, make_resolver, mark_unhealthy
 
 
@@ -36,9 +44,9 @@ def test_three_failures_send_the_next_call_straight_to_the_backup(
     """After three 503s the primary is out of rotation and the next call never touches it."""
     chat_server.set_fault(primary_model(roomy), "unavailable")
     for _ in range(3):
-        assert roomy.chat(PRIMARY, MESSAGES, environ=keys).served_by == BACKUP
+        assert chat(PRIMARY, MESSAGES, environ=keys, resolver=roomy).served_by == BACKUP
     assert len(chat_server.requests_for(primary_model(roomy))) == 3
-    outcome = roomy.chat(PRIMARY, MESSAGES, environ=keys)
+    outcome = chat(PRIMARY, MESSAGES, environ=keys, resolver=roomy)
     assert outcome.served_by == BACKUP
     assert [a.provider_id for a in outcome.attempts] == [BACKUP]
     assert outcome.skipped[0].provider_id == PRIMARY
@@ -63,15 +71,15 @@ def test_one_probe_after_the_cooldown(roomy: Resolver, chat_server: ChatServer, 
     r, clock = with_clock(roomy)
     chat_server.set_fault(primary_model(r), "server", times=3)
     for _ in range(3):
-        r.chat(PRIMARY, MESSAGES, environ=keys)
+        chat(PRIMARY, MESSAGES, environ=keys, resolver=r)
     assert not r.health.in_rotation(PRIMARY)
     clock.now += r.policy.health.cooldown_s
     assert r.health.acquire(PRIMARY) == "probe"  # another worker took the probe...
-    outcome = r.chat(PRIMARY, MESSAGES, environ=keys)
+    outcome = chat(PRIMARY, MESSAGES, environ=keys, resolver=r)
     assert outcome.served_by == BACKUP  # ...so this call waits it out on the backup
     assert len(chat_server.requests_for(primary_model(r))) == 3
     r.health.record_success(PRIMARY)  # the probe came back well
-    outcome = r.chat(PRIMARY, MESSAGES, environ=keys)
+    outcome = chat(PRIMARY, MESSAGES, environ=keys, resolver=r)
     assert outcome.served_by == PRIMARY
     assert not outcome.fallback_used
 
@@ -81,9 +89,9 @@ def test_the_probe_is_a_real_call(roomy: Resolver, chat_server: ChatServer, keys
     r, clock = with_clock(roomy)
     chat_server.set_fault(primary_model(r), "server", times=3)
     for _ in range(3):
-        r.chat(PRIMARY, MESSAGES, environ=keys)
+        chat(PRIMARY, MESSAGES, environ=keys, resolver=r)
     clock.now += r.policy.health.cooldown_s
-    assert r.chat(PRIMARY, MESSAGES, environ=keys).served_by == PRIMARY
+    assert chat(PRIMARY, MESSAGES, environ=keys, resolver=r).served_by == PRIMARY
     assert r.health.state(PRIMARY).failures == 0
     assert r.health.acquire(PRIMARY) == "ok"
 
@@ -93,9 +101,9 @@ def test_success_resets_the_count(roomy: Resolver, chat_server: ChatServer, keys
     model = primary_model(roomy)
     for _ in range(2):
         chat_server.set_fault(model, "server", times=2)
-        roomy.chat(PRIMARY, MESSAGES, environ=keys)
-        roomy.chat(PRIMARY, MESSAGES, environ=keys)
-        assert roomy.chat(PRIMARY, MESSAGES, environ=keys).served_by == PRIMARY
+        chat(PRIMARY, MESSAGES, environ=keys, resolver=roomy)
+        chat(PRIMARY, MESSAGES, environ=keys, resolver=roomy)
+        assert chat(PRIMARY, MESSAGES, environ=keys, resolver=roomy).served_by == PRIMARY
     assert roomy.health.in_rotation(PRIMARY)
     assert roomy.health.state(PRIMARY).failures == 0
 
@@ -105,7 +113,7 @@ def test_bad_request_never_counts(roomy: Resolver, chat_server: ChatServer, keys
     chat_server.set_fault(primary_model(roomy), "bad_request")
     for _ in range(5):
         with pytest.raises(ProviderError):
-            roomy.chat(PRIMARY, MESSAGES, environ=keys)
+            chat(PRIMARY, MESSAGES, environ=keys, resolver=roomy)
     assert roomy.health.in_rotation(PRIMARY)
     assert roomy.health.state(PRIMARY).failures == 0
 
@@ -115,7 +123,9 @@ def test_health_can_be_switched_off(server: ChatServer, keys) -> None:
     r = make_resolver(overrides=[*server.overrides(), "policy.health.enabled=false"])
     with fail_calls(PRIMARY):
         for _ in range(5):
-            assert r.chat(PRIMARY, MESSAGES, environ=keys).attempts[0].provider_id == PRIMARY
+            assert (
+                chat(PRIMARY, MESSAGES, environ=keys, resolver=r).attempts[0].provider_id == PRIMARY
+            )
     assert r.health.in_rotation(PRIMARY)
 
 
@@ -142,7 +152,7 @@ def test_no_lost_failures_across_threads() -> None:
     def worker() -> None:
         barrier.wait()
         for _ in range(100):
-            r.call_with_fallback(PRIMARY, ok, environ={"TOGETHER_API_KEY": "t"})
+            call_with_fallback(PRIMARY, ok, environ={"TOGETHER_API_KEY": "t"}, resolver=r)
 
     with fail_calls(PRIMARY):
         threads = [threading.Thread(target=worker) for _ in range(8)]
@@ -165,7 +175,7 @@ def test_no_lost_failures_across_asyncio_tasks() -> None:
     async def run() -> None:
         await asyncio.gather(
             *(
-                r.acall_with_fallback(PRIMARY, aok, environ={"TOGETHER_API_KEY": "t"})
+                acall_with_fallback(PRIMARY, aok, environ={"TOGETHER_API_KEY": "t"}, resolver=r)
                 for _ in range(300)
             )
         )
@@ -180,13 +190,16 @@ def test_fail_calls_and_mark_unhealthy_need_no_server() -> None:
     r = make_resolver()
     environ = {"TOGETHER_API_KEY": "t"}
     with fail_calls(PRIMARY, error_class="rate_limit"):
-        outcome = r.call_with_fallback(PRIMARY, ok, environ=environ)
+        outcome = call_with_fallback(PRIMARY, ok, environ=environ, resolver=r)
     assert (outcome.served_by, outcome.attempts[0].error_class) == (BACKUP, "rate_limit")
-    assert r.call_with_fallback(PRIMARY, ok, environ=environ).served_by == PRIMARY
+    assert call_with_fallback(PRIMARY, ok, environ=environ, resolver=r).served_by == PRIMARY
     mark_unhealthy(r, PRIMARY)
-    assert r.call_with_fallback(PRIMARY, ok, environ=environ).attempts[0].provider_id == BACKUP
+    assert (
+        call_with_fallback(PRIMARY, ok, environ=environ, resolver=r).attempts[0].provider_id
+        == BACKUP
+    )
     with fail_calls(BACKUP), pytest.raises(FallbackExhausted):
-        r.call_with_fallback(PRIMARY, ok, environ=environ)
+        call_with_fallback(PRIMARY, ok, environ=environ, resolver=r)
     with (
         pytest.raises(ValueError, match="unknown error class"),
         fail_calls(PRIMARY, error_class="explosion"),  # type: ignore[arg-type]
@@ -227,7 +240,7 @@ def test_outcome_carries_served_and_requested_cost(
 ) -> None:
     """An outcome prices the tokens the response reported on the served and requested models."""
     chat_server.set_fault(primary_model(roomy), "server")
-    outcome = roomy.chat("deepseek-r1-0528-syn", MESSAGES, environ=keys)
+    outcome = chat("deepseek-r1-0528-syn", MESSAGES, environ=keys, resolver=roomy)
     result = outcome.value
     served = roomy.providers[BACKUP].pricing.cost(result.prompt_tokens, result.completion_tokens)
     assert outcome.cost_usd == pytest.approx(served)
@@ -235,7 +248,7 @@ def test_outcome_carries_served_and_requested_cost(
         roomy.providers[PRIMARY].pricing.cost(result.prompt_tokens, result.completion_tokens)
     )
     assert outcome.cost_usd > 0
-    assert roomy.call_with_fallback(PRIMARY, ok, environ=keys).cost_usd is None
+    assert call_with_fallback(PRIMARY, ok, environ=keys, resolver=roomy).cost_usd is None
 
 
 def test_stats_add_up_after_a_mixed_run(roomy: Resolver, chat_server: ChatServer, keys) -> None:
@@ -243,16 +256,16 @@ def test_stats_add_up_after_a_mixed_run(roomy: Resolver, chat_server: ChatServer
     r = roomy
     model = primary_model(r)
     for _ in range(2):
-        r.chat(PRIMARY, MESSAGES, environ=keys)  # primary serves
+        chat(PRIMARY, MESSAGES, environ=keys, resolver=r)  # primary serves
     chat_server.set_fault(model, "server", times=2)
     for _ in range(2):
-        r.chat(PRIMARY, MESSAGES, environ=keys)  # backup serves
+        chat(PRIMARY, MESSAGES, environ=keys, resolver=r)  # backup serves
     chat_server.set_fault(model, "bad_request", times=1)
     with pytest.raises(ProviderError):
-        r.chat(PRIMARY, MESSAGES, environ=keys)  # fails, no fallback
+        chat(PRIMARY, MESSAGES, environ=keys, resolver=r)  # fails, no fallback
     with fail_calls(PRIMARY, BACKUP), pytest.raises(FallbackExhausted):
-        r.chat(PRIMARY, MESSAGES, environ=keys)  # exhausted
-    r.chat("kimi-k2-thinking-syn", MESSAGES, environ=keys)
+        chat(PRIMARY, MESSAGES, environ=keys, resolver=r)  # exhausted
+    chat("kimi-k2-thinking-syn", MESSAGES, environ=keys, resolver=r)
     s = r.stats()
     row = s[PRIMARY]
     assert (row.calls, row.served_by_primary, row.exhausted, row.failed) == (6, 2, 1, 1)
@@ -270,8 +283,8 @@ def test_prometheus_export(roomy: Resolver, keys) -> None:
     from resolver.prometheus import register
 
     with fail_calls(PRIMARY):
-        roomy.call_with_fallback(PRIMARY, ok, environ=keys)
-    roomy.call_with_fallback(PRIMARY, ok, environ=keys)
+        call_with_fallback(PRIMARY, ok, environ=keys, resolver=roomy)
+    call_with_fallback(PRIMARY, ok, environ=keys, resolver=roomy)
     mark_unhealthy(roomy, "kimi-k2-instruct")
     registry = CollectorRegistry()
     register(roomy, registry)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from conftest import BACKUP, MESSAGES, PRIMARY
 
-from resolver import FallbackExhausted, Outcome, ProviderError, Resolver
+from resolver import FallbackExhausted, Outcome, ProviderError, Resolver, achat, chat
 from resolver.http import ChatResult, Client
 from resolver.testing import ChatServer, make_resolver
 
@@ -31,8 +31,8 @@ FALLING_BACK = {
 
 def run_chat(mode: str, resolver: Resolver, **kwargs: Any) -> Outcome[ChatResult]:
     if mode == "sync":
-        return resolver.chat(PRIMARY, MESSAGES, **kwargs)
-    return asyncio.run(resolver.achat(PRIMARY, MESSAGES, **kwargs))
+        return chat(PRIMARY, MESSAGES, resolver=resolver, **kwargs)
+    return asyncio.run(achat(PRIMARY, MESSAGES, resolver=resolver, **kwargs))
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -204,7 +204,7 @@ def test_concurrent_achat_none_lost_none_hanging(roomy, chat_server, keys):
     chat_server.set_fault(roomy.providers[BACKUP].model, "unavailable", rate=0.2)
 
     async def main() -> list[Any]:
-        calls = [roomy.achat(PRIMARY, MESSAGES, environ=keys) for _ in range(200)]
+        calls = [achat(PRIMARY, MESSAGES, environ=keys, resolver=roomy) for _ in range(200)]
         return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 30)
 
     results = asyncio.run(main())
@@ -226,7 +226,7 @@ def test_cancelling_achat_cancels_request_and_starts_no_backup(roomy, chat_serve
     chat_server.set_fault(slow.providers[PRIMARY].model, "slow", delay_s=5.0)
 
     async def main() -> None:
-        task = asyncio.create_task(slow.achat(PRIMARY, MESSAGES, environ=keys))
+        task = asyncio.create_task(achat(PRIMARY, MESSAGES, environ=keys, resolver=slow))
         await asyncio.sleep(0.3)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -243,7 +243,7 @@ def test_cancelling_achat_cancels_request_and_starts_no_backup(roomy, chat_serve
 def test_own_client_pool_can_be_closed(roomy, chat_server, keys):
     """A Client used as a context manager serves chats and closes its pool on exit."""
     with Client() as client:
-        outcome = roomy.chat(PRIMARY, MESSAGES, environ=keys, client=client)
+        outcome = chat(PRIMARY, MESSAGES, environ=keys, client=client, resolver=roomy)
         assert outcome.served_by == PRIMARY
     assert client._sync is None
 
@@ -264,7 +264,7 @@ def test_async_pool_is_closed_when_its_loop_shuts_down(roomy, chat_server, keys)
     pool = Client()
 
     async def main() -> Any:
-        await roomy.achat(PRIMARY, MESSAGES, environ=keys, client=pool)
+        await achat(PRIMARY, MESSAGES, environ=keys, client=pool, resolver=roomy)
         return await pool.async_client()
 
     client = asyncio.run(main())

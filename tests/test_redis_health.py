@@ -24,7 +24,7 @@ import pytest
 from conftest import BACKUP, PRIMARY
 
 import resolver
-from resolver import Resolver
+from resolver import Resolver, acall_with_fallback, call_with_fallback
 from resolver.testing import fail_calls, mark_unhealthy
 
 KEYS = {"TOGETHER_API_KEY": "t", "SYNTHETIC_API_KEY": "s"}
@@ -67,9 +67,11 @@ def _worker(conn: Connection, overrides: list[str], barrier: Any, use_async: boo
             barrier.wait(timeout=20)
         with fail_calls(PRIMARY) if fail else contextlib.nullcontext():
             if use_async:
-                outcome = asyncio.run(r.acall_with_fallback(PRIMARY, aserved_by, environ=KEYS))
+                outcome = asyncio.run(
+                    acall_with_fallback(PRIMARY, aserved_by, environ=KEYS, resolver=r)
+                )
             else:
-                outcome = r.call_with_fallback(PRIMARY, served_by, environ=KEYS)
+                outcome = call_with_fallback(PRIMARY, served_by, environ=KEYS, resolver=r)
         conn.send([a.provider_id for a in outcome.attempts])
 
 
@@ -301,10 +303,14 @@ def test_redis_stopped_mid_run_falls_back_to_local_health_and_resumes(
     server.stop()
     caplog.set_level(logging.INFO, logger="resolver")
     with fail_calls(PRIMARY):
-        served = [r.call_with_fallback(PRIMARY, served_by, environ=KEYS) for _ in range(5)]
-        served.append(asyncio.run(r.acall_with_fallback(PRIMARY, aserved_by, environ=KEYS)))
+        served = [
+            call_with_fallback(PRIMARY, served_by, environ=KEYS, resolver=r) for _ in range(5)
+        ]
+        served.append(
+            asyncio.run(acall_with_fallback(PRIMARY, aserved_by, environ=KEYS, resolver=r))
+        )
         time.sleep(0.4)  # past retry_s: Redis is tried again, and is still down
-        served.append(r.call_with_fallback(PRIMARY, served_by, environ=KEYS))
+        served.append(call_with_fallback(PRIMARY, served_by, environ=KEYS, resolver=r))
     assert all(o.served_by == BACKUP for o in served)
     # Local health counted on: three calls tried the primary, then it was out in this process.
     assert [o.attempts[0].provider_id for o in served[:5]] == [PRIMARY] * 3 + [BACKUP] * 2
@@ -313,7 +319,7 @@ def test_redis_stopped_mid_run_falls_back_to_local_health_and_resumes(
 
     server.start()  # same port, empty: nothing failed there since
     time.sleep(0.4)
-    assert r.call_with_fallback(PRIMARY, served_by, environ=KEYS).served_by == PRIMARY
+    assert call_with_fallback(PRIMARY, served_by, environ=KEYS, resolver=r).served_by == PRIMARY
     assert sum("is back" in rec.getMessage() for rec in caplog.records) == 1
     mark_unhealthy(other, PRIMARY)
     assert not r.health.in_rotation(PRIMARY)  # shared again

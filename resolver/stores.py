@@ -1,0 +1,63 @@
+"""Which health store a policy gets: none, this process's memory, or a shared Redis.
+
+The factory lives apart from the stores it picks, so that ``health`` (the protocol and the
+in-memory store) never imports ``redis_health``, and ``redis_health`` imports ``health`` alone.
+"""
+
+from __future__ import annotations
+
+from .catalog import HealthPolicy
+from .errors import ConfigError, Problem
+from .health import AsyncTwins, HealthState, HealthStore, MemoryHealthStore, Permit
+
+__all__ = ["NullHealthStore", "store_for"]
+
+
+class NullHealthStore(AsyncTwins):
+    """Health tracking switched off (``policy.health.enabled: false``): always in rotation."""
+
+    def __init__(self, policy: HealthPolicy | None = None) -> None:
+        self.policy = policy or HealthPolicy(enabled=False)
+
+    def state(self, provider_id: str) -> HealthState:
+        return HealthState(provider_id)
+
+    def in_rotation(self, provider_id: str) -> bool:
+        return True
+
+    def acquire(self, provider_id: str) -> Permit:
+        return "ok"
+
+    def record_success(self, provider_id: str) -> None:
+        pass
+
+    def record_failure(self, provider_id: str, error_class: str, detail: str = "") -> HealthState:
+        return HealthState(provider_id)
+
+    def reset(self, provider_id: str | None = None) -> None:
+        pass
+
+
+def store_for(policy: HealthPolicy, env: str | None = None) -> HealthStore:
+    """The store the policy asks for; a Redis store's keys are namespaced by ``env`` unless
+    ``policy.namespace`` names another namespace."""
+    if not policy.enabled:
+        return NullHealthStore(policy)
+    if policy.store == "redis":
+        try:
+            from .redis_health import RedisHealthStore  # redis-py is imported only when asked for
+        except ImportError:
+            raise ConfigError(
+                [
+                    Problem(
+                        "missing-dependency",
+                        "store is redis but redis-py is not installed",
+                        key="policy.health.store",
+                        hint="pip install 'fallback-resolver[redis]' "
+                        "(or policy.health.store=memory)",
+                    )
+                ],
+                env=env,
+            ) from None
+        return RedisHealthStore(policy, namespace=policy.namespace or env or "default")
+    return MemoryHealthStore(policy)
