@@ -530,8 +530,9 @@ async def acall_with_fallback(
             provider = picked[0]
             began = time.monotonic()
             try:
+                # timeout_at takes a time on the loop's clock; timeout() would take a delay.
                 when = None if run.deadline is None else _loop_time(run.deadline)
-                async with asyncio.timeout(when) as scope:
+                async with asyncio.timeout_at(when) as scope:
                     _raise_forced(provider)
                     value = await fn(provider)
             except Exception as exc:
