@@ -20,6 +20,9 @@ ErrorClass = Literal[
     "auth",
     "bad_request",
     "bad_response",
+    # Never sent: the call waited in our own queue (max_concurrency, the connection pool) until
+    # the deadline passed. Says nothing about the provider, so it never counts against health.
+    "local",
 ]
 ERROR_CLASSES: tuple[ErrorClass, ...] = get_args(ErrorClass)
 CostAction = Literal["warn", "skip"]
@@ -109,6 +112,10 @@ class Provider:
     disabled_reason: str | None = None
     context_window: int | None = None
     timeout_s: float = 60.0
+    max_concurrency: int | None = None
+    """Calls in flight to this model at once; more wait in a FIFO queue (None: no cap)."""
+    vendor_max_concurrency: int | None = None
+    """The vendor's ``max_concurrency``: calls in flight to all of its models together."""
 
 
 def is_downgrade(source: Provider, target: Provider) -> bool:

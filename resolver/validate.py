@@ -55,6 +55,7 @@ MODEL = {
     "disabled_reason": Field("str", nullable=True),
     "context_window": Field("int", nullable=True, minimum=1),
     "timeout_s": Field("number", minimum=_POSITIVE),
+    "max_concurrency": Field("int", nullable=True, minimum=1),
     "base_url": Field("str"),
     "api_key_env": Field("str", nullable=True),
 }
@@ -63,6 +64,7 @@ VENDOR = {
     "base_url": Field("str", required=True),
     "api_key_env": Field("str", required=True, nullable=True),
     "timeout_s": Field("number", minimum=_POSITIVE),
+    "max_concurrency": Field("int", nullable=True, minimum=1),
     "models": Field("mapping", required=True),
 }
 COST = {
@@ -369,6 +371,8 @@ def _providers(vendors: Any, patches: Any, find: _Findings) -> dict[str, Provide
         fields |= {
             k: settings[k] for k in ("base_url", "api_key_env", "timeout_s") if k in settings
         }
+        if settings.get("max_concurrency") is not None:  # a cap shared by the vendor's models
+            fields["vendor_max_concurrency"] = settings["max_concurrency"]
         fields |= model
         providers[model_id] = Provider(
             id=model_id,
