@@ -216,9 +216,16 @@ class Attempt:
     def ok(self) -> bool:
         return self.error_class is None
 
+    @property
+    def sent(self) -> bool:
+        """False when the request never left: it waited in our own queue (class ``local``)."""
+        return self.error_class != "local"
+
     def __str__(self) -> str:
         if self.ok:
             return f"{self.provider_id}: ok in {self.seconds:.3f}s"
+        if not self.sent:
+            return f"{self.provider_id}: not sent, queued {self.seconds:.3f}s: {self.message}"
         code = f" (HTTP {self.status})" if self.status is not None else ""
         return (
             f"{self.provider_id}: {self.error_class}{code} after {self.seconds:.3f}s: "
