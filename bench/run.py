@@ -8,8 +8,8 @@ a plot of load time against catalog size next to it (scale.png). Neither is comm
 are this machine's. Each figure is a median of several repeats; each ratio compares against a
 baseline measured in the same run. Whole-process figures time a fresh interpreter from start
 to exit and read its peak memory (ru_maxrss) from wait4. Sections: lookup, cold, scale,
-execution, peer (LiteLLM, skipped with a note when it is not installed); bench/README.md says
-what each measures.
+execution, burst (bench/burst.py), peer (LiteLLM, skipped with a note when it is not
+installed); bench/README.md says what each measures.
 """
 
 from __future__ import annotations
@@ -288,9 +288,10 @@ MESSAGES = [{"role": "user", "content": "Will it rain tomorrow? Answer yes or no
 
 
 def bench_execution(b: Bench) -> list[Row]:
+    import aiohttp
     import httpx
 
-    from resolver.http import DEFAULT_LIMITS, Client
+    from resolver.http import MAX_CONNECTIONS, Client
     from resolver.testing import ChatServer, make_resolver
 
     calls = 100 if b.quick else 2_000
@@ -303,7 +304,8 @@ def bench_execution(b: Bench) -> list[Row]:
         headers = {"Authorization": f"Bearer {environ[provider.api_key_env or '']}"}
         body = {"model": provider.model, "messages": MESSAGES}
 
-        with httpx.Client(limits=DEFAULT_LIMITS) as direct, Client() as pool:
+        limits = httpx.Limits(max_connections=MAX_CONNECTIONS)
+        with httpx.Client(limits=limits) as direct, Client() as pool:
 
             def raw() -> None:
                 response = direct.post(url, json=body, headers=headers, timeout=60)
@@ -319,12 +321,14 @@ def bench_execution(b: Bench) -> list[Row]:
             sync = interleaved({"httpx": raw, "chat": ours}, calls)
 
         async def run_async() -> tuple[dict[str, float], float, float]:
-            async with httpx.AsyncClient(limits=DEFAULT_LIMITS) as direct, Client() as pool:
+            connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS)
+            async with aiohttp.ClientSession(connector=connector) as direct, Client() as pool:
 
                 async def araw() -> None:
-                    response = await direct.post(url, json=body, headers=headers, timeout=60)
-                    response.raise_for_status()
-                    assert response.json()["choices"][0]["message"]["content"]
+                    async with direct.post(url, json=body, headers=headers) as response:
+                        response.raise_for_status()
+                        answer = await response.json()
+                    assert answer["choices"][0]["message"]["content"]
 
                 async def aours() -> None:
                     outcome = await resolver.achat(
@@ -332,7 +336,7 @@ def bench_execution(b: Bench) -> list[Row]:
                     )
                     assert outcome.value.content
 
-                per = await ainterleaved({"httpx": araw, "achat": aours}, calls)
+                per = await ainterleaved({"aiohttp": araw, "achat": aours}, calls)
                 ours_s, base_s = await throughput(server, r, environ, direct, pool, concurrent)
                 return per, ours_s, base_s
 
@@ -343,11 +347,11 @@ def bench_execution(b: Bench) -> list[Row]:
         Row("execution", "`chat` per call, sync, loopback", sync["chat"],
             "direct httpx.Client post + json", sync["httpx"], "us", "<= 1.10x", 1.10),
         Row("execution", "`achat` per call, async, loopback", per_async["achat"],
-            "direct httpx.AsyncClient post + json", per_async["httpx"], "us", "<= 1.10x",
+            "direct aiohttp.ClientSession post + json", per_async["aiohttp"], "us", "<= 1.10x",
             1.10),
         Row("execution", f"{concurrent:,} concurrent `achat`, half the primaries failing "
             f"({concurrent / burst:,.0f} calls/s)", burst,
-            f"the same {requests:,} requests by hand with httpx", burst_base, "s"),
+            f"the same {requests:,} requests by hand with aiohttp", burst_base, "s"),
     ]  # fmt: skip
 
 
@@ -390,14 +394,20 @@ async def throughput(server, r, environ, direct, pool, concurrent: int) -> tuple
     async def by_hand(model_id: str) -> None:
         provider = r.providers[model_id]
         send = {"model": provider.model, "messages": MESSAGES}
-        response = await direct.post(
+        async with direct.post(
             f"{provider.base_url}/chat/completions", json=send,
-            headers={"Authorization": f"Bearer {key}"}, timeout=60,
-        )  # fmt: skip
-        if response.status_code >= 500:
+            headers={"Authorization": f"Bearer {key}"},
+        ) as response:  # fmt: skip
+            if response.status >= 500:
+                await response.read()
+                failed = True
+            else:
+                failed = False
+                answer = await response.json()
+        if failed:
             await by_hand(backup.id)
             return
-        assert response.json()["choices"][0]["message"]["content"]
+        assert answer["choices"][0]["message"]["content"]
 
     models = [failing if i % 2 == 0 else healthy for i in range(concurrent)]
     start = time.perf_counter()
@@ -449,6 +459,29 @@ def bench_peer(b: Bench) -> list[Row]:
         ]  # fmt: skip
         if n >= 10_000:
             b.notes.append(f"peer: LiteLLM at {n:,} models was run once (it takes minutes).")
+    return rows
+
+
+def bench_burst(b: Bench) -> list[Row]:
+    from burst import burst_rounds, fast_server
+
+    sizes = (200,) if b.quick else (1_000, 5_000)
+    rows = []
+    with fast_server(b.tmp) as base_url:
+        for n in sizes:
+            ours, theirs = burst_rounds(base_url, n, repeat=1 if b.quick else 3)
+            rows += [
+                Row("burst", f"{n:,} concurrent `achat`, cold pool: wall time", ours.wall,
+                    "aiohttp, the same requests directly", theirs.wall, "s", "<= 1.5x", 1.5),
+                Row("burst", f"{n:,}: per-call latency p50", ours.p50,
+                    "aiohttp p50", theirs.p50, "s"),
+                Row("burst", f"{n:,}: per-call latency p99", ours.p99,
+                    "aiohttp p99", theirs.p99, "s"),
+                Row("burst", f"{n:,}: longest event-loop block", ours.lag,
+                    "aiohttp's longest block", theirs.lag, "ms"),
+                Row("burst", f"{n:,}: longest event-loop block, against the target", ours.lag,
+                    "the 50 ms target", 0.050, "ms", "<= 50 ms", 1.0),
+            ]  # fmt: skip
     return rows
 
 
@@ -528,6 +561,7 @@ SECTIONS: dict[str, Callable[[Bench], list[Row]]] = {
     "cold": bench_cold,
     "scale": bench_scale,
     "execution": bench_execution,
+    "burst": bench_burst,
     "peer": bench_peer,
 }
 

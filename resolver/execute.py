@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
+from . import admission
 from .catalog import ErrorClass, Provider
 from .classify import Classify, Failure, classify, classify_status, parse_retry_after
 from .errors import Attempt, FallbackExhausted, ModelUnavailable, ProviderError, Skip
@@ -312,9 +313,12 @@ class _Run:
                 message=failure.message,
             )
         )
-        if deadline_hit:  # our budget ran out: says nothing about the provider's health
+        if deadline_hit or not self.attempts[-1].sent:
+            # Our budget ran out, or the request waited in our own queue until it did: says
+            # nothing about the provider's health.
             self.queue.clear()
-            self.stop = f"deadline of {self.budget:g}s reached"
+            queued = "" if self.attempts[-1].sent else " while queued"
+            self.stop = f"deadline of {self.budget:g}s reached{queued}"
             return None
         return failure
 
@@ -482,8 +486,11 @@ def call_with_fallback(
             provider = picked[0]
             began = time.monotonic()
             try:
-                _raise_forced(provider)
-                value = fn(provider)
+                with admission.hold(provider, run.remaining()) as admitted:
+                    if not admitted:
+                        raise _not_sent(provider, run)
+                    _raise_forced(provider)
+                    value = fn(provider)
             except Exception as exc:
                 seconds = time.monotonic() - began
                 failure = run.failed(provider, exc, seconds, deadline_hit=run.deadline_passed())
@@ -529,17 +536,21 @@ async def acall_with_fallback(
         while (picked := await run.anext_provider()) is not None:
             provider = picked[0]
             began = time.monotonic()
+            # timeout_at takes a time on the loop's clock; timeout() would take a delay.
+            when = None if run.deadline is None else _loop_time(run.deadline)
             try:
-                # timeout_at takes a time on the loop's clock; timeout() would take a delay.
-                when = None if run.deadline is None else _loop_time(run.deadline)
-                async with asyncio.timeout_at(when) as scope:
-                    _raise_forced(provider)
-                    value = await fn(provider)
+                with admission.track() as mark:
+                    async with asyncio.timeout_at(when) as scope:
+                        async with admission.ahold(provider):
+                            _raise_forced(provider)
+                            value = await fn(provider)
             except Exception as exc:
                 seconds = time.monotonic() - began
                 hit = scope.expired()
                 error: Exception = exc
-                if hit:
+                if mark.queued:  # the deadline passed while it waited in our own queue
+                    error = _not_sent(provider, run)
+                elif hit:
                     error = ProviderError(
                         "timeout",
                         f"deadline of {run.budget:g}s reached",
@@ -558,6 +569,14 @@ async def acall_with_fallback(
         raise run.exhausted() from run.last_exc
     finally:
         _deadline.reset(token)
+
+
+def _not_sent(provider: Provider, run: _Run) -> ProviderError:
+    return ProviderError(
+        "local",
+        f"never sent: waited in our own queue until the deadline of {run.budget:g}s passed",
+        provider_id=provider.id,
+    )
 
 
 def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:

@@ -1,4 +1,4 @@
-"""A built-in OpenAI-compatible chat client on httpx, carried through the fallback chain.
+"""A built-in OpenAI-compatible chat client, carried through the fallback chain.
 
 :func:`chat` / :func:`achat` post to ``{base_url}/chat/completions`` of the requested model's
 provider, with the provider's model string and ``Authorization: Bearer`` from its key variable
@@ -7,11 +7,18 @@ like :func:`resolver.call_with_fallback`. Extra keywords (``temperature``, ``res
 ``max_tokens``...) go into the request body unchanged.
 
 Connections are pooled: one :class:`Client` per process by default, holding one
-``httpx.Client`` and one ``httpx.AsyncClient`` per event loop, created on first use. Close it
-with :func:`close` / :func:`aclose` (it is closed at interpreter exit otherwise), or own a
-:class:`Client` yourself as a context manager.
+``httpx.Client`` for :func:`chat` and one ``aiohttp.ClientSession`` per event loop for
+:func:`achat`, created on first use. Close it with :func:`close` / :func:`aclose` (it is closed
+at interpreter exit otherwise), or own a :class:`Client` yourself as a context manager.
 
-This module imports httpx; ``import resolver`` does not, until a chat is made.
+The async path is on aiohttp because, measured on a burst of 1,000 calls on a cold pool,
+httpx's async pool blocked the event loop for seconds in its bookkeeping (issue 11; the figures
+are in bench/README.md). Requests beyond ``max_connections`` wait in our own FIFO queue
+(:mod:`resolver.admission`), never in the HTTP library's: a request's ``timeout_s`` starts when
+it is sent, and a call whose deadline passes while it waits was never sent (class ``local``).
+
+This module imports httpx (and aiohttp when an async chat is made); ``import resolver`` does
+not, until a chat is made.
 """
 
 from __future__ import annotations
@@ -24,19 +31,26 @@ import threading
 import weakref
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from . import admission
 from .catalog import ErrorClass, Provider
 from .classify import Classify, classify_status, parse_retry_after
 from .errors import ProviderError
 from .execute import Listener, Outcome, acall_with_fallback, call_with_fallback, time_left
 from .resolve import Resolver
 
+if TYPE_CHECKING:
+    import aiohttp
+
 __all__ = ["ChatResult", "Client", "achat", "aclose", "chat", "close", "default_client"]
 
-DEFAULT_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+MAX_CONNECTIONS = 256
+"""Connections a :class:`Client` keeps open at once, per pool (the sync one, each loop's)."""
+KEEPALIVE_S = 15.0
+"""How long an idle connection is kept for the next request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +70,34 @@ class ChatResult:
     """The whole response body, as JSON."""
 
 
+class _Pool:
+    """One event loop's session and the queue in front of it."""
+
+    __slots__ = ("closer", "session", "slots")
+
+    def __init__(self, session: aiohttp.ClientSession, slots: asyncio.Semaphore) -> None:
+        self.session = session
+        self.slots = slots
+        self.closer = _close_at_loop_shutdown(session)
+
+
 class Client:
     """Pooled HTTP clients for chat calls. One is shared by :func:`chat` and :func:`achat`;
-    make your own to choose limits or to close it with the code that owns it."""
+    make your own to choose the number of connections or to close it with the code that owns
+    it. Calls beyond ``max_connections`` wait their turn in a FIFO queue."""
 
-    def __init__(self, *, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
-        self._limits = limits
+    def __init__(
+        self, *, max_connections: int = MAX_CONNECTIONS, keepalive_s: float = KEEPALIVE_S
+    ) -> None:
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, got {max_connections}")
+        self.max_connections = max_connections
+        self.keepalive_s = keepalive_s
         self._sync: httpx.Client | None = None
-        self._async: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, AsyncGenerator[None, None]]
-        ] = weakref.WeakKeyDictionary()
+        self._sync_slots = threading.BoundedSemaphore(max_connections)
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
 
     def __enter__(self) -> Client:
@@ -87,24 +119,38 @@ class Client:
             with self._lock:
                 client = self._sync
                 if client is None:
-                    client = self._sync = httpx.Client(limits=self._limits)
+                    n = self.max_connections
+                    limits = httpx.Limits(
+                        max_connections=n,
+                        max_keepalive_connections=n,
+                        keepalive_expiry=self.keepalive_s,
+                    )
+                    client = self._sync = httpx.Client(limits=limits)
         return client
 
-    async def async_client(self) -> httpx.AsyncClient:
-        """The async client of the running event loop (an AsyncClient cannot cross loops).
+    async def async_client(self) -> aiohttp.ClientSession:
+        """The aiohttp session of the running event loop (a session cannot cross loops).
 
         It is closed when the loop shuts down through ``asyncio.run`` (or anything else that
         calls ``loop.shutdown_asyncgens()``), so short-lived loops leave no sockets open.
         """
+        return (await self._pool()).session
+
+    async def _pool(self) -> _Pool:
         loop = asyncio.get_running_loop()
-        entry = self._async.get(loop)
-        if entry is None:
-            client = httpx.AsyncClient(limits=self._limits)
-            closer = _close_at_loop_shutdown(client)
-            self._async[loop] = (client, closer)  # the loop tracks its generators weakly
-            await closer.__anext__()
-            return client
-        return entry[0]
+        pool = self._async.get(loop)
+        if pool is None:
+            import aiohttp  # here, not at the top: sync chats never need it
+
+            n = self.max_connections
+            connector = aiohttp.TCPConnector(
+                limit=n, limit_per_host=n, keepalive_timeout=self.keepalive_s
+            )
+            pool = self._async[loop] = _Pool(
+                aiohttp.ClientSession(connector=connector), asyncio.Semaphore(n)
+            )
+            await pool.closer.__anext__()  # the loop tracks its generators weakly
+        return pool
 
     def close(self) -> None:
         """Close the sync pool; async pools are dropped with their loops (or :meth:`aclose`)."""
@@ -116,9 +162,9 @@ class Client:
     async def aclose(self) -> None:
         """Close the sync pool and the running loop's async pool."""
         self.close()
-        entry = self._async.pop(asyncio.get_running_loop(), None)
-        if entry is not None:
-            await entry[0].aclose()
+        pool = self._async.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.session.close()
 
     # one attempt on one provider
 
@@ -129,11 +175,17 @@ class Client:
         params: Mapping[str, Any],
         environ: Mapping[str, str] | None,
     ) -> ChatResult:
-        url, headers, body, timeout = _request(provider, messages, params, environ)
+        url, headers, body = _request(provider, messages, params, environ)
+        if not self._sync_slots.acquire(timeout=time_left()):
+            raise ProviderError("local", _QUEUED, provider_id=provider.id)
         try:
-            response = self.sync.post(url, headers=headers, content=body, timeout=timeout)
+            seconds = _timeout(provider)  # the request's own time starts once it has a slot
+            client = self.sync
+            response = client.post(url, headers=headers, content=body, timeout=seconds)
         except httpx.HTTPError as exc:
             raise _transport_error(provider, exc) from exc
+        finally:
+            self._sync_slots.release()
         return _parse(provider, response.status_code, response.headers, response.content, headers)
 
     async def acall(
@@ -143,27 +195,37 @@ class Client:
         params: Mapping[str, Any],
         environ: Mapping[str, str] | None,
     ) -> ChatResult:
-        url, headers, body, timeout = _request(provider, messages, params, environ)
+        import aiohttp
+
+        url, headers, body = _request(provider, messages, params, environ)
+        pool = await self._pool()
+        with admission.waiting():  # the deadline may end the wait: then it was never sent
+            await pool.slots.acquire()
+        seconds = _timeout(provider)
         try:
-            # httpx's timeout bounds each read; the outer one bounds the whole response.
-            async with asyncio.timeout(timeout.read):
-                client = await self.async_client()
-                response = await client.post(url, headers=headers, content=body, timeout=timeout)
-        except httpx.HTTPError as exc:
-            raise _transport_error(provider, exc) from exc
-        except TimeoutError as exc:
+            async with asyncio.timeout(seconds):
+                async with pool.session.post(url, headers=headers, data=body) as response:
+                    status, got, content = response.status, response.headers, await response.read()
+        except TimeoutError as exc:  # aiohttp's socket timeouts are TimeoutErrors too
             raise ProviderError(
-                "timeout", f"no response within {timeout.read:g}s", provider_id=provider.id
+                "timeout", f"no response within {seconds:g}s", provider_id=provider.id
             ) from exc
-        return _parse(provider, response.status_code, response.headers, response.content, headers)
+        except aiohttp.ClientError as exc:
+            raise _transport_error(provider, exc) from exc
+        finally:
+            pool.slots.release()
+        return _parse(provider, status, got, content, headers)
 
 
-async def _close_at_loop_shutdown(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+_QUEUED = "never sent: waited for a free connection until the deadline passed"
+
+
+async def _close_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
     # Suspended at its yield until the loop's shutdown_asyncgens() closes it.
     try:
         yield
     finally:
-        await client.aclose()
+        await session.close()
 
 
 _default: Client | None = None
@@ -259,7 +321,7 @@ def _request(
     messages: Sequence[Any],
     params: Mapping[str, Any],
     environ: Mapping[str, str] | None,
-) -> tuple[str, dict[str, str], bytes, httpx.Timeout]:
+) -> tuple[str, dict[str, str], bytes]:
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     key_env = provider.api_key_env
     if key_env is not None:
@@ -268,17 +330,21 @@ def _request(
             message = f"key variable {key_env} is not set"
             raise ProviderError("auth", message, provider_id=provider.id)
         headers["Authorization"] = f"Bearer {key}"
-    seconds = provider.timeout_s
-    left = time_left()
-    if left is not None:
-        seconds = max(0.001, min(seconds, left))
     body = json.dumps({**params, "model": provider.model, "messages": list(messages)}).encode()
     url = provider.base_url.rstrip("/") + "/chat/completions"
-    return url, headers, body, httpx.Timeout(seconds)
+    return url, headers, body
 
 
-def _transport_error(provider: Provider, exc: httpx.HTTPError) -> ProviderError:
-    kind: ErrorClass = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
+def _timeout(provider: Provider) -> float:
+    """The provider's ``timeout_s``, cut to what is left of the call's deadline."""
+    seconds = provider.timeout_s
+    left = time_left()
+    return seconds if left is None else max(0.001, min(seconds, left))
+
+
+def _transport_error(provider: Provider, exc: Exception) -> ProviderError:
+    timed_out = isinstance(exc, httpx.TimeoutException | TimeoutError)
+    kind: ErrorClass = "timeout" if timed_out else "connection"
     detail = str(exc) or type(exc).__name__
     return ProviderError(kind, f"{type(exc).__name__}: {detail}", provider_id=provider.id)
 
@@ -286,7 +352,7 @@ def _transport_error(provider: Provider, exc: httpx.HTTPError) -> ProviderError:
 def _parse(
     provider: Provider,
     status: int,
-    headers: httpx.Headers,
+    headers: Mapping[str, str],
     content: bytes,
     sent: Mapping[str, str],
 ) -> ChatResult:
@@ -308,7 +374,7 @@ def _parse(
 
 
 def _parse_body(
-    provider: Provider, status: int, headers: httpx.Headers, content: bytes
+    provider: Provider, status: int, headers: Mapping[str, str], content: bytes
 ) -> ChatResult:
     try:
         data: Any = json.loads(content) if content else None

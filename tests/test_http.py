@@ -267,6 +267,6 @@ def test_async_pool_is_closed_when_its_loop_shuts_down(roomy, chat_server, keys)
         await achat(PRIMARY, MESSAGES, environ=keys, client=pool, resolver=roomy)
         return await pool.async_client()
 
-    client = asyncio.run(main())
+    session = asyncio.run(main())
 
-    assert client.is_closed
+    assert session.closed

@@ -1,0 +1,55 @@
+"""A fast chat-completions server for the burst benchmark: aiohttp's own web server, in a
+process of its own so that it does not share the benchmark's interpreter lock.
+
+    python bench/fast_server.py PORT_FILE
+
+Listens on 127.0.0.1 on a free port, writes the port to PORT_FILE, and answers every
+``POST .../chat/completions`` at once with the same small completion (and counts them at
+``GET /count``) until it is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+ANSWER = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "model": "bench",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
+    }
+).encode()
+
+
+def main(port_file: Path) -> None:
+    seen = [0]
+
+    async def complete(request: web.Request) -> web.Response:
+        await request.read()
+        seen[0] += 1
+        return web.Response(body=ANSWER, content_type="application/json")
+
+    async def count(request: web.Request) -> web.Response:
+        return web.json_response({"requests": seen[0]})
+
+    app = web.Application()
+    app.router.add_post("/{prefix:.*}chat/completions", complete)
+    app.router.add_get("/count", count)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4096)
+    port_file.write_text(str(sock.getsockname()[1]))
+    web.run_app(app, sock=sock, print=None, backlog=4096, access_log=None)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
