@@ -197,12 +197,14 @@ class Client:
     ) -> ChatResult:
         import aiohttp
 
-        url, headers, body = _request(provider, messages, params, environ)
         pool = await self._pool()
         with admission.waiting():  # the deadline may end the wait: then it was never sent
             await pool.slots.acquire()
+        # The request is built once it has a slot: in a burst, the work of the calls that wait
+        # is spread over the loop's turns as slots free up, instead of all in the first one.
         seconds = _timeout(provider)
         try:
+            url, headers, body = _request(provider, messages, params, environ)
             async with asyncio.timeout(seconds):
                 async with pool.session.post(url, headers=headers, data=body) as response:
                     status, got, content = response.status, response.headers, await response.read()
