@@ -55,6 +55,9 @@ class HealthStore(Protocol):
     a single server-side script."""
 
     policy: HealthPolicy
+    all_in_rotation: bool
+    """True only when no provider can be out of rotation, so that lookups skip asking each
+    one (False: ask :meth:`in_rotation`). A store that cannot tell cheaply keeps it False."""
 
     def state(self, provider_id: str) -> HealthState: ...
 
@@ -96,6 +99,8 @@ class HealthStore(Protocol):
 class AsyncTwins:
     """The async methods of :class:`HealthStore` for a store whose sync methods never block:
     each one calls its sync twin."""
+
+    all_in_rotation: bool = False
 
     def state(self, provider_id: str) -> HealthState:
         raise NotImplementedError
@@ -147,6 +152,9 @@ class MemoryHealthStore(AsyncTwins):
     clock: Callable[[], float] = time.monotonic
     _entries: dict[str, _Entry] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    all_in_rotation: bool = field(default=True, init=False, repr=False)
+    """No provider has been taken out since the last success or reset of each one taken out:
+    a lookup then needs no per-provider check. Kept under the lock by every change."""
 
     def state(self, provider_id: str) -> HealthState:
         with self._lock:
@@ -173,7 +181,8 @@ class MemoryHealthStore(AsyncTwins):
 
     def record_success(self, provider_id: str) -> None:
         with self._lock:
-            self._entries.pop(provider_id, None)
+            if self._entries.pop(provider_id, None) is not None and not self.all_in_rotation:
+                self._recount()
 
     def record_failure(self, provider_id: str, error_class: str, detail: str = "") -> HealthState:
         policy = self.policy
@@ -193,6 +202,7 @@ class MemoryHealthStore(AsyncTwins):
             elif entry.out_until == 0.0 and entry.failures >= policy.failure_threshold:
                 entry.cooldown_s = policy.cooldown_s
                 entry.out_until = now + entry.cooldown_s
+                self.all_in_rotation = False
             return self._snapshot(provider_id, entry)
 
     def reset(self, provider_id: str | None = None) -> None:
@@ -201,6 +211,10 @@ class MemoryHealthStore(AsyncTwins):
                 self._entries.clear()
             else:
                 self._entries.pop(provider_id, None)
+            self._recount()
+
+    def _recount(self) -> None:
+        self.all_in_rotation = not any(e.out_until for e in self._entries.values())
 
     def _snapshot(self, provider_id: str, entry: _Entry | None) -> HealthState:
         if entry is None:

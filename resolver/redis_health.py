@@ -129,6 +129,8 @@ class RedisHealthStore:
     ``policy.url``. The repr, logs and errors show the URL with its password masked.
     """
 
+    all_in_rotation = False  # shared state: only a round trip could tell
+
     def __init__(
         self,
         policy: HealthPolicy,

@@ -160,9 +160,14 @@ class Resolver:
         if candidates is None:
             return None
         env = os.environ if environ is None else environ
-        in_rotation = self.health.in_rotation
+        health = self.health
+        if health.all_in_rotation:  # the common case pays one attribute read for health
+            for provider, key_env in candidates:
+                if key_env is None or env.get(key_env):
+                    return provider
+            return None
         for provider, key_env in candidates:
-            if (key_env is None or env.get(key_env)) and in_rotation(provider.id):
+            if (key_env is None or env.get(key_env)) and health.in_rotation(provider.id):
                 return provider
         return None
 
@@ -171,11 +176,12 @@ class Resolver:
     ) -> tuple[Provider, ...]:
         """Every usable backup of ``model_id`` in the order they would be tried."""
         env = os.environ if environ is None else environ
-        in_rotation = self.health.in_rotation
+        health = self.health
         return tuple(
             provider
             for provider, key_env in self._candidates.get(model_id, ())
-            if (key_env is None or env.get(key_env)) and in_rotation(provider.id)
+            if (key_env is None or env.get(key_env))
+            and (health.all_in_rotation or health.in_rotation(provider.id))
         )
 
     def explain(self, model_id: str, *, environ: Mapping[str, str] | None = None) -> Explanation:

@@ -16,6 +16,8 @@ __all__ = ["NullHealthStore", "store_for"]
 class NullHealthStore(AsyncTwins):
     """Health tracking switched off (``policy.health.enabled: false``): always in rotation."""
 
+    all_in_rotation = True
+
     def __init__(self, policy: HealthPolicy | None = None) -> None:
         self.policy = policy or HealthPolicy(enabled=False)
 
