@@ -18,6 +18,11 @@ are known. Bounds: ``policy.max_attempts`` calls in all (same-model retries incl
 ``policy.deadline_s``), and never the same provider twice. When nothing served,
 :class:`~resolver.errors.FallbackExhausted` carries every attempt.
 
+Calls over a provider's ``max_concurrency`` (its model's or its vendor's) wait their turn in a
+FIFO queue (:mod:`resolver.admission`), within the deadline. An attempt still waiting there, or
+in the built-in client's pool, when the deadline passes was never sent: its class is ``local``,
+it is never reported to health, and the call ends there.
+
 Each attempt and each move to a backup is logged on the ``resolver`` logger (DEBUG for an attempt
 that served, INFO for one that failed, WARNING for a fallback) and passed as an :class:`Event` to
 the ``on_event`` callback and to listeners added with :func:`add_listener`.
