@@ -176,7 +176,8 @@ class Client:
         environ: Mapping[str, str] | None,
     ) -> ChatResult:
         url, headers, body = _request(provider, messages, params, environ)
-        if not self._sync_slots.acquire(timeout=time_left()):
+        left = time_left()
+        if not self._sync_slots.acquire(timeout=None if left is None else max(0.0, left)):
             raise ProviderError("local", _QUEUED, provider_id=provider.id)
         try:
             seconds = _timeout(provider)  # the request's own time starts once it has a slot

@@ -4,6 +4,7 @@ attributed as the server saw them; time spent queued is never a provider's failu
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,15 @@ from typing import Any
 import pytest
 from conftest import BACKUP, MESSAGES, PRIMARY
 
-from resolver import FallbackExhausted, Outcome, Resolver, achat, chat
+from resolver import (
+    FallbackExhausted,
+    Outcome,
+    Resolver,
+    acall_with_fallback,
+    achat,
+    call_with_fallback,
+    chat,
+)
 from resolver.http import ChatResult, Client
 from resolver.testing import ChatServer, make_resolver
 
@@ -166,4 +175,63 @@ def test_sync_call_queued_for_a_connection_past_its_deadline_is_not_sent(roomy, 
 
     (attempt,) = caught.value.attempts
     assert (attempt.provider_id, attempt.error_class, attempt.sent) == (PRIMARY, "local", False)
+    assert r.health.state(PRIMARY).failures == 0
+
+
+def _capped(chat_server: ChatServer, cap: int) -> Resolver:
+    return make_resolver(
+        env="prod",
+        overrides=[*chat_server.overrides(), f"++models={{{PRIMARY}: {{max_concurrency: {cap}}}}}"],
+    )
+
+
+def test_calls_over_max_concurrency_are_served_first_come_first_served(chat_server, keys):
+    """Calls over a model's max_concurrency wait in arrival order: with a cap of 1 they reach
+    the user's fn one at a time, in the order they were made."""
+    r = _capped(chat_server, 1)
+    entered: list[int] = []
+    inside = [0, 0]  # now, most at once
+
+    def call(i: int) -> Any:
+        async def fn(provider: Any) -> int:
+            entered.append(i)
+            inside[0] += 1
+            inside[1] = max(inside)
+            await asyncio.sleep(0.005)
+            inside[0] -= 1
+            return i
+
+        return acall_with_fallback(PRIMARY, fn, resolver=r, environ=keys)
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(call(i) for i in range(30)))
+
+    outcomes = asyncio.run(main())
+
+    assert inside[1] == 1
+    assert entered == list(range(30))
+    assert [o.value for o in outcomes] == list(range(30))
+
+
+def test_sync_call_over_max_concurrency_waits_and_is_not_sent_past_its_deadline(chat_server, keys):
+    """A sync call_with_fallback over a model's max_concurrency waits while another holds the
+    slot, and ends as class 'local' (not sent, no health penalty) when its deadline passes."""
+    r = _capped(chat_server, 1)
+    holding = threading.Event()
+
+    def slow(provider: Any) -> str:
+        holding.set()
+        time.sleep(0.6)
+        return provider.id
+
+    with ThreadPoolExecutor(1) as threads:
+        first = threads.submit(call_with_fallback, PRIMARY, slow, resolver=r, environ=keys)
+        holding.wait(5)
+        with pytest.raises(FallbackExhausted) as caught:
+            call_with_fallback(PRIMARY, slow, resolver=r, environ=keys, deadline_s=0.2)
+        assert first.result().served_by == PRIMARY
+
+    (attempt,) = caught.value.attempts
+    assert (attempt.error_class, attempt.sent) == ("local", False)
+    assert "not sent" in str(caught.value)
     assert r.health.state(PRIMARY).failures == 0
