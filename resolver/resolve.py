@@ -160,14 +160,14 @@ class Resolver:
         if candidates is None:
             return None
         env = os.environ if environ is None else environ
-        health = self.health
-        if health.all_in_rotation:  # the common case pays one attribute read for health
+        if self.health.all_in_rotation:  # the common case pays one attribute read for health
             for provider, key_env in candidates:
                 if key_env is None or env.get(key_env):
                     return provider
             return None
+        in_rotation = self.health.in_rotation
         for provider, key_env in candidates:
-            if (key_env is None or env.get(key_env)) and health.in_rotation(provider.id):
+            if (key_env is None or env.get(key_env)) and in_rotation(provider.id):
                 return provider
         return None
 
