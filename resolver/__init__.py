@@ -2,7 +2,9 @@
 
 ``import resolver`` is cheap: Hydra is imported, and the default configuration composed, only
 when something first needs it; httpx only when ``chat``/``achat`` (``resolver.http``) is first
-used, and the execution layer when a call first goes through a chain. A compiled snapshot
+used (aiohttp when ``achat`` is), and the execution layer when a call first goes through a
+chain. ``chat`` & co. here call through the process-wide default resolver unless given
+``resolver=``; a :class:`Resolver` itself only answers lookups. A compiled snapshot
 (:func:`load_snapshot`, ``RESOLVER_SNAPSHOT``) is served without Hydra at all.
 """
 
