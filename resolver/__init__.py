@@ -30,6 +30,7 @@ from .errors import (
     ResolverError,
     Skip,
     SnapshotError,
+    UnsupportedParameter,
 )
 from .health import HealthState, HealthStore, MemoryHealthStore
 from .load import load
@@ -93,6 +94,7 @@ __all__ = [
     "Skip",
     "SnapshotError",
     "Step",
+    "UnsupportedParameter",
     "acall_with_fallback",
     "achat",
     "add_listener",

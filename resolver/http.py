@@ -30,7 +30,7 @@ import httpx
 
 from .catalog import ErrorClass, Provider
 from .classify import Classify, classify_status, parse_retry_after
-from .errors import ProviderError
+from .errors import ProviderError, UnsupportedParameter, mask_secrets
 from .execute import Listener, Outcome, acall_with_fallback, call_with_fallback, time_left
 from .resolve import Resolver
 
@@ -214,6 +214,7 @@ def chat(
     connection pool. Returns an :class:`~resolver.execute.Outcome` whose ``value`` is a
     :class:`ChatResult`.
     """
+    _refuse_unsupported(params)
     pool = client or default_client()
     return call_with_fallback(
         model_id,
@@ -239,6 +240,7 @@ async def achat(
     **params: Any,
 ) -> Outcome[ChatResult]:
     """:func:`chat` for asyncio. Cancelling it cancels the request in flight."""
+    _refuse_unsupported(params)
     pool = client or default_client()
     return await acall_with_fallback(
         model_id,
@@ -249,6 +251,17 @@ async def achat(
         on_event=on_event,
         classify=classify,
     )
+
+
+def _refuse_unsupported(params: Mapping[str, Any]) -> None:
+    # A vendor answers stream=True with an event stream that this client cannot read: refused
+    # here, before any request, rather than charged to every provider as a bad response.
+    if params.get("stream"):
+        raise UnsupportedParameter(
+            "stream=True",
+            "chat() and achat() read one JSON answer and do not stream; nothing was sent "
+            "(drop stream, or stream with your own client through call_with_fallback)",
+        )
 
 
 # --- wire format -------------------------------------------------------------------------------
@@ -293,18 +306,16 @@ def _parse(
     try:
         return _parse_body(provider, status, headers, content)
     except ProviderError as exc:
-        # Never let a key value out in a message, even if a vendor echoes the request back.
-        auth = sent.get("Authorization", "")
-        key = auth.removeprefix("Bearer ")
-        if key and key in exc.message:
-            raise ProviderError(
-                exc.error_class,
-                exc.message.replace(key, "***"),
-                exc.status,
-                exc.retry_after,
-                provider_id=provider.id,
-            ) from None
-        raise
+        error = exc
+    # Never let a key value out in a message, even if a vendor echoes the request back. Raised
+    # out of the handler, so that the unmasked original is not kept as __context__.
+    key = sent.get("Authorization", "").removeprefix("Bearer ")
+    masked = mask_secrets(error.message, [key])
+    if masked != error.message:
+        error = ProviderError(
+            error.error_class, masked, error.status, error.retry_after, provider_id=provider.id
+        )
+    raise error
 
 
 def _parse_body(
@@ -321,6 +332,16 @@ def _parse_body(
             message,
             status,
             parse_retry_after(headers.get("retry-after")),
+            provider_id=provider.id,
+        )
+    if headers.get("content-type", "").startswith("text/event-stream"):
+        # An event stream answers a request that asked for one (a streaming parameter): the
+        # request's doing, so bad_request, which neither falls back nor counts against health.
+        raise ProviderError(
+            "bad_request",
+            "the vendor answered with an event stream, which this client does not read: a "
+            "parameter of the request asked for streaming",
+            status,
             provider_id=provider.id,
         )
     if not isinstance(data, dict):
