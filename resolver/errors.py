@@ -311,6 +311,13 @@ _OPAQUE = (
 
 def _references(obj: object) -> list[object]:
     """What ``obj`` holds that a reader of the error could get at."""
+    try:
+        return _held_by(obj)
+    except Exception:  # a foreign object whose attribute access misbehaves: nothing readable
+        return []
+
+
+def _held_by(obj: object) -> list[object]:
     if isinstance(obj, _OPAQUE):
         return []
     if isinstance(obj, dict):

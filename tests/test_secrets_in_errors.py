@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import logging
-import types
 
 import openai
 import pytest
@@ -28,18 +28,22 @@ KEYS = {
     "SYNTHETIC_API_KEY": "sk-syn-4f9a1c0e7b2d4e8f9a6b3c5d",
     "TOGETHER_API_KEY": "tgp-v1-0d8e7c6b5a4f3e2d1c0b9a8f",
 }
-# Not data of an error: the code that raised it, and the frames of its traceback (they hold
-# the caller's own variables, the environment mapping with the keys among them).
-NOT_DATA = (
-    type,
-    types.ModuleType,
-    types.FunctionType,
-    types.BuiltinFunctionType,
-    types.MethodType,
-    types.TracebackType,
-    types.FrameType,
-    types.CodeType,
-)
+
+
+def not_data(obj: object) -> bool:
+    """Code, classes and modules, and tracebacks with their frames (which hold the caller's own
+    variables, the environment mapping with the keys among them): not data of an error."""
+    return any(
+        check(obj)
+        for check in (
+            inspect.isclass,
+            inspect.ismodule,
+            inspect.isroutine,
+            inspect.istraceback,
+            inspect.isframe,
+            inspect.iscode,
+        )
+    )
 
 
 def key_found_in(error: BaseException) -> list[str]:
@@ -48,7 +52,7 @@ def key_found_in(error: BaseException) -> list[str]:
     found, seen, todo = [], set(), [error]
     while todo:
         obj = todo.pop()
-        if id(obj) in seen or isinstance(obj, NOT_DATA):
+        if id(obj) in seen or not_data(obj):
             continue
         seen.add(id(obj))
         if isinstance(obj, str | bytes):
