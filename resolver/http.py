@@ -133,8 +133,12 @@ class Client:
         try:
             response = self.sync.post(url, headers=headers, content=body, timeout=timeout)
         except httpx.HTTPError as exc:
-            raise _transport_error(provider, exc) from exc
-        return _parse(provider, response.status_code, response.headers, response.content, headers)
+            failure = _transport_error(provider, exc)
+        else:
+            return _parse(
+                provider, response.status_code, response.headers, response.content, headers
+            )
+        raise failure  # unchained, out of the handler: httpx's error keeps the request's key
 
     async def acall(
         self,
@@ -150,12 +154,16 @@ class Client:
                 client = await self.async_client()
                 response = await client.post(url, headers=headers, content=body, timeout=timeout)
         except httpx.HTTPError as exc:
-            raise _transport_error(provider, exc) from exc
+            failure = _transport_error(provider, exc)
         except TimeoutError as exc:
             raise ProviderError(
                 "timeout", f"no response within {timeout.read:g}s", provider_id=provider.id
             ) from exc
-        return _parse(provider, response.status_code, response.headers, response.content, headers)
+        else:
+            return _parse(
+                provider, response.status_code, response.headers, response.content, headers
+            )
+        raise failure  # unchained, out of the handler: httpx's error keeps the request's key
 
 
 async def _close_at_loop_shutdown(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:

@@ -22,6 +22,7 @@ from resolver import (
     acall_with_fallback,
     call_with_fallback,
 )
+from resolver.http import Client
 from resolver.testing import make_resolver
 
 KEYS = {
@@ -159,3 +160,27 @@ def test_served_call_records_the_echo_masked(roomy, chat_server):
     assert outcome.served_by == BACKUP
     assert "Incorrect API key provided: ***" in outcome.attempts[0].message
     assert not any(key in repr(outcome.attempts) + repr(events) for key in KEYS.values())
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_builtin_client_transport_error_carries_no_key(mode, roomy, chat_server):
+    """A dropped connection met by the built-in Client, used on its own, raises a ProviderError
+    that reaches no key (httpx's own error keeps the request, Authorization header and all)."""
+    provider = roomy.providers[PRIMARY]
+    chat_server.set_fault(provider.model, "drop")
+
+    async def acall() -> object:
+        async with Client() as client:
+            return await client.acall(provider, MESSAGES, {}, KEYS)
+
+    def call() -> object:
+        if mode == "async":
+            return asyncio.run(acall())
+        with Client() as client:
+            return client.call(provider, MESSAGES, {}, KEYS)
+
+    with pytest.raises(ProviderError) as caught:
+        call()
+
+    assert caught.value.error_class == "connection"
+    assert key_found_in(caught.value) == []
