@@ -268,14 +268,15 @@ def holds_secret(exc: BaseException, secrets: Collection[str]) -> bool:
     """True when a secret appears anywhere ``exc`` reaches: its message and args, its
     attributes and theirs (an SDK error's response and request headers), its notes, and its
     ``__cause__``/``__context__`` chain. Tracebacks are not followed: their frames hold the
-    caller's own variables, which are not part of the error."""
+    caller's own variables, which are not part of the error. An error that reaches more than
+    can be read (too deep, too many objects) counts as holding one: it cannot be shown clean."""
     wanted = [s for s in secrets if s]
     if not wanted:
         return False
     raw = [s.encode() for s in wanted]
     seen: set[int] = set()
     todo: list[tuple[object, int]] = [(exc, 0)]
-    while todo and len(seen) < _MAX_OBJECTS:
+    while todo:
         obj, depth = todo.pop()
         if isinstance(obj, str):
             if any(s in obj for s in wanted):
@@ -286,10 +287,13 @@ def holds_secret(exc: BaseException, secrets: Collection[str]) -> bool:
             if any(s in data for s in raw):
                 return True
             continue
-        if id(obj) in seen or depth >= _MAX_DEPTH or obj is None:
+        if obj is None or id(obj) in seen:
             continue
+        children = _references(obj)
+        if children and (depth >= _MAX_DEPTH or len(seen) >= _MAX_OBJECTS):
+            return True
         seen.add(id(obj))
-        todo.extend((child, depth + 1) for child in _references(obj))
+        todo.extend((child, depth + 1) for child in children)
     return False
 
 

@@ -184,3 +184,49 @@ def test_builtin_client_transport_error_carries_no_key(mode, roomy, chat_server)
 
     assert caught.value.error_class == "connection"
     assert key_found_in(caught.value) == []
+
+
+class VendorDown(Exception):
+    """A user's own error with an HTTP status, and whatever it chose to keep."""
+
+    status_code = 503
+
+    def __init__(self, kept: object) -> None:
+        super().__init__("vendor unavailable")
+        self.kept = kept
+
+
+def nested(depth: int) -> object:
+    value: object = "nothing secret down here"
+    for _ in range(depth):
+        value = {"inner": value}
+    return value
+
+
+def test_clean_error_is_chained_as_it_is(roomy):
+    """A failure that holds no key is chained unchanged as FallbackExhausted.__cause__."""
+    raised = []
+
+    def fail(provider: Provider):
+        raised.append(VendorDown(kept={"detail": "overloaded"}))
+        raise raised[-1]
+
+    with pytest.raises(FallbackExhausted) as caught:
+        call_with_fallback(PRIMARY, fail, resolver=roomy, environ=KEYS)
+
+    assert caught.value.__cause__ is raised[-1]
+
+
+def test_error_too_deep_to_read_is_replaced(roomy):
+    """A failure that reaches more than can be read whole is treated as holding a key: a
+    masked ProviderError of the same class and status is chained in its place."""
+
+    def fail(provider: Provider):
+        raise VendorDown(kept=nested(50))
+
+    with pytest.raises(FallbackExhausted) as caught:
+        call_with_fallback(PRIMARY, fail, resolver=roomy, environ=KEYS)
+
+    cause = caught.value.__cause__
+    assert isinstance(cause, ProviderError)
+    assert (cause.error_class, cause.status, cause.provider_id) == ("server", 503, BACKUP)
