@@ -383,7 +383,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {}
             if fault.kind == "rate_limit":
                 headers["Retry-After"] = f"{fault.retry_after:g}"
-            message = message.replace("{model}", str(model))
+            message = message.format(model=model, retry_after=f"{fault.retry_after:g}")
             self._error(status, message, error_type, param=param, code=code, headers=headers)
 
     def _error(
@@ -456,7 +456,7 @@ _ERRORS: dict[str, tuple[int, str, str, str | None, str | None]] = {
     "rate_limit": (
         429,
         "Rate limit reached for {model} on requests per min (RPM): Limit 3, Used 3, "
-        "Requested 1. Please try again in 20s.",
+        "Requested 1. Please try again in {retry_after}s.",
         "requests",
         None,
         "rate_limit_exceeded",

@@ -87,6 +87,7 @@ def test_rate_limit_sends_retry_after(chat_server):
         client.chat.completions.create(model=MODEL, messages=MESSAGES)
 
     assert caught.value.response.headers["retry-after"] == "7"
+    assert "try again in 7s" in caught.value.body["message"]
 
 
 def test_not_found_names_the_model(chat_server):
