@@ -42,6 +42,7 @@ from .errors import (
     ResolverError,
     Skip,
     SnapshotError,
+    UnsupportedParameter,
 )
 from .health import HealthState, HealthStore, MemoryHealthStore
 from .load import load
@@ -94,6 +95,7 @@ __all__ = [
     "Skip",
     "SnapshotError",
     "Step",
+    "UnsupportedParameter",
     "acall_with_fallback",
     "achat",
     "add_listener",

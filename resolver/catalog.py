@@ -18,6 +18,7 @@ ErrorClass = Literal[
     "context_window",
     "content_policy",
     "auth",
+    "not_found",
     "bad_request",
     "bad_response",
     # Never sent: the call waited in our own queue (max_concurrency, the connection pool) until
@@ -155,8 +156,9 @@ class CostPolicy:
 
 RETRYABLE: tuple[ErrorClass, ...] = ("rate_limit", "server", "timeout", "connection")
 # Failures that say something about the provider, not about the request: a bad request, an
-# over-long prompt or a refused prompt would fail on any provider.
-HEALTH_COUNTS: tuple[ErrorClass, ...] = (*RETRYABLE, "auth", "bad_response")
+# over-long prompt or a refused prompt would fail on any provider; a model missing at one
+# vendor (not_found) is the route's fault.
+HEALTH_COUNTS: tuple[ErrorClass, ...] = (*RETRYABLE, "auth", "not_found", "bad_response")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,6 +5,8 @@ Every exception the library raises on purpose derives from one base::
     ResolverError
      ├── ConfigError            the composed configuration is invalid; .problems lists every problem
      ├── ModelUnavailable       a call asked for a model that is unknown or disabled (a LookupError)
+     ├── UnsupportedParameter   a call passed a parameter the built-in client cannot honour (a
+     │                          ValueError), e.g. ``stream=True``; nothing was sent
      ├── SnapshotError          a compiled snapshot is stale (another package version), was edited
      │                          after compiling, or is truncated; .path names the file
      ├── ProviderError          one call to one provider failed, with its error class; raise it
@@ -19,7 +21,8 @@ override), what is wrong, and a hint where one helps.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import types
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -112,6 +115,16 @@ class ModelUnavailable(ResolverError, LookupError):
         self.model_id = model_id
         self.reason = reason
         super().__init__(f"cannot call {model_id!r}: {reason}")
+
+
+class UnsupportedParameter(ResolverError, ValueError):
+    """A call passed a parameter the built-in client cannot honour; it was refused before any
+    request was sent, so no provider was charged with it."""
+
+    def __init__(self, param: str, reason: str) -> None:
+        self.param = param
+        self.reason = reason
+        super().__init__(f"{param}: {reason}")
 
 
 class ProviderError(ResolverError):
@@ -242,6 +255,96 @@ class Skip:
 
     def __str__(self) -> str:
         return f"{self.provider_id}: {self.reason}"
+
+
+def mask_secrets(text: str, secrets: Collection[str]) -> str:
+    """``text`` with every occurrence of each secret (a key value) replaced by ``***``."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+# How far holds_secret looks: an SDK error keeps its HTTP response, which keeps its request,
+# which keeps the request headers (Authorization among them) about six references down.
+_MAX_DEPTH = 10
+_MAX_OBJECTS = 5000
+
+
+def holds_secret(exc: BaseException, secrets: Collection[str]) -> bool:
+    """True when a secret appears anywhere ``exc`` reaches: its message and args, its
+    attributes and theirs (an SDK error's response and request headers), its notes, and its
+    ``__cause__``/``__context__`` chain. Tracebacks are not followed: their frames hold the
+    caller's own variables, which are not part of the error. An error that reaches more than
+    can be read (too deep, too many objects) counts as holding one: it cannot be shown clean."""
+    wanted = [s for s in secrets if s]
+    if not wanted:
+        return False
+    raw = [s.encode() for s in wanted]
+    seen: set[int] = set()
+    todo: list[tuple[object, int]] = [(exc, 0)]
+    while todo:
+        obj, depth = todo.pop()
+        if isinstance(obj, str):
+            if any(s in obj for s in wanted):
+                return True
+            continue
+        if isinstance(obj, bytes | bytearray | memoryview):
+            data = bytes(obj)
+            if any(s in data for s in raw):
+                return True
+            continue
+        if obj is None or id(obj) in seen:
+            continue
+        children = _references(obj)
+        if children and (depth >= _MAX_DEPTH or len(seen) >= _MAX_OBJECTS):
+            return True
+        seen.add(id(obj))
+        todo.extend((child, depth + 1) for child in children)
+    return False
+
+
+# Not data of the error: numbers, classes, code, and tracebacks with their frames.
+_OPAQUE = (
+    type,
+    int,
+    float,
+    complex,
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.TracebackType,
+    types.FrameType,
+    types.CodeType,
+)
+
+
+def _references(obj: object) -> list[object]:
+    """What ``obj`` holds that a reader of the error could get at."""
+    try:
+        return _held_by(obj)
+    except Exception:  # a foreign object whose attribute access misbehaves: nothing readable
+        return []
+
+
+def _held_by(obj: object) -> list[object]:
+    if isinstance(obj, _OPAQUE):
+        return []
+    if isinstance(obj, dict):
+        return [*obj.keys(), *obj.values()]
+    if isinstance(obj, list | tuple | set | frozenset):
+        return list(obj)
+    found: list[object] = []
+    if isinstance(obj, BaseException):
+        found += [obj.args, obj.__cause__, obj.__context__, getattr(obj, "__notes__", None)]
+    found += list(getattr(obj, "__dict__", {}).values())
+    for klass in type(obj).__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        for slot in (slots,) if isinstance(slots, str) else slots:
+            if slot not in ("__dict__", "__weakref__"):
+                found.append(getattr(obj, slot, None))
+    return found
 
 
 def did_you_mean(name: str, options: Iterable[str]) -> str | None:

@@ -41,7 +41,7 @@ from typing import Generic, Literal, TypeVar
 
 from . import admission
 from .catalog import ErrorClass, Provider
-from .classify import Classify, Failure, classify, classify_status, parse_retry_after
+from .classify import Classify, Failure, classify, classify_status, parse_retry_after, scrubbed
 from .errors import Attempt, FallbackExhausted, ModelUnavailable, ProviderError, Skip
 from .resolve import Plan, Resolver
 
@@ -184,6 +184,7 @@ class _Run:
         self.queue: list[tuple[Provider, str | None]] = [(provider, None), *usable]
         self.on_event = on_event
         self.classify = classify
+        self.environ = environ
         self.attempts: list[Attempt] = []
         self.skipped: list[Skip] = []
         self.tried: set[str] = set()
@@ -298,11 +299,13 @@ class _Run:
         """Record a failed attempt. Returns the failure for the loop to report to health and
         pass to :meth:`after_failure`, or None when the deadline ended the call; raises a
         failure it cannot classify."""
-        failure = classify(exc, self.classify)
+        secrets = self._keys_sent()
+        failure = classify(exc, self.classify, secrets)
         if failure is None:
             self.resolver._stats.record(self.requested, "failed")
             raise exc  # not ours to judge: re-raised at once, unchanged
-        self.last_exc = exc
+        # A vendor may echo the key in its error: what we chain or re-raise never carries it.
+        self.last_exc = scrubbed(exc, failure, provider.id, secrets)
         self.attempts.append(
             Attempt(provider.id, failure.error_class, failure.status, failure.message, seconds)
         )
@@ -351,10 +354,15 @@ class _Run:
                 self.queue.insert(0, (provider, None))
                 return wait
         if failure.error_class not in falls_back:
-            if isinstance(exc, ProviderError):
-                exc.attempts = tuple(self.attempts)
+            error = self.last_exc if isinstance(self.last_exc, Exception) else exc
+            if isinstance(error, ProviderError):
+                error.attempts = tuple(self.attempts)
             self.resolver._stats.record(self.requested, "failed")
-            raise exc
+            try:
+                raise error
+            finally:
+                if error is not exc:  # the masked copy: the original, raised within, stays out
+                    error.__context__ = None
         if failure.error_class == "context_window":
             self._drop_smaller_windows(provider)
         nxt = next((p for p, _ in self.queue if p.id not in self.tried), None)
@@ -373,6 +381,12 @@ class _Run:
                 )
             )
         return None
+
+    def _keys_sent(self) -> list[str]:
+        """The key values of the providers called so far, to keep out of errors."""
+        environ = _environ(self.environ)
+        envs = {self.resolver.providers[p].api_key_env for p in self.tried}
+        return [environ[name] for name in envs if name and environ.get(name)]
 
     def _drop_smaller_windows(self, failed: Provider) -> None:
         size = failed.context_window

@@ -38,7 +38,7 @@ import httpx
 from . import admission
 from .catalog import ErrorClass, Provider
 from .classify import Classify, classify_status, parse_retry_after
-from .errors import ProviderError
+from .errors import ProviderError, UnsupportedParameter, mask_secrets
 from .execute import Listener, Outcome, acall_with_fallback, call_with_fallback, time_left
 from .resolve import Resolver
 
@@ -184,10 +184,14 @@ class Client:
             client = self.sync
             response = client.post(url, headers=headers, content=body, timeout=seconds)
         except httpx.HTTPError as exc:
-            raise _transport_error(provider, exc) from exc
+            failure = _transport_error(provider, exc)
+        else:
+            return _parse(
+                provider, response.status_code, response.headers, response.content, headers
+            )
         finally:
             self._sync_slots.release()
-        return _parse(provider, response.status_code, response.headers, response.content, headers)
+        raise failure  # unchained, out of the handler: httpx's error keeps the request's key
 
     async def acall(
         self,
@@ -214,10 +218,12 @@ class Client:
                 "timeout", f"no response within {seconds:g}s", provider_id=provider.id
             ) from exc
         except aiohttp.ClientError as exc:
-            raise _transport_error(provider, exc) from exc
+            failure = _transport_error(provider, exc)
+        else:
+            return _parse(provider, status, got, content, headers)
         finally:
             pool.slots.release()
-        return _parse(provider, status, got, content, headers)
+        raise failure  # unchained, out of the handler: aiohttp's errors keep the request's headers
 
 
 _QUEUED = "never sent: waited for a free connection until the deadline passed"
@@ -279,6 +285,7 @@ def chat(
     connection pool. Returns an :class:`~resolver.execute.Outcome` whose ``value`` is a
     :class:`ChatResult`.
     """
+    _refuse_unsupported(params)
     pool = client or default_client()
     return call_with_fallback(
         model_id,
@@ -304,6 +311,7 @@ async def achat(
     **params: Any,
 ) -> Outcome[ChatResult]:
     """:func:`chat` for asyncio. Cancelling it cancels the request in flight."""
+    _refuse_unsupported(params)
     pool = client or default_client()
     return await acall_with_fallback(
         model_id,
@@ -314,6 +322,17 @@ async def achat(
         on_event=on_event,
         classify=classify,
     )
+
+
+def _refuse_unsupported(params: Mapping[str, Any]) -> None:
+    # A vendor answers stream=True with an event stream that this client cannot read: refused
+    # here, before any request, rather than charged to every provider as a bad response.
+    if params.get("stream"):
+        raise UnsupportedParameter(
+            "stream=True",
+            "chat() and achat() read one JSON answer and do not stream; nothing was sent "
+            "(drop stream, or stream with your own client through call_with_fallback)",
+        )
 
 
 # --- wire format -------------------------------------------------------------------------------
@@ -362,18 +381,16 @@ def _parse(
     try:
         return _parse_body(provider, status, headers, content)
     except ProviderError as exc:
-        # Never let a key value out in a message, even if a vendor echoes the request back.
-        auth = sent.get("Authorization", "")
-        key = auth.removeprefix("Bearer ")
-        if key and key in exc.message:
-            raise ProviderError(
-                exc.error_class,
-                exc.message.replace(key, "***"),
-                exc.status,
-                exc.retry_after,
-                provider_id=provider.id,
-            ) from None
-        raise
+        error = exc
+    # Never let a key value out in a message, even if a vendor echoes the request back. Raised
+    # out of the handler, so that the unmasked original is not kept as __context__.
+    key = sent.get("Authorization", "").removeprefix("Bearer ")
+    masked = mask_secrets(error.message, [key])
+    if masked != error.message:
+        error = ProviderError(
+            error.error_class, masked, error.status, error.retry_after, provider_id=provider.id
+        )
+    raise error
 
 
 def _parse_body(
@@ -390,6 +407,16 @@ def _parse_body(
             message,
             status,
             parse_retry_after(headers.get("retry-after")),
+            provider_id=provider.id,
+        )
+    if headers.get("content-type", "").startswith("text/event-stream"):
+        # An event stream answers a request that asked for one (a streaming parameter): the
+        # request's doing, so bad_request, which neither falls back nor counts against health.
+        raise ProviderError(
+            "bad_request",
+            "the vendor answered with an event stream, which this client does not read: a "
+            "parameter of the request asked for streaming",
+            status,
             provider_id=provider.id,
         )
     if not isinstance(data, dict):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import re
 import select
 import socket
 import threading
@@ -107,6 +108,9 @@ FaultKind = Literal[
     "auth",
     "bad_request",
     "content_policy",
+    "not_found",
+    "stall",
+    "echo_key",
 ]
 FAULTS: tuple[FaultKind, ...] = get_args(FaultKind)
 
@@ -122,7 +126,7 @@ class Fault:
     retry_after: float = 1.0
     """Seconds sent in Retry-After with ``rate_limit``."""
     delay_s: float = 5.0
-    """How long ``slow`` waits before answering."""
+    """How long ``slow`` waits before answering, and ``stall`` before it hangs up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,14 +139,17 @@ class ReceivedRequest:
     body: dict[str, Any]
     fault: FaultKind | None
     disconnected: bool = False
-    """True when the client went away while a ``slow`` answer was pending (it cancelled)."""
+    """True when the client went away while a ``slow`` or ``stall`` answer was pending."""
 
 
 class ChatServer:
     """A real OpenAI-compatible server on 127.0.0.1 (a free port), for tests.
 
     It answers ``POST .../chat/completions`` with a completion whose content is ``reply(model)``
-    (default ``"ok from <model string>"``), unless a fault is set for the request's model string::
+    (default ``"ok from <model string>"``), as Server-Sent Events when the request says
+    ``stream: true`` (a role chunk, content chunks, a chunk with the finish reason, a usage chunk
+    when ``stream_options.include_usage``, then ``data: [DONE]``), unless a fault is set for the
+    request's model string::
 
         with ChatServer() as server:
             r = make_resolver(overrides=server.overrides())
@@ -151,16 +158,23 @@ class ChatServer:
                                     resolver=r, environ=server.environ())
 
     Faults: ``rate_limit`` (429 + Retry-After), ``server`` (500), ``unavailable`` (503),
-    ``slow`` (answers after ``delay_s``), ``drop`` (closes the connection without answering),
-    ``malformed`` (200 with broken JSON), ``empty`` (200 with no choices), ``context_window``
-    (400, context length exceeded), ``auth`` (401), ``bad_request`` (400), ``content_policy``
-    (400, flagged). Every request is recorded in :attr:`requests`.
+    ``slow`` (answers after ``delay_s``), ``stall`` (reads the request, sends nothing, and hangs
+    up after ``delay_s`` or when the client gives up), ``drop`` (closes the connection without
+    answering), ``malformed`` (200 with broken JSON), ``empty`` (200 with no choices),
+    ``context_window`` (400, context length exceeded), ``auth`` (401), ``bad_request`` (400),
+    ``content_policy`` (400, flagged), ``not_found`` (404, model_not_found), ``echo_key`` (401
+    quoting the request's whole bearer key back, as some vendors do). Error bodies have OpenAI's
+    shape, ``{"error": {"message", "type", "param", "code"}}``, with what OpenAI sends for each.
+    :meth:`set_accept_delay` slows the accepting of new connections, for every model.
+    Every request is recorded in :attr:`requests`.
     """
 
     def __init__(self, *, seed: int = 0) -> None:
         self._faults: dict[str, Fault] = {}
         self._counts: dict[str, int] = {}
         self._replies: dict[str, str] = {}
+        self._accept_delay = 0.0
+        self._accept_times: int | None = None
         self._lock = threading.Lock()
         self._random = random.Random(seed)
         self._stopping = threading.Event()
@@ -233,12 +247,34 @@ class ChatServer:
                 self._faults[model] = Fault(kind, **options)
             self._counts.pop(model, None)
 
+    def set_accept_delay(self, seconds: float, *, times: int | None = None) -> None:
+        """Accept each new connection only after ``seconds`` (0: at once), for the next
+        ``times`` connections (None: until cleared), as an overloaded server's backlog does.
+        The client's connect succeeds (the kernel completes it) and then nothing comes back;
+        connections already open are not affected."""
+        if seconds < 0:
+            raise ValueError(f"accept delay must be 0 or more seconds, not {seconds!r}")
+        with self._lock:
+            self._accept_delay = seconds
+            self._accept_times = times
+
     def clear(self) -> None:
-        """No faults, no recorded requests."""
+        """No faults, no accept delay, no custom replies, no recorded requests."""
         with self._lock:
             self._faults.clear()
+            self._replies.clear()
             self._counts.clear()
             self.requests.clear()
+            self._accept_delay = 0.0
+            self._accept_times = None
+
+    def _next_accept_delay(self) -> float:
+        with self._lock:
+            if not self._accept_delay or self._accept_times == 0:
+                return 0.0
+            if self._accept_times is not None:
+                self._accept_times -= 1
+            return self._accept_delay
 
     def reply(self, model: str, content: str) -> None:
         """Answer ``model`` with ``content`` (when no fault applies)."""
@@ -277,6 +313,14 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 512
     chat: ChatServer
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        # Called by the serving loop once a connection waits in the backlog: holding it here
+        # holds every later connection too, as a server too busy to accept does.
+        delay = self.chat._next_accept_delay()
+        if delay:
+            self.chat._stopping.wait(delay)
+        return super().get_request()
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so clients' connection pools are exercised
@@ -300,24 +344,28 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             body = {}
         model = body.get("model") if isinstance(body.get("model"), str) else None
-        has_auth = (self.headers.get("Authorization") or "").startswith("Bearer ")
+        auth = self.headers.get("Authorization") or ""
+        has_auth = auth.startswith("Bearer ")
         if not self.path.rstrip("/").endswith("/chat/completions"):
             chat._record(ReceivedRequest(model, self.path, has_auth, body, None))
-            self._json(404, {"error": {"message": f"no route {self.path}"}})
+            self._error(404, f"Invalid URL (POST {self.path})", "invalid_request_error")
             return
         fault, reply = chat._pick(model)
         kind = fault.kind if fault else None
-        if fault is not None and fault.kind == "slow":
+        if fault is not None and fault.kind in ("slow", "stall"):
             gone = self._wait(fault.delay_s, chat)
             chat._record(ReceivedRequest(model, self.path, has_auth, body, kind, gone))
-            if gone:
+            if gone or fault.kind == "stall":
                 self.close_connection = True
                 return
             fault = None
         else:
             chat._record(ReceivedRequest(model, self.path, has_auth, body, kind))
         if fault is None:
-            self._json(200, _completion(model, reply, body))
+            if body.get("stream") is True:
+                self._stream(_chunks(model, reply, body))
+            else:
+                self._json(200, _completion(model, reply, body))
         elif fault.kind == "drop":
             self.close_connection = True
             with contextlib.suppress(OSError):
@@ -326,13 +374,46 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b'{"id": "x", "choices": [{"message": ', "application/json")
         elif fault.kind == "empty":
             self._json(200, {**_completion(model, reply, body), "choices": []})
+        elif fault.kind == "echo_key":
+            key = auth.removeprefix("Bearer ")
+            message = f"Incorrect API key provided: {key}. Check the key and try again."
+            self._error(401, message, "invalid_request_error", code="invalid_api_key")
         else:
-            status, message, code = _ERRORS[fault.kind]
+            status, message, error_type, param, code = _ERRORS[fault.kind]
             headers = {}
             if fault.kind == "rate_limit":
                 headers["Retry-After"] = f"{fault.retry_after:g}"
-            error = {"message": message, "type": code, "code": code}
-            self._json(status, {"error": error}, headers)
+            message = message.format(model=model, retry_after=f"{fault.retry_after:g}")
+            self._error(status, message, error_type, param=param, code=code, headers=headers)
+
+    def _error(
+        self,
+        status: int,
+        message: str,
+        error_type: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        error = {"message": message, "type": error_type, "param": param, "code": code}
+        self._json(status, {"error": error}, headers)
+
+    def _stream(self, events: Sequence[bytes]) -> None:
+        """Send ``events`` as Server-Sent Events, one flushed HTTP chunk each."""
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for event in events:
+                data = b"data: " + event + b"\n\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client went away
+            self.close_connection = True
 
     def _wait(self, seconds: float, chat: ChatServer) -> bool:
         """Sleep up to ``seconds``; True as soon as the client disconnects."""
@@ -369,25 +450,83 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-_ERRORS: dict[str, tuple[int, str, str]] = {
-    "rate_limit": (429, "rate limit reached, slow down", "rate_limit_exceeded"),
-    "server": (500, "internal server error", "server_error"),
-    "unavailable": (503, "service unavailable, overloaded", "service_unavailable"),
+# status, message, type, param, code: as OpenAI's API words them (its error reference and
+# answers seen from it), so that clients parse them as they would a vendor's.
+_ERRORS: dict[str, tuple[int, str, str, str | None, str | None]] = {
+    "rate_limit": (
+        429,
+        "Rate limit reached for {model} on requests per min (RPM): Limit 3, Used 3, "
+        "Requested 1. Please try again in {retry_after}s.",
+        "requests",
+        None,
+        "rate_limit_exceeded",
+    ),
+    "server": (
+        500,
+        "The server had an error while processing your request. Sorry about that!",
+        "server_error",
+        None,
+        None,
+    ),
+    "unavailable": (
+        503,
+        "The engine is currently overloaded, please try again later.",
+        "server_error",
+        None,
+        None,
+    ),
     "context_window": (
         400,
         "This model's maximum context length is 8192 tokens. However, your messages resulted "
         "in 9000 tokens. Please reduce the length of the messages.",
+        "invalid_request_error",
+        "messages",
         "context_length_exceeded",
     ),
-    "auth": (401, "invalid API key", "invalid_api_key"),
-    "bad_request": (400, "'temperature' must be a number", "invalid_request_error"),
-    "content_policy": (400, "the request was flagged by the content filter", "content_filter"),
+    "auth": (
+        401,
+        "Incorrect API key provided: sk-test***0000. You can find your API key in your "
+        "account settings.",
+        "invalid_request_error",
+        None,
+        "invalid_api_key",
+    ),
+    "bad_request": (
+        400,
+        "Invalid type for 'temperature': expected a decimal, but got a string instead.",
+        "invalid_request_error",
+        "temperature",
+        "invalid_type",
+    ),
+    "content_policy": (
+        400,
+        "The response was filtered due to the prompt triggering the content management "
+        "policy. Please modify your prompt and retry.",
+        "invalid_request_error",
+        "prompt",
+        "content_filter",
+    ),
+    "not_found": (
+        404,
+        "The model `{model}` does not exist or you do not have access to it.",
+        "invalid_request_error",
+        None,
+        "model_not_found",
+    ),
 }
 
 
-def _completion(model: str | None, reply: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def _usage(body: Mapping[str, Any], reply: str) -> dict[str, int]:
     prompt = sum(len(str(m.get("content", ""))) // 4 + 1 for m in body.get("messages") or [])
     completion = len(reply) // 4 + 1
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _completion(model: str | None, reply: str, body: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": "chatcmpl-loopback",
         "object": "chat.completion",
@@ -400,9 +539,30 @@ def _completion(model: str | None, reply: str, body: Mapping[str, Any]) -> dict[
                 "finish_reason": "stop",
             }
         ],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        },
+        "usage": _usage(body, reply),
     }
+
+
+def _chunks(model: str | None, reply: str, body: Mapping[str, Any]) -> list[bytes]:
+    """The events of a streamed completion, as OpenAI sends them: the role, the content word by
+    word, the finish reason, the usage (only when asked for; ``usage: null`` on the others),
+    then ``[DONE]``."""
+    options = body.get("stream_options")
+    with_usage = isinstance(options, dict) and options.get("include_usage") is True
+    head = {
+        "id": "chatcmpl-loopback",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {**head, "choices": [choice], **({"usage": None} if with_usage else {})}
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": piece}) for piece in re.findall(r"\S+\s*|\s+", reply)]
+    events.append(chunk({}, "stop"))
+    if with_usage:
+        events.append({**head, "choices": [], "usage": _usage(body, reply)})
+    return [*(json.dumps(e).encode() for e in events), b"[DONE]"]

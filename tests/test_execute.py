@@ -333,7 +333,7 @@ def test_import_stays_light():
         (500, "", "server"),
         (503, "", "server"),
         (400, "missing field 'messages'", "bad_request"),
-        (404, "model not found", "bad_request"),
+        (404, "model not found", "not_found"),
     ],
 )
 def test_http_statuses_get_their_documented_class(status, message, expected):
