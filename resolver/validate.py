@@ -15,6 +15,7 @@ from typing import Any
 from .catalog import (
     ERROR_CLASSES,
     HEALTH_STORES,
+    MID_STREAM,
     CostPolicy,
     EdgePolicy,
     HealthPolicy,
@@ -55,6 +56,7 @@ MODEL = {
     "disabled_reason": Field("str", nullable=True),
     "context_window": Field("int", nullable=True, minimum=1),
     "timeout_s": Field("number", minimum=_POSITIVE),
+    "first_token_timeout_s": Field("number", minimum=_POSITIVE),
     "base_url": Field("str"),
     "api_key_env": Field("str", nullable=True),
 }
@@ -63,6 +65,7 @@ VENDOR = {
     "base_url": Field("str", required=True),
     "api_key_env": Field("str", required=True, nullable=True),
     "timeout_s": Field("number", minimum=_POSITIVE),
+    "first_token_timeout_s": Field("number", minimum=_POSITIVE),
     "models": Field("mapping", required=True),
 }
 COST = {
@@ -101,6 +104,7 @@ EDGE_POLICY = {
     "fallback_on": Field("list", nullable=True, choices=ERROR_CLASSES),
     "max_cost_ratio": Field("number", nullable=True, minimum=_POSITIVE),
     "note": Field("str", nullable=True),
+    "mid_stream": Field("str", choices=MID_STREAM),
 }
 TOP = {
     "providers": Field("mapping", required=True),
@@ -367,7 +371,9 @@ def _providers(vendors: Any, patches: Any, find: _Findings) -> dict[str, Provide
             "display_name": model_id,
         }
         fields |= {
-            k: settings[k] for k in ("base_url", "api_key_env", "timeout_s") if k in settings
+            k: settings[k]
+            for k in ("base_url", "api_key_env", "timeout_s", "first_token_timeout_s")
+            if k in settings
         }
         fields |= model
         providers[model_id] = Provider(
