@@ -30,6 +30,7 @@ from .errors import (
     ResolverError,
     Skip,
     SnapshotError,
+    StreamInterrupted,
 )
 from .health import HealthState, HealthStore, MemoryHealthStore
 from .load import load
@@ -47,6 +48,16 @@ if TYPE_CHECKING:  # for type checkers; at run time these come from __getattr__ 
         time_left,
     )
     from .http import ChatResult, achat, chat
+    from .stream import (
+        AsyncFallbackStream,
+        ChatChunk,
+        FallbackStream,
+        StreamResult,
+        achat_stream,
+        astream_with_fallback,
+        chat_stream,
+        stream_with_fallback,
+    )
 
 # Imported on first use: httpx only when chat is used, and the execution layer (asyncio,
 # logging: a third of the import time) only when a call goes through a chain, so that a
@@ -61,13 +72,23 @@ _LAZY = {
     "add_listener": "execute",
     "call_with_fallback": "execute",
     "time_left": "execute",
+    "AsyncFallbackStream": "stream",
+    "ChatChunk": "stream",
+    "FallbackStream": "stream",
+    "StreamResult": "stream",
+    "achat_stream": "stream",
+    "astream_with_fallback": "stream",
+    "chat_stream": "stream",
+    "stream_with_fallback": "stream",
 }
 
 __all__ = [
     "ALL_PROVIDERS",
     "ERROR_CLASSES",
     "MODEL_FALLBACKS",
+    "AsyncFallbackStream",
     "Attempt",
+    "ChatChunk",
     "ChatResult",
     "ConfigError",
     "CostPolicy",
@@ -76,6 +97,7 @@ __all__ = [
     "Event",
     "Explanation",
     "FallbackExhausted",
+    "FallbackStream",
     "HealthPolicy",
     "HealthState",
     "HealthStore",
@@ -93,11 +115,16 @@ __all__ = [
     "Skip",
     "SnapshotError",
     "Step",
+    "StreamInterrupted",
+    "StreamResult",
     "acall_with_fallback",
     "achat",
+    "achat_stream",
     "add_listener",
+    "astream_with_fallback",
     "call_with_fallback",
     "chat",
+    "chat_stream",
     "default_resolver",
     "explain",
     "get_fallback_chain",
@@ -105,6 +132,7 @@ __all__ = [
     "load",
     "load_snapshot",
     "stats",
+    "stream_with_fallback",
     "time_left",
 ]
 

@@ -1,0 +1,192 @@
+"""OpenAI chat-completion streams on the wire: server-sent events into :class:`ChatChunk`.
+
+:class:`SSEDecoder` turns the lines of a ``text/event-stream`` body into chunks, and raises a
+:class:`~resolver.errors.ProviderError` for what breaks a stream from inside a 200 answer: an
+error object or ``event: error`` (classed from its code and message), an event whose data is not
+a JSON object (``bad_response``), and a body that ends without ``[DONE]``.
+:func:`read_chunk` reads one chunk, as a parsed dict or as the ``openai`` SDK's object.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .catalog import ErrorClass
+from .classify import classify_status
+from .errors import ProviderError
+
+__all__ = ["ChatChunk", "SSEDecoder", "read_chunk"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatChunk:
+    """One chunk of a streamed chat completion."""
+
+    content: str | None
+    """The text this chunk adds to the answer (None when it adds none)."""
+    finish_reason: str | None
+    provider_id: str
+    reasoning: str | None = None
+    """Reasoning text (``reasoning_content``/``reasoning``), which some vendors stream first."""
+    refusal: str | None = None
+    tool_calls: list[Any] | None = None
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    raw: Any = field(default=None, repr=False, compare=False)
+    """The chunk as it arrived: the parsed JSON, or the object your own ``fn`` yielded."""
+
+    @property
+    def has_content(self) -> bool:
+        """Whether this chunk carries answer content: text, a tool call or a refusal."""
+        return bool(self.content or self.tool_calls or self.refusal)
+
+
+def _get(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def read_chunk(obj: Any, provider_id: str) -> ChatChunk:
+    """``obj`` (an OpenAI chunk as a dict or as an SDK object, a :class:`ChatChunk`, or a plain
+    string of text) as a :class:`ChatChunk`; raises for an in-band error."""
+    if isinstance(obj, ChatChunk):
+        return obj
+    if isinstance(obj, str):
+        return ChatChunk(obj or None, None, provider_id, raw=obj)
+    error = _get(obj, "error")
+    if error:
+        raise inband_error(error, provider_id)
+    content = reasoning = refusal = finish = None
+    tools = None
+    choices = _get(obj, "choices")
+    if choices:
+        choice = choices[0]
+        finish = _str(_get(choice, "finish_reason"))
+        if finish == "error":  # OpenRouter's way of ending a stream that failed
+            raise ProviderError(
+                "server", "the stream finished with an error", 200, provider_id=provider_id
+            )
+        delta = _get(choice, "delta")
+        if delta is not None:
+            content = _str(_get(delta, "content"))
+            reasoning = _str(_get(delta, "reasoning_content")) or _str(_get(delta, "reasoning"))
+            refusal = _str(_get(delta, "refusal"))
+            tools = _get(delta, "tool_calls") or None
+    usage = _get(obj, "usage")
+    return ChatChunk(
+        content or None,
+        finish,
+        provider_id,
+        reasoning or None,
+        refusal or None,
+        tools,
+        _str(_get(obj, "model")),
+        _int(_get(usage, "prompt_tokens")) if usage else None,
+        _int(_get(usage, "completion_tokens")) if usage else None,
+        _int(_get(usage, "total_tokens")) if usage else None,
+        obj,
+    )
+
+
+def inband_error(error: Any, provider_id: str, secret: str = "") -> ProviderError:
+    """The failure an error object inside a 200 stream stands for, classed from its code (an
+    HTTP status, or a name such as ``rate_limit_exceeded``) and message."""
+    if isinstance(error, Mapping):
+        message = str(error.get("message") or "error event in the stream")
+        code = error.get("code") or error.get("status")
+        kind = error.get("type") or ""
+    else:
+        message, code, kind = str(error), None, ""
+    if secret and secret in message:  # never repeat a key a vendor echoed back
+        message = message.replace(secret, "***")
+    message = message if len(message) <= 300 else message[:297] + "..."
+    if isinstance(code, str) and code.isdigit():
+        code = int(code)
+    error_class: ErrorClass
+    if isinstance(code, int) and 400 <= code < 600:
+        error_class = classify_status(code, message)
+    else:
+        text = f"{code or ''} {kind} {message}"
+        error_class = classify_status(400, text)  # context window, content policy...
+        if error_class == "bad_request":  # ...else by name; an unnamed error is the vendor's
+            lowered = text.lower()
+            error_class = (
+                "rate_limit"
+                if "rate" in lowered or "quota" in lowered
+                else "auth"
+                if "api key" in lowered or "api_key" in lowered
+                else "server"
+            )
+    return ProviderError(
+        error_class, f"error inside the stream: {message}", 200, provider_id=provider_id
+    )
+
+
+class SSEDecoder:
+    """Decodes one stream's lines (each without its line ending) into chunks."""
+
+    __slots__ = ("_data", "_event", "_secret", "done", "provider_id")
+
+    def __init__(self, provider_id: str, secret: str = "") -> None:
+        self.provider_id = provider_id
+        self._secret = secret
+        self._data: list[str] = []
+        self._event = ""
+        self.done = False
+        """True once ``[DONE]`` has arrived."""
+
+    def line(self, line: str) -> ChatChunk | None:
+        """Feed one line; returns the chunk an event this line completes carries."""
+        if line:
+            if line.startswith("data:"):
+                value = line[5:]
+                self._data.append(value[1:] if value.startswith(" ") else value)
+            elif line.startswith("event:"):
+                self._event = line[6:].strip()
+            return None  # comments (":"), id, retry and unknown fields carry nothing
+        if not self._data:
+            self._event = ""
+            return None
+        data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
+        self._data.clear()
+        event, self._event = self._event, ""
+        if data == "[DONE]":
+            self.done = True
+            return None
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            shown = data[:80].replace(self._secret, "***") if self._secret else data[:80]
+            raise ProviderError(
+                "bad_response",
+                f"malformed event in the stream (data is not a JSON object): {shown!r}",
+                200,
+                provider_id=self.provider_id,
+            )
+        if event == "error" or parsed.get("error"):
+            raise inband_error(parsed.get("error") or parsed, self.provider_id, self._secret)
+        return read_chunk(parsed, self.provider_id)
+
+    def end(self) -> None:
+        """The body is over: raises unless ``[DONE]`` arrived."""
+        if not self.done:
+            raise ProviderError(
+                "bad_response",
+                "the stream ended without [DONE]",
+                200,
+                provider_id=self.provider_id,
+            )
