@@ -503,6 +503,8 @@ class _SSE:
         """Strike ``fault``; True when the stream goes on afterwards."""
         if fault is None:
             return True
+        # A client leaves a faulty stream without reading on: take no next request from it.
+        self.handler.close_connection = True
         if fault.kind == "sse_stall":
             if self.handler._wait(fault.delay_s, self.chat):
                 raise ConnectionAbortedError
