@@ -403,7 +403,7 @@ async def _adrive(
             while True:
                 # Each chunk must come before the stall limit and the deadline: a silent
                 # upstream is interrupted, whatever fn does.
-                scope = asyncio.timeout(_loop_time(leg.limit()))
+                scope = asyncio.timeout_at(_loop_time(leg.limit()))
                 token = _deadline.set(run.deadline)
                 try:
                     async with scope:
@@ -664,6 +664,7 @@ def _sse(
     body: bytes,
     timeout: httpx.Timeout,
 ) -> Iterator[ChatChunk]:
+    decoder: SSEDecoder | None = None
     try:
         with client.stream("POST", url, headers=headers, content=body, timeout=timeout) as response:
             if response.status_code >= 400:
@@ -671,14 +672,13 @@ def _sse(
                 _parse(provider, response.status_code, response.headers, response.content, headers)
             decoder = SSEDecoder(provider.id, _secret(headers))
             for line in response.iter_lines():
-                chunk = decoder.line(line)
-                if chunk is not None:
+                # After [DONE], read on to the end of the body so the connection is pooled.
+                if not decoder.done and (chunk := decoder.line(line)) is not None:
                     yield chunk
-                elif decoder.done:
-                    return
             decoder.end()
     except httpx.HTTPError as exc:
-        raise _stream_error(provider, exc, timeout) from exc
+        if decoder is None or not decoder.done:  # past [DONE] the answer is complete
+            raise _stream_error(provider, exc, timeout) from exc
 
 
 async def _asse(
@@ -689,6 +689,7 @@ async def _asse(
     body: bytes,
     timeout: httpx.Timeout,
 ) -> AsyncIterator[ChatChunk]:
+    decoder: SSEDecoder | None = None
     try:
         async with client.stream(
             "POST", url, headers=headers, content=body, timeout=timeout
@@ -698,11 +699,10 @@ async def _asse(
                 _parse(provider, response.status_code, response.headers, response.content, headers)
             decoder = SSEDecoder(provider.id, _secret(headers))
             async for line in response.aiter_lines():
-                chunk = decoder.line(line)
-                if chunk is not None:
+                # After [DONE], read on to the end of the body so the connection is pooled.
+                if not decoder.done and (chunk := decoder.line(line)) is not None:
                     yield chunk
-                elif decoder.done:
-                    return
             decoder.end()
     except httpx.HTTPError as exc:
-        raise _stream_error(provider, exc, timeout) from exc
+        if decoder is None or not decoder.done:  # past [DONE] the answer is complete
+            raise _stream_error(provider, exc, timeout) from exc
