@@ -103,10 +103,12 @@ class StreamResult:
 class _Progress(Generic[T]):
     """One streamed call: what the caller has received, across attempts and continuations."""
 
-    def __init__(self, fallback: bool, status: int | None) -> None:
+    def __init__(self, fallback: bool, status: int | None, *, bounded: bool = False) -> None:
         self.run: _Run | None = None
         self.fallback = fallback
         self.status = status
+        self.bounded = bounded
+        """Whether fn bounds each read by first_token_timeout_s itself (the built-in client)."""
         self.parts: list[str] = []
         self.sent = False
         self.chunks = 0
@@ -400,18 +402,23 @@ async def _adrive(
             finally:
                 _deadline.reset(token)
             upstream = aiter(opened)
+            # Each chunk must come before the stall limit and the deadline: a silent upstream
+            # is interrupted, whatever fn does. The built-in client's reads are bounded by
+            # first_token_timeout_s already, so without a deadline it needs no timer per chunk.
+            timed = not progress.bounded or run.deadline is not None
             while True:
-                # Each chunk must come before the stall limit and the deadline: a silent
-                # upstream is interrupted, whatever fn does.
-                scope = asyncio.timeout_at(_loop_time(leg.limit()))
+                scope = asyncio.timeout_at(_loop_time(leg.limit())) if timed else None
                 token = _deadline.set(run.deadline)
                 try:
-                    async with scope:
+                    if scope is None:
                         item = await anext(upstream)
+                    else:
+                        async with scope:
+                            item = await anext(upstream)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
-                    if scope.expired():
+                    if scope is not None and scope.expired():
                         raise leg.stalled() from None
                     raise
                 finally:
@@ -579,7 +586,7 @@ def chat_stream(
             pool.sync, provider, *_chat_request(provider, messages, params, environ, partial)
         )
 
-    progress: _Progress[ChatChunk] = _Progress(fallback, 200)
+    progress: _Progress[ChatChunk] = _Progress(fallback, 200, bounded=True)
     chunks = _drive(
         progress, model_id, open_stream, resolver, environ, deadline_s, on_event, classify
     )
@@ -606,7 +613,7 @@ def achat_stream(
         request = _chat_request(provider, messages, params, environ, partial)
         return _asse(await pool.async_client(), provider, *request)
 
-    progress: _Progress[ChatChunk] = _Progress(fallback, 200)
+    progress: _Progress[ChatChunk] = _Progress(fallback, 200, bounded=True)
     chunks = _adrive(
         progress, model_id, open_stream, resolver, environ, deadline_s, on_event, classify
     )
