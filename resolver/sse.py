@@ -66,36 +66,14 @@ def read_chunk(obj: Any, provider_id: str) -> ChatChunk:
         return obj
     if isinstance(obj, str):
         return ChatChunk(obj or None, None, provider_id, raw=obj)
-    # Parsed JSON is dicts all the way down, an SDK chunk objects: one getter per chunk, and
-    # a chunk of another shape is the vendor's bad response.
+    # Parsed JSON is dicts all the way down, an SDK chunk objects: one getter per chunk.
     get: Callable[[Any, str], Any] = dict.get if isinstance(obj, dict) else _attr
-    try:
-        error = get(obj, "error")
-        content = reasoning = refusal = finish = tools = None
-        choices = get(obj, "choices")
-        if choices and not error:
-            choice = choices[0]
-            finish = get(choice, "finish_reason")
-            delta = get(choice, "delta")
-            if delta is not None:
-                content = get(delta, "content")
-                reasoning = get(delta, "reasoning_content") or get(delta, "reasoning")
-                refusal = get(delta, "refusal")
-                tools = get(delta, "tool_calls") or None
-        usage = get(obj, "usage")
-        tokens = (
-            (
-                get(usage, "prompt_tokens"),
-                get(usage, "completion_tokens"),
-                get(usage, "total_tokens"),
-            )
-            if usage
-            else (None, None, None)
-        )
-    except (TypeError, LookupError):
+    fields = _fields(get, obj)
+    if fields is None:  # raised here, outside the handler, so no __context__ rides along
         raise ProviderError(
             "bad_response", "a chunk of unexpected shape", 200, provider_id=provider_id
-        ) from None
+        )
+    error, content, reasoning, refusal, finish, tools, model, prompt, completion, total = fields
     if error:
         raise inband_error(error, provider_id)
     if finish == "error":  # OpenRouter's way of ending a stream that failed
@@ -108,13 +86,37 @@ def read_chunk(obj: Any, provider_id: str) -> ChatChunk:
         provider_id,
         _str(reasoning) or None,
         _str(refusal) or None,
-        tools,
-        _str(get(obj, "model")),
-        _int(tokens[0]),
-        _int(tokens[1]),
-        _int(tokens[2]),
+        tools or None,
+        _str(model),
+        _int(prompt),
+        _int(completion),
+        _int(total),
         obj,
     )
+
+
+def _fields(get: Callable[[Any, str], Any], obj: Any) -> tuple[Any, ...] | None:
+    """error, content, reasoning, refusal, finish reason, tool calls, model and the three token
+    counts of a chunk; None for a chunk of another shape (the vendor's bad response)."""
+    try:
+        error = get(obj, "error")
+        choices = get(obj, "choices")
+        content = reasoning = refusal = finish = tools = None
+        if choices and not error:
+            choice = choices[0]
+            finish = get(choice, "finish_reason")
+            delta = get(choice, "delta")
+            if delta is not None:
+                content = get(delta, "content")
+                reasoning = get(delta, "reasoning_content") or get(delta, "reasoning")
+                refusal = get(delta, "refusal")
+                tools = get(delta, "tool_calls")
+        usage = get(obj, "usage")
+        counts = ("prompt_tokens", "completion_tokens", "total_tokens")
+        tokens = [get(usage, name) for name in counts] if usage else [None, None, None]
+        return error, content, reasoning, refusal, finish, tools, get(obj, "model"), *tokens
+    except (TypeError, LookupError):
+        return None
 
 
 def inband_error(error: Any, provider_id: str, secret: str = "") -> ProviderError:

@@ -672,6 +672,7 @@ def _sse(
     timeout: httpx.Timeout,
 ) -> Iterator[ChatChunk]:
     decoder: SSEDecoder | None = None
+    failure: ProviderError | None = None
     try:
         with client.stream("POST", url, headers=headers, content=body, timeout=timeout) as response:
             if response.status_code >= 400:
@@ -685,7 +686,11 @@ def _sse(
             decoder.end()
     except httpx.HTTPError as exc:
         if decoder is None or not decoder.done:  # past [DONE] the answer is complete
-            raise _stream_error(provider, exc, timeout) from exc
+            failure = _stream_error(provider, exc, timeout)
+    if failure is not None:
+        # Raised outside the handler: httpx's error holds the request, Authorization header
+        # included, and must not ride along as __context__.
+        raise failure
 
 
 async def _asse(
@@ -697,6 +702,7 @@ async def _asse(
     timeout: httpx.Timeout,
 ) -> AsyncIterator[ChatChunk]:
     decoder: SSEDecoder | None = None
+    failure: ProviderError | None = None
     try:
         async with client.stream(
             "POST", url, headers=headers, content=body, timeout=timeout
@@ -712,4 +718,8 @@ async def _asse(
             decoder.end()
     except httpx.HTTPError as exc:
         if decoder is None or not decoder.done:  # past [DONE] the answer is complete
-            raise _stream_error(provider, exc, timeout) from exc
+            failure = _stream_error(provider, exc, timeout)
+    if failure is not None:
+        # Raised outside the handler: httpx's error holds the request, Authorization header
+        # included, and must not ride along as __context__.
+        raise failure
