@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import random
 import re
@@ -495,8 +496,9 @@ class _SSE:
             if strike == len(events) and not self._fault(fault):
                 return True
             return self._done()
-        except OSError:  # the client went away
+        except OSError:  # the client went away: what is still buffered can never be sent
             handler.close_connection = True
+            handler.wfile = io.BytesIO()  # so finish() has nothing to flush into a dead socket
             return False
 
     def _fault(self, fault: Fault | None) -> bool:
