@@ -154,54 +154,95 @@ def inband_error(error: Any, provider_id: str, secret: str = "") -> ProviderErro
 
 
 class SSEDecoder:
-    """Decodes one stream's lines (each without its line ending) into chunks."""
+    """Decodes one stream's body, piece by piece as it arrives, into chunks.
 
-    __slots__ = ("_data", "_event", "_secret", "done", "provider_id")
+    It splits the bytes itself rather than reading httpx's text lines: a chunk costs a few
+    microseconds less, a third of what the streaming layer adds per chunk."""
+
+    __slots__ = ("_buffer", "_data", "_event", "_failure", "_secret", "done", "provider_id")
 
     def __init__(self, provider_id: str, secret: str = "") -> None:
         self.provider_id = provider_id
         self._secret = secret
-        self._data: list[str] = []
-        self._event = ""
+        self._buffer = b""  # a line not yet ended
+        self._data: list[bytes] = []
+        self._event = b""
+        self._failure: ProviderError | None = None
         self.done = False
         """True once ``[DONE]`` has arrived."""
 
-    def line(self, line: str) -> ChatChunk | None:
-        """Feed one line; returns the chunk an event this line completes carries."""
+    def feed(self, piece: bytes) -> list[ChatChunk]:
+        """The chunks of the events that ``piece`` of the body completes. A failure after some
+        of them is raised on the next call, so the chunks before it are not lost."""
+        if self._failure is not None:
+            raise self._failure
+        if self.done:
+            return []  # past [DONE]: the caller only reads on to let the connection pool
+        buffer = self._buffer + piece if self._buffer else piece
+        if b"\r" in buffer:  # CRLF or CR line ends; a final CR may be half of a CRLF
+            held = buffer.endswith(b"\r")
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if held:
+                buffer = buffer[:-1] + b"\r"
+        lines = buffer.split(b"\n")
+        self._buffer = lines.pop()
+        chunks = []
+        try:
+            for line in lines:
+                chunk = self._line(line)
+                if chunk is not None:
+                    chunks.append(chunk)
+                if self.done:
+                    break
+        except ProviderError as exc:
+            if not chunks:
+                raise
+            self._failure = exc
+        return chunks
+
+    def _line(self, line: bytes) -> ChatChunk | None:
         if line:
-            if line.startswith("data:"):
+            if line.startswith(b"data:"):
                 value = line[5:]
-                self._data.append(value[1:] if value.startswith(" ") else value)
-            elif line.startswith("event:"):
+                self._data.append(value[1:] if value.startswith(b" ") else value)
+            elif line.startswith(b"event:"):
                 self._event = line[6:].strip()
             return None  # comments (":"), id, retry and unknown fields carry nothing
         if not self._data:
-            self._event = ""
+            self._event = b""
             return None
-        data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
+        data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
         self._data.clear()
-        event, self._event = self._event, ""
-        if data == "[DONE]":
+        event, self._event = self._event, b""
+        if data == b"[DONE]":
             self.done = True
             return None
         try:
-            parsed = json.loads(data)
-        except ValueError:
+            parsed = json.loads(data.decode())  # str: json's own bytes sniffing costs more
+        except ValueError:  # invalid JSON or UTF-8
             parsed = None
         if not isinstance(parsed, dict):
-            shown = data[:80].replace(self._secret, "***") if self._secret else data[:80]
+            shown = data[:80].decode("utf-8", "replace")
+            if self._secret:
+                shown = shown.replace(self._secret, "***")
             raise ProviderError(
                 "bad_response",
                 f"malformed event in the stream (data is not a JSON object): {shown!r}",
                 200,
                 provider_id=self.provider_id,
             )
-        if event == "error" or parsed.get("error"):
+        if event == b"error" or parsed.get("error"):
             raise inband_error(parsed.get("error") or parsed, self.provider_id, self._secret)
         return read_chunk(parsed, self.provider_id)
 
     def end(self) -> None:
-        """The body is over: raises unless ``[DONE]`` arrived."""
+        """The body is over: raises unless ``[DONE]`` arrived (an unended last line is read
+        as a line; an event without its blank line is incomplete and dropped, as in SSE)."""
+        if self._failure is not None:
+            raise self._failure
+        if self._buffer and not self.done:
+            line, self._buffer = self._buffer.rstrip(b"\r"), b""
+            self._line(line)
         if not self.done:
             raise ProviderError(
                 "bad_response",

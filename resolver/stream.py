@@ -187,7 +187,7 @@ class _Leg(Generic[T]):
 
     def take(self, item: T) -> list[T] | None:
         """The items to pass on after ``item`` arrived (None: hold them)."""
-        chunk = read_chunk(item, self.provider.id)
+        chunk = item if isinstance(item, ChatChunk) else read_chunk(item, self.provider.id)
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
         if chunk.model is not None:
@@ -679,10 +679,9 @@ def _sse(
                 response.read()
                 _parse(provider, response.status_code, response.headers, response.content, headers)
             decoder = SSEDecoder(provider.id, _secret(headers))
-            for line in response.iter_lines():
-                # After [DONE], read on to the end of the body so the connection is pooled.
-                if not decoder.done and (chunk := decoder.line(line)) is not None:
-                    yield chunk
+            # After [DONE], read on to the end of the body so the connection is pooled.
+            for piece in response.iter_bytes():
+                yield from decoder.feed(piece)
             decoder.end()
     except httpx.HTTPError as exc:
         if decoder is None or not decoder.done:  # past [DONE] the answer is complete
@@ -711,9 +710,9 @@ async def _asse(
                 await response.aread()
                 _parse(provider, response.status_code, response.headers, response.content, headers)
             decoder = SSEDecoder(provider.id, _secret(headers))
-            async for line in response.aiter_lines():
-                # After [DONE], read on to the end of the body so the connection is pooled.
-                if not decoder.done and (chunk := decoder.line(line)) is not None:
+            # After [DONE], read on to the end of the body so the connection is pooled.
+            async for piece in response.aiter_bytes():
+                for chunk in decoder.feed(piece):
                     yield chunk
             decoder.end()
     except httpx.HTTPError as exc:

@@ -427,3 +427,18 @@ def test_deadline_mid_stream_interrupts_the_stream(mode, streaming, replies):
     assert isinstance(seen.error, StreamInterrupted)
     assert seen.error.error_class == "timeout"
     assert seen.error.partial == PARTIAL_AFTER_2
+
+
+def test_max_attempts_bounds_continuations_too(mode, streaming, replies):
+    """policy.max_attempts counts a continuation as an attempt: with one attempt allowed, a
+    stream broken after content is not continued on a mid_stream: continue edge."""
+    resolver = streaming(
+        f"++edge_policy={{{PRIMARY}: {{mid_stream: continue}}}}", "policy.max_attempts=1"
+    )
+    replies.set_fault(resolver.providers[PRIMARY].model, "sse_cut", after=2)
+
+    seen = read(mode, resolver)
+
+    assert isinstance(seen.error, StreamInterrupted)
+    assert seen.error.partial == PARTIAL_AFTER_2
+    assert replies.requests_for(resolver.providers[BACKUP].model) == []

@@ -4,6 +4,7 @@ ever yields chunks or raises the vendor's failure, and never repeats a key."""
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,22 +59,36 @@ lines = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(lines)
-def test_decoder_yields_chunks_or_raises_the_vendors_failure_without_the_key(stream):
-    """Any sequence of lines decodes to chunks, or to a ProviderError that names no key and
-    chains nothing: no other exception escapes, however malformed the stream."""
+def decode(body: bytes, cuts: list[int]) -> tuple[list[ChatChunk], ProviderError | None]:
+    """Feed ``body`` cut at ``cuts``: the chunks decoded, and the failure, if any."""
     decoder = SSEDecoder("p", KEY)
-    failure: ProviderError | None = None
+    chunks: list[ChatChunk] = []
+    edges = [0, *sorted(c % (len(body) + 1) for c in cuts), len(body)]
     try:
-        for line in [*stream, ""]:
-            chunk = decoder.line(line)
-            assert chunk is None or isinstance(chunk, ChatChunk)
+        for start, end in pairwise(edges):
+            chunks += decoder.feed(body[start:end])
         decoder.end()
     except ProviderError as exc:
-        failure = exc
+        return chunks, exc
+    return chunks, None
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines, st.sampled_from(["\n", "\r\n", "\r"]), st.lists(st.integers(0, 10_000), max_size=6))
+def test_decoder_yields_chunks_or_raises_the_vendors_failure_without_the_key(stream, end, cuts):
+    """Any body, with any line ends, arriving cut into any pieces, decodes to chunks, or to a
+    ProviderError that names no key and chains nothing: no other exception escapes, and where
+    the body is cut does not change what is decoded."""
+    body = "".join(line + end for line in [*stream, ""]).encode()
+
+    chunks, failure = decode(body, cuts)
+
+    assert all(isinstance(c, ChatChunk) for c in chunks)
     if failure is not None:
         assert KEY not in str(failure)
         assert failure.__context__ is None
         assert failure.__cause__ is None
         assert failure.status == 200
+    whole, whole_failure = decode(body, [])
+    assert [c.raw for c in chunks] == [c.raw for c in whole]
+    assert str(failure) == str(whole_failure)
