@@ -14,7 +14,8 @@ client side has a core of its own. Sections, each interleaving ours with the bas
   must be served, by the backup where the primary failed), and a quarter cut after two chunks
   (every one must end in StreamInterrupted): 0 lost, 0 reported as success after a break.
 
-Prints a Markdown table (ratios against the baseline of the same run) and the burst counts.
+Prints a Markdown table (ratios against the baseline of the same run) and the burst counts;
+exits 1 if a stream was lost or reported as a success after a break (ratios never fail it).
 """
 
 from __future__ import annotations
@@ -197,7 +198,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base = f"http://127.0.0.1:{port}/v1"
         overrides = [f"providers.{v}.base_url={base}" for v in ("synthetic", "together")]
-        r = make_resolver(env="prod", overrides=overrides)
         # Health is not what this measures: keep the failing quarter from opening the breaker.
         r = make_resolver(env="prod", overrides=[*overrides, "policy.health.enabled=false"])
         environ = ChatServer.environ()
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     broken = (before + cut)["success after a break"] + (before + cut)["interrupted, wrong partial"]
     print(f"- lost: {lost}; reported as success after a break (or a wrong partial): {broken}")
     print(f"- raw added TTFT at p50: {added * 1000:+.3f} ms (negative: within noise)")
-    return 0
+    return 1 if lost or broken else 0  # a correctness failure, unlike a missed ratio
 
 
 if __name__ == "__main__":
