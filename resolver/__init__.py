@@ -42,6 +42,7 @@ from .errors import (
     ResolverError,
     Skip,
     SnapshotError,
+    StreamInterrupted,
     UnsupportedParameter,
 )
 from .health import HealthState, HealthStore, MemoryHealthStore
@@ -53,6 +54,16 @@ from .stats import ModelStats
 if TYPE_CHECKING:  # for type checkers; at run time these come from __getattr__ below
     from .execute import Event, Outcome, add_listener, time_left
     from .http import ChatResult
+    from .stream import (
+        AsyncFallbackStream,
+        ChatChunk,
+        FallbackStream,
+        StreamResult,
+        achat_stream,
+        astream_with_fallback,
+        chat_stream,
+        stream_with_fallback,
+    )
 
 # Imported on first use: httpx only when chat is used, and the execution layer (asyncio,
 # logging: a third of the import time) only when a call goes through a chain, so that a
@@ -63,13 +74,23 @@ _LAZY = {
     "Outcome": "execute",
     "add_listener": "execute",
     "time_left": "execute",
+    "AsyncFallbackStream": "stream",
+    "ChatChunk": "stream",
+    "FallbackStream": "stream",
+    "StreamResult": "stream",
+    "achat_stream": "stream",
+    "astream_with_fallback": "stream",
+    "chat_stream": "stream",
+    "stream_with_fallback": "stream",
 }
 
 __all__ = [
     "ALL_PROVIDERS",
     "ERROR_CLASSES",
     "MODEL_FALLBACKS",
+    "AsyncFallbackStream",
     "Attempt",
+    "ChatChunk",
     "ChatResult",
     "ConfigError",
     "CostPolicy",
@@ -78,6 +99,7 @@ __all__ = [
     "Event",
     "Explanation",
     "FallbackExhausted",
+    "FallbackStream",
     "HealthPolicy",
     "HealthState",
     "HealthStore",
@@ -95,12 +117,17 @@ __all__ = [
     "Skip",
     "SnapshotError",
     "Step",
+    "StreamInterrupted",
+    "StreamResult",
     "UnsupportedParameter",
     "acall_with_fallback",
     "achat",
+    "achat_stream",
     "add_listener",
+    "astream_with_fallback",
     "call_with_fallback",
     "chat",
+    "chat_stream",
     "default_resolver",
     "explain",
     "get_fallback_chain",
@@ -108,6 +135,7 @@ __all__ = [
     "load",
     "load_snapshot",
     "stats",
+    "stream_with_fallback",
     "time_left",
 ]
 

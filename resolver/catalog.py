@@ -28,6 +28,8 @@ ErrorClass = Literal[
 ERROR_CLASSES: tuple[ErrorClass, ...] = get_args(ErrorClass)
 CostAction = Literal["warn", "skip"]
 HealthStoreKind = Literal["memory", "redis"]
+MidStream = Literal["raise", "continue"]
+MID_STREAM: tuple[MidStream, ...] = get_args(MidStream)
 HEALTH_STORES: tuple[HealthStoreKind, ...] = get_args(HealthStoreKind)
 
 # user:password@ (or :password@) in any URL inside a text, e.g. an override line or an error.
@@ -117,6 +119,9 @@ class Provider:
     """Calls in flight to this model at once; more wait in a FIFO queue (None: no cap)."""
     vendor_max_concurrency: int | None = None
     """The vendor's ``max_concurrency``: calls in flight to all of its models together."""
+    first_token_timeout_s: float = 30.0
+    """Streams: the longest wait for the first token, and then for each next chunk; past it
+    the stream has stalled (a failure that falls back while no content has been sent)."""
 
 
 def is_downgrade(source: Provider, target: Provider) -> bool:
@@ -131,6 +136,9 @@ class EdgePolicy:
     fallback_on: tuple[ErrorClass, ...] | None = None
     max_cost_ratio: float | None = None
     note: str | None = None
+    mid_stream: MidStream = "raise"
+    """When this source's stream breaks after content was sent: ``raise`` StreamInterrupted, or
+    ``continue`` on the next backup with the partial answer as an assistant prefix."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,8 +11,10 @@ Every exception the library raises on purpose derives from one base::
      │                          after compiling, or is truncated; .path names the file
      ├── ProviderError          one call to one provider failed, with its error class; raise it
      │                          from your own ``fn`` to say which class a failure is
-     └── FallbackExhausted      every candidate of a call failed (or a bound cut the chain);
-                                .attempts lists them all, ``__cause__`` is the last error
+     ├── FallbackExhausted      every candidate of a call failed (or a bound cut the chain);
+     │                          .attempts lists them all, ``__cause__`` is the last error
+     └── StreamInterrupted      a stream broke after content had reached the caller; .partial
+                                is what was sent, .attempts every call, ``__cause__`` the break
 
 A :class:`Problem` is one finding of validation: an error (loading stops) or a warning (loading
 goes on, unless ``strict=True``). Each names where it is (a file and key path, or a command-line
@@ -212,6 +214,59 @@ def _rebuild_exhausted(
     requested: str, attempts: Sequence[Attempt], skipped: Sequence[Skip], reason: str
 ) -> FallbackExhausted:
     return FallbackExhausted(requested, attempts, skipped, reason=reason)
+
+
+class StreamInterrupted(ResolverError):
+    """A stream broke after content had been passed to the caller, so it could not fall back
+    silently: ``partial`` is all the content the caller received, ``provider_id`` the provider
+    whose stream broke last, ``error_class`` why, ``attempts`` every call made (the broken
+    ones included). A broken stream never ends like a complete one; this is how it ends."""
+
+    def __init__(
+        self,
+        requested: str,
+        provider_id: str,
+        error_class: ErrorClass,
+        partial: str,
+        attempts: Sequence[Attempt],
+        *,
+        reason: str = "",
+    ) -> None:
+        self.requested = requested
+        self.provider_id = provider_id
+        self.error_class: ErrorClass = error_class
+        self.partial = partial
+        self.attempts: tuple[Attempt, ...] = tuple(attempts)
+        self.reason = reason
+        why = f"; {reason}" if reason else ""
+        super().__init__(
+            f"{requested}: stream from {provider_id} broke after {len(partial)} characters of "
+            f"content ({error_class}{why})"
+        )
+
+    def __reduce__(self) -> Any:
+        return (
+            _rebuild_interrupted,
+            (
+                self.requested,
+                self.provider_id,
+                self.error_class,
+                self.partial,
+                self.attempts,
+                self.reason,
+            ),
+        )
+
+
+def _rebuild_interrupted(
+    requested: str,
+    provider_id: str,
+    error_class: ErrorClass,
+    partial: str,
+    attempts: Sequence[Attempt],
+    reason: str,
+) -> StreamInterrupted:
+    return StreamInterrupted(requested, provider_id, error_class, partial, attempts, reason=reason)
 
 
 @dataclass(frozen=True, slots=True)

@@ -330,8 +330,8 @@ def _refuse_unsupported(params: Mapping[str, Any]) -> None:
     if params.get("stream"):
         raise UnsupportedParameter(
             "stream=True",
-            "chat() and achat() read one JSON answer and do not stream; nothing was sent "
-            "(drop stream, or stream with your own client through call_with_fallback)",
+            "chat() and achat() read one JSON answer; nothing was sent (stream with "
+            "resolver.chat_stream / achat_stream, which hold the streaming contract)",
         )
 
 

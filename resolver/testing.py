@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import random
 import re
@@ -25,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, get_args
 
@@ -111,8 +112,16 @@ FaultKind = Literal[
     "not_found",
     "stall",
     "echo_key",
+    # Streaming faults: they strike a ``stream: true`` request after ``after`` content chunks.
+    "sse_error",
+    "sse_empty",
+    "sse_no_done",
+    "sse_stall",
+    "sse_cut",
+    "sse_malformed",
 ]
 FAULTS: tuple[FaultKind, ...] = get_args(FaultKind)
+STREAM_FAULTS: tuple[FaultKind, ...] = tuple(f for f in FAULTS if f.startswith("sse_"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +135,10 @@ class Fault:
     retry_after: float = 1.0
     """Seconds sent in Retry-After with ``rate_limit``."""
     delay_s: float = 5.0
-    """How long ``slow`` waits before answering, and ``stall`` before it hangs up."""
+    """How long ``slow`` waits before answering, ``stall`` before it hangs up, and ``sse_stall``
+    before it goes on."""
+    after: int = 0
+    """Streaming faults: how many content chunks are sent before the fault strikes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +151,8 @@ class ReceivedRequest:
     body: dict[str, Any]
     fault: FaultKind | None
     disconnected: bool = False
-    """True when the client went away while a ``slow`` or ``stall`` answer was pending."""
+    """True when the client went away while a ``slow`` or ``stall`` answer or a stream was
+    pending (it cancelled, or stopped reading)."""
 
 
 class ChatServer:
@@ -167,6 +180,14 @@ class ChatServer:
     shape, ``{"error": {"message", "type", "param", "code"}}``, with what OpenAI sends for each.
     :meth:`set_accept_delay` slows the accepting of new connections, for every model.
     Every request is recorded in :attr:`requests`.
+
+    A request with ``"stream": true`` is answered as an OpenAI server-sent event stream (one
+    chunk per word of the reply, usage when ``stream_options.include_usage`` asks, then
+    ``[DONE]``); the faults above answer it with their status before any chunk. Streaming
+    faults strike after ``after`` content chunks: ``sse_error`` (an error object inside the
+    200 stream), ``sse_empty`` (nothing but ``[DONE]``), ``sse_no_done`` (the stream ends
+    without ``[DONE]``), ``sse_stall`` (waits ``delay_s``, then goes on), ``sse_cut`` (the
+    connection is cut), ``sse_malformed`` (an event whose data is not JSON).
     """
 
     def __init__(self, *, seed: int = 0) -> None:
@@ -237,7 +258,8 @@ class ChatServer:
 
     def set_fault(self, model: str, kind: FaultKind | None, **options: Any) -> None:
         """Make requests for the model string ``model`` fail with ``kind`` (None: clear it).
-        ``options`` are :class:`Fault`'s (``times``, ``rate``, ``retry_after``, ``delay_s``)."""
+        ``options`` are :class:`Fault`'s (``times``, ``rate``, ``retry_after``, ``delay_s``,
+        ``after``)."""
         with self._lock:
             if kind is None:
                 self._faults.pop(model, None)
@@ -303,6 +325,12 @@ class ChatServer:
         with self._lock:
             self.requests.append(request)
 
+    def _disconnected(self, request: ReceivedRequest) -> None:
+        with self._lock:
+            for i, seen in enumerate(self.requests):
+                if seen is request:
+                    self.requests[i] = replace(request, disconnected=True)
+
 
 _SHIPPED_KEYS = ("SYNTHETIC_API_KEY", "TOGETHER_API_KEY")
 
@@ -352,6 +380,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         fault, reply = chat._pick(model)
         kind = fault.kind if fault else None
+        if body.get("stream") is True and (fault is None or fault.kind in STREAM_FAULTS):
+            request = ReceivedRequest(model, self.path, has_auth, body, kind)
+            chat._record(request)
+            if not _SSE(self, chat).answer(model, reply, body, fault):
+                chat._disconnected(request)
+            return
         if fault is not None and fault.kind in ("slow", "stall"):
             gone = self._wait(fault.delay_s, chat)
             chat._record(ReceivedRequest(model, self.path, has_auth, body, kind, gone))
@@ -361,11 +395,10 @@ class _Handler(BaseHTTPRequestHandler):
             fault = None
         else:
             chat._record(ReceivedRequest(model, self.path, has_auth, body, kind))
-        if fault is None:
-            if body.get("stream") is True:
-                self._stream(_chunks(model, reply, body))
-            else:
-                self._json(200, _completion(model, reply, body))
+        if fault is None and body.get("stream") is True:  # a slow stream, once its wait is over
+            _SSE(self, chat).answer(model, reply, body, None)
+        elif fault is None:
+            self._json(200, _completion(model, reply, body))
         elif fault.kind == "drop":
             self.close_connection = True
             with contextlib.suppress(OSError):
@@ -398,22 +431,6 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         error = {"message": message, "type": error_type, "param": param, "code": code}
         self._json(status, {"error": error}, headers)
-
-    def _stream(self, events: Sequence[bytes]) -> None:
-        """Send ``events`` as Server-Sent Events, one flushed HTTP chunk each."""
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-            self.send_header("Cache-Control", "no-cache")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            for event in events:
-                data = b"data: " + event + b"\n\n"
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-                self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
-        except OSError:  # the client went away
-            self.close_connection = True
 
     def _wait(self, seconds: float, chat: ChatServer) -> bool:
         """Sleep up to ``seconds``; True as soon as the client disconnects."""
@@ -543,26 +560,101 @@ def _completion(model: str | None, reply: str, body: Mapping[str, Any]) -> dict[
     }
 
 
-def _chunks(model: str | None, reply: str, body: Mapping[str, Any]) -> list[bytes]:
-    """The events of a streamed completion, as OpenAI sends them: the role, the content word by
-    word, the finish reason, the usage (only when asked for; ``usage: null`` on the others),
-    then ``[DONE]``."""
-    options = body.get("stream_options")
-    with_usage = isinstance(options, dict) and options.get("include_usage") is True
-    head = {
-        "id": "chatcmpl-loopback",
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-    }
+# --- streaming answers ---------------------------------------------------------------------------
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return {**head, "choices": [choice], **({"usage": None} if with_usage else {})}
 
-    events = [chunk({"role": "assistant", "content": ""})]
-    events += [chunk({"content": piece}) for piece in re.findall(r"\S+\s*|\s+", reply)]
-    events.append(chunk({}, "stop"))
-    if with_usage:
-        events.append({**head, "choices": [], "usage": _usage(body, reply)})
-    return [*(json.dumps(e).encode() for e in events), b"[DONE]"]
+class _SSE:
+    """One streamed answer: OpenAI chat.completion.chunk events over chunked transfer encoding
+    (so the connection stays pooled), each flushed as it is written."""
+
+    def __init__(self, handler: _Handler, chat: ChatServer) -> None:
+        self.handler = handler
+        self.chat = chat
+
+    def answer(
+        self, model: str | None, reply: str, body: Mapping[str, Any], fault: Fault | None
+    ) -> bool:
+        """Stream the answer, or the fault; False when the client went away first."""
+        handler = self.handler
+        options = body.get("stream_options")
+        usage = isinstance(options, dict) and options.get("include_usage") is True
+        completion = _completion(model, reply, body)
+        base = {k: completion[k] for k in ("id", "created", "model")}
+        base["object"] = "chat.completion.chunk"
+        if usage:
+            base["usage"] = None
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+        pieces = re.findall(r"\s*\S+", reply) or [reply]
+        events = [
+            chunk({"role": "assistant", "content": ""}),
+            *(chunk({"content": piece}) for piece in pieces),
+            chunk({}, "stop"),
+        ]
+        if usage:
+            events.append({**base, "choices": [], "usage": completion["usage"]})
+        # The fault strikes before the (after + 1)th content chunk, or after the last event.
+        strike = -1 if fault is None else 1 + fault.after
+        if strike > len(pieces):
+            strike = len(events)
+        try:
+            handler.send_response(200)
+            handler.send_header("Content-Type", "text/event-stream")
+            handler.send_header("Cache-Control", "no-cache")
+            handler.send_header("Transfer-Encoding", "chunked")
+            handler.end_headers()
+            if fault is not None and fault.kind == "sse_empty":
+                return self._done()
+            for i, event in enumerate(events):
+                if i == strike and not self._fault(fault):
+                    return True
+                self._event(event)
+            if strike == len(events) and not self._fault(fault):
+                return True
+            return self._done()
+        except OSError:  # the client went away: what is still buffered can never be sent
+            handler.close_connection = True
+            handler.wfile = io.BytesIO()  # so finish() has nothing to flush into a dead socket
+            return False
+
+    def _fault(self, fault: Fault | None) -> bool:
+        """Strike ``fault``; True when the stream goes on afterwards."""
+        if fault is None:
+            return True
+        if fault.kind == "sse_stall":
+            if self.handler._wait(fault.delay_s, self.chat):
+                raise ConnectionAbortedError
+            return True
+        if fault.kind == "sse_error":
+            error = {"message": "the model crashed mid-answer", "type": "server_error"}
+            self._event({"error": {**error, "code": "server_error"}})
+            self._end()
+        elif fault.kind == "sse_malformed":
+            self._write(b'data: {"id": "chatcmpl-loopback", "choices": [{"delta": \n\n')
+            self._done()
+        elif fault.kind == "sse_no_done":
+            self._end()
+        else:  # sse_cut
+            self.handler.close_connection = True
+            with contextlib.suppress(OSError):
+                self.handler.connection.shutdown(socket.SHUT_RDWR)
+        return False
+
+    def _event(self, data: Mapping[str, Any]) -> None:
+        self._write(b"data: " + json.dumps(data).encode() + b"\n\n")
+
+    def _done(self) -> bool:
+        self._write(b"data: [DONE]\n\n")
+        return self._end()
+
+    def _end(self) -> bool:
+        self.handler.wfile.write(b"0\r\n\r\n")
+        self.handler.wfile.flush()
+        return True
+
+    def _write(self, payload: bytes) -> None:
+        wfile = self.handler.wfile
+        wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
+        wfile.flush()

@@ -15,6 +15,7 @@ from typing import Any
 from .catalog import (
     ERROR_CLASSES,
     HEALTH_STORES,
+    MID_STREAM,
     CostPolicy,
     EdgePolicy,
     HealthPolicy,
@@ -56,6 +57,7 @@ MODEL = {
     "context_window": Field("int", nullable=True, minimum=1),
     "timeout_s": Field("number", minimum=_POSITIVE),
     "max_concurrency": Field("int", nullable=True, minimum=1),
+    "first_token_timeout_s": Field("number", minimum=_POSITIVE),
     "base_url": Field("str"),
     "api_key_env": Field("str", nullable=True),
 }
@@ -65,6 +67,7 @@ VENDOR = {
     "api_key_env": Field("str", required=True, nullable=True),
     "timeout_s": Field("number", minimum=_POSITIVE),
     "max_concurrency": Field("int", nullable=True, minimum=1),
+    "first_token_timeout_s": Field("number", minimum=_POSITIVE),
     "models": Field("mapping", required=True),
 }
 COST = {
@@ -103,6 +106,7 @@ EDGE_POLICY = {
     "fallback_on": Field("list", nullable=True, choices=ERROR_CLASSES),
     "max_cost_ratio": Field("number", nullable=True, minimum=_POSITIVE),
     "note": Field("str", nullable=True),
+    "mid_stream": Field("str", choices=MID_STREAM),
 }
 TOP = {
     "providers": Field("mapping", required=True),
@@ -369,7 +373,9 @@ def _providers(vendors: Any, patches: Any, find: _Findings) -> dict[str, Provide
             "display_name": model_id,
         }
         fields |= {
-            k: settings[k] for k in ("base_url", "api_key_env", "timeout_s") if k in settings
+            k: settings[k]
+            for k in ("base_url", "api_key_env", "timeout_s", "first_token_timeout_s")
+            if k in settings
         }
         if settings.get("max_concurrency") is not None:  # a cap shared by the vendor's models
             fields["vendor_max_concurrency"] = settings["max_concurrency"]
