@@ -188,6 +188,8 @@ class _Leg(Generic[T]):
     def take(self, item: T) -> list[T] | None:
         """The items to pass on after ``item`` arrived (None: hold them)."""
         chunk = item if isinstance(item, ChatChunk) else read_chunk(item, self.provider.id)
+        now = time.monotonic()
+        self.check(now)  # first: a chunk that comes too late belongs to a failed attempt
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
         if chunk.model is not None:
@@ -197,8 +199,6 @@ class _Leg(Generic[T]):
         progress = self.progress
         if chunk.content:
             progress.parts.append(chunk.content)
-        now = time.monotonic()
-        self.check(now)
         # Before the first token only a token stops the clock; after it, any chunk does.
         if self.token or chunk.has_content or chunk.reasoning:
             self.token = True
