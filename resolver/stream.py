@@ -282,9 +282,10 @@ class _Leg(Generic[T]):
         progress = self.progress
         if not progress.sent:
             return self.run.after_failure(self.provider, exc, failure)
-        if self.released:  # broke mid-answer: the source's edge policy decides
+        if self.released:  # broke mid-answer: the source's edge policy decides (with
+            # fallback=False the plan holds no backup, so nothing can continue it)
             edge = self.run.resolver.edge_policy.get(self.provider.id)
-            if not (progress.fallback and edge is not None and edge.mid_stream == "continue"):
+            if edge is None or edge.mid_stream != "continue":
                 raise progress.interrupted() from exc
             progress.continued_from.append(self.provider.id)
         try:
