@@ -196,3 +196,18 @@ def test_content_arriving_after_the_stall_limit_is_not_passed_on(mode, resolver)
     assert stream.outcome.served_by == BACKUP
     assert stream.outcome.value.content == "Backup says yes."
     assert stream.content == "Backup says yes."
+
+
+def test_fail_calls_makes_streams_fall_back_too(mode, resolver):
+    """resolver.testing.fail_calls fails a stream's attempts on the chosen providers without
+    calling fn, so a user's streaming fallback path can be tested without a server."""
+    from resolver.testing import fail_calls
+
+    plan = {PRIMARY: ["never called"], BACKUP: ["Backup says yes."]}
+    with fail_calls(PRIMARY, error_class="rate_limit"):
+        stream = run(mode, resolver, plan)
+
+    assert stream.outcome.served_by == BACKUP
+    first = stream.outcome.attempts[0]
+    assert (first.provider_id, first.error_class) == (PRIMARY, "rate_limit")
+    assert "fail_calls" in first.message
