@@ -636,15 +636,16 @@ def _chat_request(
     if partial:  # continuing a broken answer: it is the assistant's, to be carried on
         messages = [*messages, {"role": "assistant", "content": partial}]
     body = {"stream_options": {"include_usage": True}, **params, "stream": True}
-    url, headers, content, timeout = _request(provider, messages, body, environ)
+    url, headers, content, *_ = _request(provider, messages, body, environ)
     headers["Accept"] = "text/event-stream"
-    # Each read waits at most first_token_timeout_s (a silent upstream is a stall), and never
-    # past the deadline; timeout_s bounds a whole answer, which a stream may rightly exceed.
+    # Connecting and sending take at most timeout_s; each read waits at most
+    # first_token_timeout_s (a silent upstream is a stall). timeout_s does not bound the whole
+    # answer, which a stream may rightly exceed; the deadline bounds everything.
+    connect, read = provider.timeout_s, provider.first_token_timeout_s
     left = time_left()
-    read = provider.first_token_timeout_s
     if left is not None:
-        read = max(0.001, min(read, left))
-    return url, headers, content, httpx.Timeout(timeout.connect, read=read)
+        connect, read = max(0.001, min(connect, left)), max(0.001, min(read, left))
+    return url, headers, content, httpx.Timeout(connect, read=read)
 
 
 def _stream_error(
