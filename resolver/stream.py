@@ -342,17 +342,21 @@ def _drive(
                 upstream = iter(fn(provider, "".join(progress.parts)))
             finally:
                 _deadline.reset(token)
-            while True:
-                token = _deadline.set(run.deadline)
-                try:
-                    item = next(upstream)
-                except StopIteration:
-                    break
-                finally:
-                    _deadline.reset(token)
-                out = leg.take(item)
-                if out is not None:
-                    yield from out
+            if progress.bounded:  # the built-in client never asks time_left() between chunks
+                for item in upstream:
+                    if (out := leg.take(item)) is not None:
+                        yield from out
+            else:
+                while True:
+                    token = _deadline.set(run.deadline)  # time_left() inside fn
+                    try:
+                        item = next(upstream)
+                    except StopIteration:
+                        break
+                    finally:
+                        _deadline.reset(token)
+                    if (out := leg.take(item)) is not None:
+                        yield from out
             result = leg.finish()
         except Exception as exc:
             failure = leg.failed(exc)
@@ -403,31 +407,33 @@ async def _adrive(
             finally:
                 _deadline.reset(token)
             upstream = aiter(opened)
-            # Each chunk must come before the stall limit and the deadline: a silent upstream
-            # is interrupted, whatever fn does. The built-in client's reads are bounded by
-            # first_token_timeout_s already, so without a deadline it needs no timer per chunk.
-            timed = not progress.bounded or run.deadline is not None
-            while True:
-                scope = asyncio.timeout_at(_loop_time(leg.limit())) if timed else None
-                token = _deadline.set(run.deadline)
-                try:
-                    if scope is None:
-                        item = await anext(upstream)
-                    else:
+            if progress.bounded and run.deadline is None:
+                # The built-in client's reads are bounded by first_token_timeout_s already:
+                # without a deadline it needs no timer per chunk, and a plain loop costs least.
+                async for item in upstream:
+                    if (out := leg.take(item)) is not None:
+                        for released in out:
+                            yield released
+            else:
+                # Each chunk must come before the stall limit and the deadline: a silent
+                # upstream is interrupted, whatever fn does.
+                while True:
+                    scope = asyncio.timeout_at(_loop_time(leg.limit()))
+                    token = _deadline.set(run.deadline)
+                    try:
                         async with scope:
                             item = await anext(upstream)
-                except StopAsyncIteration:
-                    break
-                except TimeoutError:
-                    if scope is not None and scope.expired():
-                        raise leg.stalled() from None
-                    raise
-                finally:
-                    _deadline.reset(token)
-                out = leg.take(item)
-                if out is not None:
-                    for released in out:
-                        yield released
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        if scope.expired():
+                            raise leg.stalled() from None
+                        raise
+                    finally:
+                        _deadline.reset(token)
+                    if (out := leg.take(item)) is not None:
+                        for released in out:
+                            yield released
             result = leg.finish()
         except Exception as exc:
             failure = leg.failed(exc)
