@@ -196,6 +196,8 @@ class _Leg(Generic[T]):
     def take(self, item: T) -> list[T] | None:
         """The items to pass on after ``item`` arrived (None: hold them)."""
         chunk = item if isinstance(item, ChatChunk) else read_chunk(item, self.provider.id)
+        now = time.monotonic()
+        self.check(now)  # first: a chunk that comes too late belongs to a failed attempt
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
         if chunk.model is not None:
@@ -205,8 +207,6 @@ class _Leg(Generic[T]):
         progress = self.progress
         if chunk.content:
             progress.parts.append(chunk.content)
-        now = time.monotonic()
-        self.check(now)
         # Before the first token only a token stops the clock; after it, any chunk does.
         if self.token or chunk.has_content or chunk.reasoning:
             self.token = True
@@ -290,9 +290,10 @@ class _Leg(Generic[T]):
         progress = self.progress
         if not progress.sent:
             return self.run.after_failure(self.provider, exc, failure)
-        if self.released:  # broke mid-answer: the source's edge policy decides
+        if self.released:  # broke mid-answer: the source's edge policy decides (with
+            # fallback=False the plan holds no backup, so nothing can continue it)
             edge = self.run.resolver.edge_policy.get(self.provider.id)
-            if not (progress.fallback and edge is not None and edge.mid_stream == "continue"):
+            if edge is None or edge.mid_stream != "continue":
                 raise progress.interrupted() from exc
             progress.continued_from.append(self.provider.id)
         try:
@@ -355,17 +356,21 @@ def _drive(
                 upstream = iter(fn(provider, "".join(progress.parts)))
             finally:
                 _deadline.reset(token)
-            while True:
-                token = _deadline.set(run.deadline)
-                try:
-                    item = next(upstream)
-                except StopIteration:
-                    break
-                finally:
-                    _deadline.reset(token)
-                out = leg.take(item)
-                if out is not None:
-                    yield from out
+            if progress.bounded:  # the built-in client never asks time_left() between chunks
+                for item in upstream:
+                    if (out := leg.take(item)) is not None:
+                        yield from out
+            else:
+                while True:
+                    token = _deadline.set(run.deadline)  # time_left() inside fn
+                    try:
+                        item = next(upstream)
+                    except StopIteration:
+                        break
+                    finally:
+                        _deadline.reset(token)
+                    if (out := leg.take(item)) is not None:
+                        yield from out
             result = leg.finish()
         except Exception as exc:
             failure = leg.failed(exc)
@@ -416,31 +421,33 @@ async def _adrive(
             finally:
                 _deadline.reset(token)
             upstream = aiter(opened)
-            # Each chunk must come before the stall limit and the deadline: a silent upstream
-            # is interrupted, whatever fn does. The built-in client's reads are bounded by
-            # first_token_timeout_s already, so without a deadline it needs no timer per chunk.
-            timed = not progress.bounded or run.deadline is not None
-            while True:
-                scope = asyncio.timeout_at(_loop_time(leg.limit())) if timed else None
-                token = _deadline.set(run.deadline)
-                try:
-                    if scope is None:
-                        item = await anext(upstream)
-                    else:
+            if progress.bounded and run.deadline is None:
+                # The built-in client's reads are bounded by first_token_timeout_s already:
+                # without a deadline it needs no timer per chunk, and a plain loop costs least.
+                async for item in upstream:
+                    if (out := leg.take(item)) is not None:
+                        for released in out:
+                            yield released
+            else:
+                # Each chunk must come before the stall limit and the deadline: a silent
+                # upstream is interrupted, whatever fn does.
+                while True:
+                    scope = asyncio.timeout_at(_loop_time(leg.limit()))
+                    token = _deadline.set(run.deadline)
+                    try:
                         async with scope:
                             item = await anext(upstream)
-                except StopAsyncIteration:
-                    break
-                except TimeoutError:
-                    if scope is not None and scope.expired():
-                        raise leg.stalled() from None
-                    raise
-                finally:
-                    _deadline.reset(token)
-                out = leg.take(item)
-                if out is not None:
-                    for released in out:
-                        yield released
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        if scope.expired():
+                            raise leg.stalled() from None
+                        raise
+                    finally:
+                        _deadline.reset(token)
+                    if (out := leg.take(item)) is not None:
+                        for released in out:
+                            yield released
             result = leg.finish()
         except Exception as exc:
             failure = leg.failed(exc)
@@ -596,7 +603,7 @@ def chat_stream(
     pool = client or default_client()
 
     def open_stream(provider: Provider, partial: str) -> Iterator[ChatChunk]:
-        return _sse(pool, provider, *_chat_request(provider, messages, params, environ, partial))
+        return _sse(pool, provider, _chat_request(provider, messages, params, environ, partial))
 
     progress: _Progress[ChatChunk] = _Progress(fallback, 200, bounded=True)
     chunks = _drive(
@@ -622,7 +629,7 @@ def achat_stream(
     pool = client or default_client()
 
     async def open_stream(provider: Provider, partial: str) -> AsyncIterator[ChatChunk]:
-        return _asse(pool, provider, *_chat_request(provider, messages, params, environ, partial))
+        return _asse(pool, provider, _chat_request(provider, messages, params, environ, partial))
 
     progress: _Progress[ChatChunk] = _Progress(fallback, 200, bounded=True)
     chunks = _adrive(
@@ -633,7 +640,22 @@ def achat_stream(
 
 # --- the built-in client's streams ------------------------------------------------------------
 
-_Request = tuple[str, dict[str, str], bytes]
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One stream's request, with its time bounds taken when the attempt starts (where the
+    call's deadline is known): the generator that sends it runs later, outside that context."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    left: float | None
+    """What was left of the deadline (None: no deadline)."""
+    connect: float
+    """Connecting and sending take at most timeout_s."""
+    read: float
+    """Each read waits at most first_token_timeout_s (a silent upstream is a stall); timeout_s
+    does not bound the whole answer, which a stream may rightly exceed."""
 
 
 def _chat_request(
@@ -648,15 +670,11 @@ def _chat_request(
     body = {"stream_options": {"include_usage": True}, **params, "stream": True}
     url, headers, content = _request(provider, messages, body, environ)
     headers["Accept"] = "text/event-stream"
-    return url, headers, content
-
-
-def _read_timeout(provider: Provider) -> float:
-    """Each read waits at most first_token_timeout_s (a silent upstream is a stall), and never
-    past the deadline; timeout_s bounds a whole answer, which a stream may rightly exceed."""
     left = time_left()
     read = provider.first_token_timeout_s
-    return read if left is None else max(0.001, min(read, left))
+    if left is not None:
+        read = max(0.001, min(read, left))
+    return _Request(url, headers, content, left, _timeout(provider), read)
 
 
 def _stall(provider: Provider, seconds: float) -> ProviderError:
@@ -671,24 +689,17 @@ def _secret(headers: Mapping[str, str]) -> str:
     return headers.get("Authorization", "").removeprefix("Bearer ")
 
 
-def _sse(
-    pool: Client,
-    provider: Provider,
-    url: str,
-    headers: dict[str, str],
-    body: bytes,
-) -> Iterator[ChatChunk]:
+def _sse(pool: Client, provider: Provider, request: _Request) -> Iterator[ChatChunk]:
     decoder: SSEDecoder | None = None
     failure: ProviderError | None = None
-    left = time_left()
+    left, read, headers = request.left, request.read, request.headers
     # A stream holds one of the client's connections for as long as it is read, like chat().
     if not pool._sync_slots.acquire(timeout=None if left is None else max(0.0, left)):
         raise ProviderError("local", _QUEUED, provider_id=provider.id)
-    read = _read_timeout(provider)
-    timeout = httpx.Timeout(_timeout(provider), read=read)
+    timeout = httpx.Timeout(request.connect, read=read)
     try:
         with pool.sync.stream(
-            "POST", url, headers=headers, content=body, timeout=timeout
+            "POST", request.url, headers=headers, content=request.body, timeout=timeout
         ) as response:
             if response.status_code >= 400:
                 response.read()
@@ -710,13 +721,7 @@ def _sse(
         raise failure
 
 
-async def _asse(
-    pool: Client,
-    provider: Provider,
-    url: str,
-    headers: dict[str, str],
-    body: bytes,
-) -> AsyncIterator[ChatChunk]:
+async def _asse(pool: Client, provider: Provider, request: _Request) -> AsyncIterator[ChatChunk]:
     import aiohttp
 
     from . import admission
@@ -726,10 +731,12 @@ async def _asse(
         await slots.slots.acquire()
     decoder: SSEDecoder | None = None
     failure: ProviderError | None = None
-    read = _read_timeout(provider)
-    timeout = aiohttp.ClientTimeout(sock_connect=_timeout(provider), sock_read=read)
+    read, headers = request.read, request.headers
+    timeout = aiohttp.ClientTimeout(sock_connect=request.connect, sock_read=read)
     try:
-        async with slots.session.post(url, headers=headers, data=body, timeout=timeout) as response:
+        async with slots.session.post(
+            request.url, headers=headers, data=request.body, timeout=timeout
+        ) as response:
             if response.status >= 400:
                 content = await response.read()
                 _parse(provider, response.status, response.headers, content, headers)

@@ -68,9 +68,10 @@ def mark_unhealthy(
 
 @contextmanager
 def fail_calls(*model_ids: str, error_class: ErrorClass = "server") -> Iterator[None]:
-    """Within the block, every call that the executor (``call_with_fallback``, ``chat`` and their
-    async twins) makes to these providers fails with ``error_class``, without calling your
-    ``fn`` or the network, so your own fallback paths can be tested without a server."""
+    """Within the block, every call that the executor (``call_with_fallback``, ``chat``, the
+    streaming calls and their async twins) makes to these providers fails with
+    ``error_class``, without calling your ``fn`` or the network, so your own fallback paths
+    can be tested without a server."""
     from . import execute
 
     if error_class not in ERROR_CLASSES:

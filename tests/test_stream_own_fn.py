@@ -184,3 +184,30 @@ def test_time_left_inside_fn_counts_down_the_stream_deadline(mode, resolver):
 
     assert len(seen) == 2
     assert all(left is not None and 0 < left <= 30 for left in seen)
+
+
+def test_content_arriving_after_the_stall_limit_is_not_passed_on(mode, resolver):
+    """Content that arrives only after first_token_timeout_s is part of a failed attempt: the
+    backup starts from nothing and the answer is the backup's alone."""
+    plan = {PRIMARY: [role(), 0.5, text("late")], BACKUP: ["Backup says yes."]}
+
+    stream = run(mode, resolver, plan)
+
+    assert stream.outcome.served_by == BACKUP
+    assert stream.outcome.value.content == "Backup says yes."
+    assert stream.content == "Backup says yes."
+
+
+def test_fail_calls_makes_streams_fall_back_too(mode, resolver):
+    """resolver.testing.fail_calls fails a stream's attempts on the chosen providers without
+    calling fn, so a user's streaming fallback path can be tested without a server."""
+    from resolver.testing import fail_calls
+
+    plan = {PRIMARY: ["never called"], BACKUP: ["Backup says yes."]}
+    with fail_calls(PRIMARY, error_class="rate_limit"):
+        stream = run(mode, resolver, plan)
+
+    assert stream.outcome.served_by == BACKUP
+    first = stream.outcome.attempts[0]
+    assert (first.provider_id, first.error_class) == (PRIMARY, "rate_limit")
+    assert "fail_calls" in first.message
