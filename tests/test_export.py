@@ -245,3 +245,21 @@ def test_import_lists_every_problem_of_the_file_at_once(tmp_path):
         "model_list[0].litellm_params.model",
         "model_list[1]",
     ]
+
+
+def test_import_reports_where_litellm_would_walk_further_than_the_imported_chain(tmp_path):
+    """A LiteLLM file whose backup has fallbacks of its own imports as flat chains, and the
+    report says what LiteLLM would also have tried."""
+    deployments = [
+        {"model_name": m, "litellm_params": {"model": f"openai/x/{m}", "api_base": "http://h/v1"}}
+        for m in ("a", "b", "c")
+    ]
+    config = {
+        "model_list": deployments,
+        "router_settings": {"fallbacks": [{"a": ["b"]}, {"b": ["c"]}]},
+    }
+    imported = from_litellm(yaml.safe_dump(config), source="c.yaml")
+    assert "a: LiteLLM tries b, c; the imported chain is b" in imported.not_carried[0]
+    write(imported, tmp_path / "conf")
+    r = load(env="imported", config_dirs=[tmp_path / "conf"])
+    assert [p.id for p in r.static_chain("a")] == ["b"]

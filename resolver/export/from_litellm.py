@@ -1,14 +1,16 @@
 """``fallback-resolver import --from litellm``: a LiteLLM proxy config as a deployment config dir.
 
-The dir holds one vendor file per vendor (``model_info.vendor`` when the config has it, as our
-export writes, else one per ``api_base``), the fallback edges, and an env that selects just
-those, so ``load(env=NAME, config_dirs=[DIR])`` composes it beside the shipped tree without
-touching the shipped envs. Files are named after the env, so they never shadow shipped ones.
+The dir holds one vendor file per vendor (``model_info.fallback_resolver.vendor`` when the
+config has it, as our export writes, else one per ``api_base``), the fallback edges, and an env
+that selects just those, so ``load(env=NAME, config_dirs=[DIR])`` composes it beside the
+shipped tree without touching the shipped envs. Files are named after the env, so they never
+shadow shipped ones.
 
-LiteLLM follows a backup's own fallbacks and counts hops in ``max_fallbacks``; the env sets
-``max_depth: 1`` since each imported list is already the whole chain our export writes.
-Everything that cannot be carried over is listed in :attr:`Imported.not_carried`; a key
-written in the file as a value is never copied, and never quoted in a message.
+Each imported list is taken as the whole chain (``max_depth: 1``), which is what our export
+writes. Where LiteLLM would walk further (it follows a backup's own fallbacks first), the
+difference is reported. Everything that cannot be carried over is listed in
+:attr:`Imported.not_carried`; a key written in the file as a value is never copied, and never
+quoted in a message.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ..errors import ConfigError, Problem
-from .litellm import KEY_PREFIX
+from .litellm import KEY_PREFIX, OURS, litellm_order
 
 # LiteLLM's default for max_fallbacks (litellm/router.py).
 LITELLM_MAX_FALLBACKS = 5
@@ -74,6 +76,13 @@ def from_litellm(text: str, *, source: str = "<litellm config>", env: str = "imp
     if reader.problems:
         raise ConfigError(reader.problems)
     policy = _policy(reader, settings, fallbacks)
+    for source, chain in fallbacks.items():
+        theirs = litellm_order(fallbacks, source, _max_fallbacks(settings))
+        if theirs != chain:
+            reader.dropped.append(
+                f"{source}: LiteLLM tries {', '.join(theirs) or 'nothing'}; the imported chain "
+                f"is {', '.join(chain) or 'empty'} (a backup's own fallbacks are not followed)"
+            )
     files = _vendor_files(env, models)
     vendors = sorted(Path(rel).stem for rel in files)
     files[f"fallbacks/{env}.yaml"] = _yaml(
@@ -131,15 +140,22 @@ def _models(reader: _Reader, entries: list[Any]) -> dict[str, dict[str, Any]]:
                 "endpoints): not imported, nor its edges"
             )
             continue
-        model = _fields(reader, key, name, params, info)
+        ours = info.get(OURS)
+        ours = ours if isinstance(ours, dict) else {}
+        model = _fields(reader, key, name, params, info, ours)
         model["base_url"] = base_url
-        model["vendor"] = str(info.get("vendor") or _vendor_of(base_url))
+        model["vendor"] = str(ours.get("vendor") or _vendor_of(base_url))
         models[name] = model
     return models
 
 
 def _fields(
-    reader: _Reader, key: str, name: str, params: dict[str, Any], info: dict[str, Any]
+    reader: _Reader,
+    key: str,
+    name: str,
+    params: dict[str, Any],
+    info: dict[str, Any],
+    ours: dict[str, Any],
 ) -> dict[str, Any]:
     provider, _, model = params["model"].partition("/")
     if provider != "openai":
@@ -149,9 +165,9 @@ def _fields(
         )
     fields: dict[str, Any] = {
         "model": model or params["model"],
-        "display_name": str(info.get("display_name") or name),
-        "tier": str(info.get("tier") or "imported"),
-        "reasoning": bool(info.get("reasoning", False)),
+        "display_name": str(ours.get("display_name") or name),
+        "tier": str(ours.get("tier") or "imported"),
+        "reasoning": bool(ours.get("reasoning", False)),
         "pricing": {
             "prompt": _per_million(info, params, "input_cost_per_token"),
             "completion": _per_million(info, params, "output_cost_per_token"),
@@ -253,8 +269,7 @@ def _policy(
 ) -> dict[str, Any]:
     retries = settings.get("num_retries", 0)
     retries = retries if isinstance(retries, int) and retries >= 0 else 0
-    hops = settings.get("max_fallbacks", LITELLM_MAX_FALLBACKS)
-    hops = hops if isinstance(hops, int) and hops >= 0 else LITELLM_MAX_FALLBACKS
+    hops = _max_fallbacks(settings)
     longest = max((len(t) for t in fallbacks.values()), default=0)
     policy: dict[str, Any] = {
         # Each imported list is a whole chain: a backup's own edges are not followed from it.
@@ -278,6 +293,11 @@ def _policy(
     for ignored in sorted(set(settings) - _READ):
         reader.dropped.append(f"router_settings.{ignored}: no fallback-resolver equivalent")
     return policy
+
+
+def _max_fallbacks(settings: Mapping[str, Any]) -> int:
+    hops = settings.get("max_fallbacks", LITELLM_MAX_FALLBACKS)
+    return hops if isinstance(hops, int) and hops >= 0 else LITELLM_MAX_FALLBACKS
 
 
 _READ = {

@@ -4,8 +4,8 @@ Every enabled model becomes one deployment (``model_name`` is our model id, call
 LiteLLM's OpenAI-compatible client at the vendor's ``api_base``, its key read by LiteLLM from
 ``os.environ/<VAR>``). ``router_settings.fallbacks`` holds each source's whole chain in order, as
 our executor walks it: LiteLLM does not follow a backup's own fallbacks, so the chain is written
-flat. ``model_info`` carries what LiteLLM does not read (vendor, tier, reasoning) so that
-``fallback-resolver import --from litellm`` brings it back.
+flat. ``model_info.fallback_resolver`` carries what LiteLLM does not read (vendor, tier,
+reasoning) so that ``fallback-resolver import --from litellm`` brings it back.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ PREFIX = "openai/"
 """LiteLLM's provider prefix for any OpenAI-compatible endpoint at ``api_base``."""
 KEY_PREFIX = "os.environ/"
 """How a LiteLLM config names an environment variable instead of a value."""
+OURS = "fallback_resolver"
+"""The ``model_info`` key holding what LiteLLM does not read, for the import to bring back."""
 
 
 def to_litellm(r: Resolver) -> Export:
@@ -74,10 +76,14 @@ def _deployment(p: Provider) -> dict[str, Any]:
         params["api_key"] = KEY_PREFIX + p.api_key_env
     params["timeout"] = p.timeout_s
     info: dict[str, Any] = {
-        "vendor": p.vendor,
-        "display_name": p.display_name,
-        "tier": p.tier,
-        "reasoning": p.reasoning,
+        # Under a key of its own: LiteLLM's model_info has fields of the same names
+        # (``tier`` is free or paid there).
+        OURS: {
+            "vendor": p.vendor,
+            "display_name": p.display_name,
+            "tier": p.tier,
+            "reasoning": p.reasoning,
+        },
         # LiteLLM prices per token; ours are per million tokens.
         "input_cost_per_token": per_token(p.pricing.prompt),
         "output_cost_per_token": per_token(p.pricing.completion),
