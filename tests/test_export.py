@@ -263,3 +263,19 @@ def test_import_reports_where_litellm_would_walk_further_than_the_imported_chain
     write(imported, tmp_path / "conf")
     r = load(env="imported", config_dirs=[tmp_path / "conf"])
     assert [p.id for p in r.static_chain("a")] == ["b"]
+
+
+def test_a_malformed_file_with_a_key_in_it_keeps_no_trace_of_the_key(tmp_path):
+    """The error for unparseable YAML neither says nor chains the parser's error, which quotes
+    the file's text, key included."""
+    from resolver import ConfigError
+
+    text = f"model_list:\n- litellm_params: {{api_key: {SECRET}\n  model: [\n"
+    with pytest.raises(ConfigError) as caught:
+        from_litellm(text, source="broken.yaml")
+    error = caught.value
+    assert error.__cause__ is None
+    assert error.__context__ is None
+    assert SECRET not in str(error) + repr(error.args)
+    assert error.problems[0].code == "malformed-yaml"
+    assert error.problems[0].file == "broken.yaml"

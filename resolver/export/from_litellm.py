@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -58,13 +58,9 @@ def from_litellm(text: str, *, source: str = "<litellm config>", env: str = "imp
     reader = _Reader(source)
     if not _NAME.match(env):
         reader.bad("env", f"env name {env!r} is not a plain file name", "e.g. --name imported")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "?"
-        problem = Problem("malformed-yaml", f"not valid YAML ({where})", file=source)
-        raise ConfigError([problem]) from None
+    data = _parse(text)
+    if isinstance(data, Problem):
+        raise ConfigError([replace(data, file=source)])
     if not isinstance(data, dict) or not isinstance(data.get("model_list"), list):
         reader.bad("model_list", "a LiteLLM config needs a model_list (a list of deployments)")
         raise ConfigError(reader.problems)
@@ -99,6 +95,17 @@ def from_litellm(text: str, *, source: str = "<litellm config>", env: str = "imp
         f"Env imported from {source} (fallback-resolver import --from litellm).", env_config
     )
     return Imported(env, files, tuple(reader.dropped))
+
+
+def _parse(text: str) -> Any:
+    """The YAML data, or the problem with it. The parser's error quotes the file, which may
+    hold a key: it is not raised, nor kept as the context of the error that is."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "?"
+        return Problem("malformed-yaml", f"not valid YAML ({where})")
 
 
 def write(imported: Imported, out_dir: str | Path) -> None:
