@@ -30,7 +30,8 @@ from .litellm import KEY_PREFIX, OURS, litellm_order
 
 # LiteLLM's default for max_fallbacks (litellm/router.py).
 LITELLM_MAX_FALLBACKS = 5
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+# Env and vendor names become file names and Hydra option names.
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +152,7 @@ def _models(reader: _Reader, entries: list[Any]) -> dict[str, dict[str, Any]]:
         ours = ours if isinstance(ours, dict) else {}
         model = _fields(reader, key, name, params, info, ours)
         model["base_url"] = base_url
-        model["vendor"] = str(ours.get("vendor") or _vendor_of(base_url))
+        model["vendor"] = _slug(str(ours.get("vendor") or _host(base_url)))
         models[name] = model
     return models
 
@@ -205,9 +206,16 @@ def _per_million(info: dict[str, Any], params: dict[str, Any], name: str) -> flo
     return round(float(value) * 1_000_000, 9) if isinstance(value, int | float) else 0.0
 
 
-def _vendor_of(base_url: str) -> str:
-    host = urlsplit(base_url).hostname or "vendor"
-    return re.sub(r"[^a-z0-9]+", "_", host.lower()).strip("_")
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # not a URL; validation of the composed config reports it
+        return ""
+
+
+def _slug(name: str) -> str:
+    """``name`` as a vendor name that is safe as a file and option name."""
+    return re.sub(r"[^a-z0-9_-]+", "_", name.lower()).strip("_-") or "vendor"
 
 
 def _settings(reader: _Reader, data: dict[str, Any]) -> dict[str, Any]:
