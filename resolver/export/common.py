@@ -69,10 +69,15 @@ class _EveryKeySet(Mapping[str, str]):
         return 0
 
 
+def backups_tried(r: Resolver) -> int:
+    """How many backups one call can reach: ``max_attempts`` counts the requested model too."""
+    return max(r.policy.max_attempts - 1, 0)
+
+
 def chains(r: Resolver) -> dict[str, tuple[Provider, ...]]:
     """Per enabled source with backups: the backups a call can reach, in order. A runtime that
     does not re-check our bounds gets only what ``max_attempts`` lets the executor try."""
-    room = max(r.policy.max_attempts - 1, 0)
+    room = backups_tried(r)
     out = {}
     for p in enabled(r):
         chain = r.static_chain(p.id)[:room]
@@ -94,7 +99,7 @@ def left_out(r: Resolver) -> list[str]:
     """Every configured edge the export does not carry, and why; and the configuration's
     validation warnings, which no other runtime reports."""
     notes = []
-    room = max(r.policy.max_attempts - 1, 0)
+    room = backups_tried(r)
     for source_id, targets in sorted(r.fallbacks.items()):
         source = r.providers[source_id]
         if not source.enabled and targets:

@@ -3,9 +3,10 @@
 Every enabled model becomes one deployment (``model_name`` is our model id, called through
 LiteLLM's OpenAI-compatible client at the vendor's ``api_base``, its key read by LiteLLM from
 ``os.environ/<VAR>``). ``router_settings.fallbacks`` holds each source's whole chain in order, as
-our executor walks it: LiteLLM does not follow a backup's own fallbacks, so the chain is written
-flat. ``model_info.fallback_resolver`` carries what LiteLLM does not read (vendor, tier,
-reasoning) so that ``fallback-resolver import --from litellm`` brings it back.
+our executor walks it. LiteLLM also follows a backup's own fallbacks, depth first; where that
+changes the order, the header says so (:func:`litellm_order`). ``model_info.fallback_resolver``
+carries what LiteLLM does not read (vendor, tier, reasoning) so that
+``fallback-resolver import --from litellm`` brings it back.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ import yaml
 
 from ..catalog import Provider
 from ..resolve import Resolver
-from .common import Export, chains, comment_header, enabled, fallback_on, left_out
+from .common import (
+    Export,
+    backups_tried,
+    chains,
+    comment_header,
+    enabled,
+    fallback_on,
+    left_out,
+)
 
 PREFIX = "openai/"
 """LiteLLM's provider prefix for any OpenAI-compatible endpoint at ``api_base``."""
@@ -30,7 +39,7 @@ def to_litellm(r: Resolver) -> Export:
     paths = chains(r)
     settings: dict[str, Any] = {
         "fallbacks": [{s: [p.id for p in chain]} for s, chain in paths.items()],
-        "max_fallbacks": max(r.policy.max_attempts - 1, 0),
+        "max_fallbacks": backups_tried(r),
         "num_retries": r.policy.retries,
     }
     # Our context rule: after a context-window failure only a backup with a larger window is
@@ -126,7 +135,7 @@ def _unsupported(r: Resolver, paths: dict[str, tuple[Provider, ...]]) -> list[st
     lines = left_out(r)
     written = {s: [p.id for p in chain] for s, chain in paths.items()}
     for source, ours in written.items():
-        theirs = litellm_order(written, source, max(policy.max_attempts - 1, 0))
+        theirs = litellm_order(written, source, backups_tried(r))
         if theirs != ours:
             lines.append(
                 f"{source}: LiteLLM tries {', '.join(theirs) or 'nothing'} (it follows a "
