@@ -279,3 +279,15 @@ def test_a_malformed_file_with_a_key_in_it_keeps_no_trace_of_the_key(tmp_path):
     assert SECRET not in str(error) + repr(error.args)
     assert error.problems[0].code == "malformed-yaml"
     assert error.problems[0].file == "broken.yaml"
+
+
+def test_export_of_an_invalid_configuration_exits_2_and_writes_nothing(tmp_path, capsys):
+    """An export never writes a file for a configuration that does not validate: exit 2 and
+    the problem named, no traceback."""
+    out = tmp_path / "litellm.yaml"
+    args = ["export", "-f", "litellm", "-o", str(out), "++fallbacks={glm-4.6-syn: [nope]}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "unknown-target" in err
+    assert "Traceback" not in err
+    assert not out.exists()

@@ -94,3 +94,35 @@ def test_the_reported_litellm_order_is_the_order_the_router_really_tries(chat_se
     assert answered.get("error"), answered
     tried = [q.model for q in chat_server.requests]
     assert tried == [r.providers[m].model for m in (source, *expected)]
+
+
+def test_after_a_context_window_failure_the_router_skips_smaller_windows_as_we_do(
+    chat_server, tmp_path
+):
+    """When the primary's context is exceeded, the Router goes to the first backup with a
+    larger window (context_window_fallbacks), skipping a smaller one, as our executor does."""
+    source = "deepseek-r1-0528-syn"
+    r = load(
+        env="prod",
+        overrides=[
+            *chat_server.overrides(),
+            f"++fallbacks={{{source}: [deepseek-r1, deepseek-v3.1]}}",
+            f"++models={{{source}: {{context_window: 64000}}, deepseek-r1: {{context_window: "
+            "32000}, deepseek-v3.1: {context_window: 128000}}",
+        ],
+    )
+    keys = ChatServer.environ()
+    config = tmp_path / "litellm.yaml"
+    config.write_text(export(r, "litellm").text)
+    chat_server.set_fault(r.providers[source].model, "context_window")
+
+    answered = route(config, source, keys)
+
+    expected = r.providers["deepseek-v3.1"]
+    assert answered["model"] == expected.model, answered
+    assert [q.model for q in chat_server.requests] == [r.providers[source].model, expected.model]
+    chat_server.clear()
+    chat_server.set_fault(r.providers[source].model, "context_window")
+    assert (
+        r.chat(source, [{"role": "user", "content": "hi"}], environ=keys).served_by == expected.id
+    )
