@@ -291,3 +291,14 @@ def test_export_of_an_invalid_configuration_exits_2_and_writes_nothing(tmp_path,
     assert "unknown-target" in err
     assert "Traceback" not in err
     assert not out.exists()
+
+
+def test_export_never_asks_the_shared_health_store(monkeypatch, caplog):
+    """With health kept in a Redis that is down, every export still writes the chains and
+    never tries Redis: health is the runtime's state, not configuration."""
+    monkeypatch.setenv("RESOLVER_REDIS_URL", "redis://127.0.0.1:1/0")
+    r = load(env="prod", overrides=["policy.health.store=redis"])
+    with caplog.at_level("WARNING", logger="resolver"):
+        for fmt in ("litellm", "portkey", "ts"):
+            assert "deepseek-r1" in export(r, fmt).text
+    assert not [rec for rec in caplog.records if "unreachable" in rec.getMessage()]

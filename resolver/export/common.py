@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from .._version import __version__
 from ..catalog import ErrorClass, Provider
+from ..health import MemoryHealthStore
 from ..resolve import Resolver
 from ..snapshot import to_json
 
@@ -100,6 +101,9 @@ def left_out(r: Resolver) -> list[str]:
     validation warnings, which no other runtime reports."""
     notes = []
     room = backups_tried(r)
+    # Health is the runtime's own state, not configuration: a fresh in-process store, so an
+    # export never asks a shared store (nor waits for one that is down).
+    r = r.with_health(MemoryHealthStore(r.policy.health))
     for source_id, targets in sorted(r.fallbacks.items()):
         source = r.providers[source_id]
         if not source.enabled and targets:
