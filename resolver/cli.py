@@ -22,8 +22,10 @@ from .commands import (
     cmd_compile,
     cmd_diff,
     cmd_explain,
+    cmd_export,
     cmd_graph,
     cmd_health,
+    cmd_import,
     cmd_lookup,
     cmd_show,
     cmd_table,
@@ -45,6 +47,9 @@ _VALUED = {
     "--output",
     "-o",
     "--reset",
+    "--snapshot",
+    "--from",
+    "--name",
 }
 _JSON_COMMANDS = {"table", "lookup", "explain", "validate", "diff", "health"}
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -100,6 +105,21 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         f"  RESOLVER_SNAPSHOT=fallbacks.prod.json python -m your_service\n"
         f"  {PROG} compile --env staging | less    # without -o: to stdout, no file written",
     ),
+    "export": (
+        "the validated configuration for another runtime: a LiteLLM proxy config, Portkey "
+        "gateway configs, a TypeScript module, or the JSON Schema of compiled snapshots",
+        f"  {PROG} export --format litellm --env prod -o litellm.yaml\n"
+        f"  {PROG} export --format portkey -o portkey.json\n"
+        f"  {PROG} export --format ts --env staging -o src/fallbacks.ts\n"
+        f"  {PROG} export --format ts --snapshot fallbacks.prod.json -o src/fallbacks.ts\n"
+        f"  {PROG} export --format json-schema -o snapshot.schema.json",
+    ),
+    "import": (
+        "write a deployment config dir from another runtime's config (a LiteLLM proxy "
+        "config.yaml); what cannot be carried over is reported",
+        f"  {PROG} import --from litellm config.yaml -o deploy/conf\n"
+        f"  {PROG} validate --config-dir deploy/conf --env imported",
+    ),
 }
 _OVERRIDE_HELP = (
     "Hydra overrides, after the options: key=value, +key=value, ++key=value, ~key. "
@@ -136,7 +156,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         _add_command_arguments(name, p)
-        _add_common(p, json=name in _JSON_COMMANDS)
+        if name == "import":  # reads a file of another tool; composes nothing
+            _add_import_arguments(p)
+        else:
+            _add_common(p, json=name in _JSON_COMMANDS)
         parsers[name] = p
     return top, parsers
 
@@ -165,6 +188,32 @@ def _add_command_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--info", action="store_true", help="also the chosen config groups and search path"
         )
+    elif name == "export":
+        _add_export_arguments(p)
+
+
+def _add_export_arguments(p: argparse.ArgumentParser) -> None:
+    from .export import FORMATS
+
+    p.add_argument("-f", "--format", choices=FORMATS, required=True)
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument(
+        "--snapshot",
+        metavar="FILE",
+        help="export a compiled snapshot instead of composing (takes no configuration flags)",
+    )
+
+
+def _add_import_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="source_format", choices=("litellm",), required=True)
+    p.add_argument("file", metavar="FILE", help="the other tool's configuration file")
+    p.add_argument("-o", "--output", metavar="DIR", required=True, help="the config dir to write")
+    p.add_argument(
+        "--name",
+        default="imported",
+        help="name of the env written, env/NAME.yaml (default: imported)",
+    )
+    p.set_defaults(model_flags=[], overrides=[])
 
 
 def _add_common(p: argparse.ArgumentParser, *, json: bool) -> None:
@@ -297,6 +346,8 @@ def _context(args: argparse.Namespace, env: str | None, made: list[tuple[str, st
 
 
 def _run(command: str, args: argparse.Namespace, made: list[tuple[str, str]]) -> int:
+    if command == "import":
+        return cmd_import(args.source_format, args.file, args.output, args.name)
     env_arg: str | None = args.env or os.environ.get("RESOLVER_ENV") or None
     envs = [e.strip() for e in env_arg.split(",")] if env_arg else [None]
     if command == "validate":
@@ -320,6 +371,8 @@ def _run(command: str, args: argparse.Namespace, made: list[tuple[str, str]]) ->
         return cmd_health(ctx, reset=args.reset, reset_all=args.reset_all)
     if command == "compile":
         return cmd_compile(ctx, args.output)
+    if command == "export":
+        return cmd_export(ctx, args.format, args.output, args.snapshot)
     return cmd_table(ctx)
 
 

@@ -425,3 +425,64 @@ def cmd_health(ctx: Context, *, reset: str | None, reset_all: bool) -> int:
     out = sum(not s.in_rotation for s in states)
     ctx.out.line(f"{len(states) - out} in rotation, {out} out of rotation")
     return 0
+
+
+def cmd_export(ctx: Context, fmt: str, output: str | None, snapshot_path: str | None) -> int:
+    from .export import export
+    from .export.schema import to_json_schema
+
+    if fmt == "json-schema":  # the shape of every snapshot: no configuration is read
+        result = to_json_schema()
+        what = "the JSON Schema of compiled snapshots"
+    else:
+        if snapshot_path is not None:
+            if ctx.env or ctx.overrides or ctx.config_dirs or ctx.config_path:
+                raise UsageError(
+                    "--snapshot exports the snapshot as it was compiled: drop --env, "
+                    "--config-dir, --config-path and overrides (or recompile it)"
+                )
+            from .snapshot import load_snapshot
+
+            r = load_snapshot(snapshot_path)
+        else:
+            r, _ = ctx.load()
+        result = export(r, fmt)
+        what = f"env {r.env} as {fmt}"
+    for line in result.unsupported:
+        print(f"fallback-resolver: warning: not expressed in {fmt}: {line}", file=sys.stderr)
+    _write_text(result.text, output)
+    if output is not None:
+        print(f"wrote {what} to {output}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(source_format: str, path: str, output: str, name: str) -> int:
+    from .export.from_litellm import from_litellm, write
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    imported = from_litellm(text, source=path, env=name)
+    try:
+        write(imported, output)
+    except OSError as e:
+        raise UsageError(f"cannot write {output}: {e.strerror or e}") from None
+    for line in imported.not_carried:
+        print(f"fallback-resolver: warning: not carried over from {path}: {line}", file=sys.stderr)
+    print(
+        f"wrote {len(imported.files)} file(s) to {output}; use them with "
+        f"--config-dir {output} --env {name}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _write_text(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot write {output}: {e.strerror or e}") from None

@@ -184,6 +184,11 @@ class Resolver:
             and (health.all_in_rotation or health.in_rotation(provider.id))
         )
 
+    def static_chain(self, model_id: str) -> tuple[Provider, ...]:
+        """Every backup a call through ``model_id`` could ever use, in order, before key
+        variables and health are checked: what a config written for another runtime carries."""
+        return tuple(provider for provider, _ in self._candidates.get(model_id, ()))
+
     def explain(self, model_id: str, *, environ: Mapping[str, str] | None = None) -> Explanation:
         """Why ``model_id`` falls back where it does: every candidate, used or skipped."""
         source = self._providers.get(model_id)

@@ -1,0 +1,184 @@
+"""A LiteLLM proxy ``config.yaml``: ``model_list`` and ``router_settings``.
+
+Every enabled model becomes one deployment (``model_name`` is our model id, called through
+LiteLLM's OpenAI-compatible client at the vendor's ``api_base``, its key read by LiteLLM from
+``os.environ/<VAR>``). ``router_settings.fallbacks`` holds each source's whole chain in order, as
+our executor walks it. LiteLLM also follows a backup's own fallbacks, depth first; where that
+changes the order, the header says so (:func:`litellm_order`). ``model_info.fallback_resolver``
+carries what LiteLLM does not read (vendor, tier, reasoning) so that
+``fallback-resolver import --from litellm`` brings it back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from ..catalog import Provider
+from ..resolve import Resolver
+from .common import (
+    Export,
+    backups_tried,
+    chains,
+    comment_header,
+    enabled,
+    fallback_on,
+    left_out,
+)
+
+PREFIX = "openai/"
+"""LiteLLM's provider prefix for any OpenAI-compatible endpoint at ``api_base``."""
+KEY_PREFIX = "os.environ/"
+"""How a LiteLLM config names an environment variable instead of a value."""
+OURS = "fallback_resolver"
+"""The ``model_info`` key holding what LiteLLM does not read, for the import to bring back."""
+
+
+def to_litellm(r: Resolver) -> Export:
+    paths = chains(r)
+    settings: dict[str, Any] = {
+        "fallbacks": [{s: [p.id for p in chain]} for s, chain in paths.items()],
+        "max_fallbacks": backups_tried(r),
+        "num_retries": r.policy.retries,
+    }
+    # Our context rule: after a context-window failure only a backup with a larger window is
+    # tried, where both windows are known.
+    windows = {
+        s: [p.id for p in chain if _larger_window(r.providers[s], p)]
+        for s, chain in paths.items()
+        if "context_window" in fallback_on(r, s)
+    }
+    settings["context_window_fallbacks"] = [{s: ids} for s, ids in windows.items() if ids]
+    settings["content_policy_fallbacks"] = [
+        {s: [p.id for p in chain]}
+        for s, chain in paths.items()
+        if "content_policy" in fallback_on(r, s)
+    ]
+    health = r.policy.health
+    if health.enabled:
+        # LiteLLM cools a deployment down once it fails more than allowed_fails times.
+        settings["allowed_fails"] = max(health.failure_threshold - 1, 0)
+        settings["cooldown_time"] = health.cooldown_s
+    else:
+        settings["disable_cooldowns"] = True
+    config = {
+        "model_list": [_deployment(p) for p in enabled(r)],
+        "router_settings": settings,
+    }
+    unsupported = _unsupported(r, paths)
+    comment = "# LiteLLM proxy config.\n" + comment_header(r, "litellm", unsupported, "#")
+    body = yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100)
+    return Export(comment + body, tuple(unsupported))
+
+
+def _deployment(p: Provider) -> dict[str, Any]:
+    params: dict[str, Any] = {"model": PREFIX + p.model, "api_base": p.base_url}
+    if p.api_key_env is not None:
+        params["api_key"] = KEY_PREFIX + p.api_key_env
+    params["timeout"] = p.timeout_s
+    info: dict[str, Any] = {
+        # Under a key of its own: LiteLLM's model_info has fields of the same names
+        # (``tier`` is free or paid there).
+        OURS: {
+            "vendor": p.vendor,
+            "display_name": p.display_name,
+            "tier": p.tier,
+            "reasoning": p.reasoning,
+        },
+        # LiteLLM prices per token; ours are per million tokens.
+        "input_cost_per_token": per_token(p.pricing.prompt),
+        "output_cost_per_token": per_token(p.pricing.completion),
+    }
+    if p.context_window is not None:
+        info["max_input_tokens"] = p.context_window
+    return {"model_name": p.id, "litellm_params": params, "model_info": info}
+
+
+def per_token(per_million: float) -> float:
+    """A per-million price as LiteLLM's per-token one, without float noise in the file."""
+    return float(f"{per_million / 1_000_000:.12g}")
+
+
+def _larger_window(source: Provider, target: Provider) -> bool:
+    if source.context_window is None or target.context_window is None:
+        return True
+    return target.context_window > source.context_window
+
+
+def litellm_order(written: dict[str, list[str]], source: str, max_fallbacks: int) -> list[str]:
+    """The models LiteLLM's Router tries after ``source`` fails, when each of them fails too.
+
+    LiteLLM follows a backup's own fallbacks before the next backup of the source (depth
+    first), skips a model already tried in the request, and stops at ``max_fallbacks`` hops
+    counted along the way (litellm/router_utils/fallback_event_handlers.py, run_async_fallback).
+    """
+    attempted = {source}
+
+    def walk(group: str, depth: int) -> list[str]:
+        tried: list[str] = []
+        if depth >= max_fallbacks:
+            return tried
+        for target in written.get(group, ()):
+            if target in attempted:
+                continue
+            attempted.add(target)
+            depth += 1
+            tried += [target, *walk(target, depth)]
+        return tried
+
+    return walk(source, 0)
+
+
+def _unsupported(r: Resolver, paths: dict[str, tuple[Provider, ...]]) -> list[str]:
+    policy = r.policy
+    lines = left_out(r)
+    written = {s: [p.id for p in chain] for s, chain in paths.items()}
+    for source, ours in written.items():
+        theirs = litellm_order(written, source, backups_tried(r))
+        if theirs != ours:
+            lines.append(
+                f"{source}: LiteLLM tries {', '.join(theirs) or 'nothing'} (it follows a "
+                f"backup's own fallbacks first); fallback-resolver tries {', '.join(ours)}"
+            )
+    lines.append(
+        "a backup whose key variable is unset is skipped by fallback-resolver at call time; "
+        "LiteLLM calls it and fails"
+    )
+    lines += [
+        f"{p.id} needs no key; LiteLLM's OpenAI client still wants one (set OPENAI_API_KEY "
+        "to any value)"
+        for p in enabled(r)
+        if p.api_key_env is None
+    ]
+    for source, edge in sorted(r.edge_policy.items()):
+        if source in paths and edge.fallback_on is not None:
+            lines.append(
+                f"{source} falls back only on {', '.join(edge.fallback_on) or 'nothing'}; "
+                "LiteLLM's fallbacks apply to every error"
+            )
+        if source in paths and edge.max_cost_ratio is not None:
+            lines.append(f"{source}: cost cap {edge.max_cost_ratio:g}x (LiteLLM has none)")
+    lines.append(
+        f"which errors fall back (policy.fallback_on: {', '.join(policy.fallback_on)}): "
+        "LiteLLM decides by its own exception types"
+    )
+    lines.append(
+        f"cost cap {policy.cost.max_ratio:g}x ({policy.cost.action}): LiteLLM has no cost guard"
+    )
+    if policy.retries:
+        lines.append(
+            f"retries only on {', '.join(policy.retry_on)}, backoff "
+            f"{policy.retry_backoff_s:g}s doubling, at most {policy.retry_max_wait_s:g}s, "
+            "counted in max_attempts"
+        )
+    if policy.deadline_s is not None:
+        lines.append(f"deadline of {policy.deadline_s:g}s over the whole chain")
+    if policy.health.enabled:
+        h = policy.health
+        lines.append(
+            f"health: {h.failure_threshold} failures in a row (not per minute), one probe after "
+            f"the cooldown, cooldown x{h.backoff:g} up to {h.max_cooldown_s:g}s, counting only "
+            f"{', '.join(h.counts)}"
+        )
+    return lines
