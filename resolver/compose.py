@@ -158,6 +158,7 @@ class _PlainSource(FileConfigSource):
         data = {} if data is None else data
         scanned = _scan(data) if isinstance(data, dict) and "defaults" not in data else None
         if scanned is None:
+            _refuse_null_keys(data, _file_label(f"file://{self.path}", config_path))
             return super().load_config(config_path)
         return _PlainResult(
             provider=self.provider,
@@ -198,6 +199,30 @@ def _scan(data: Any) -> bool | None:
         elif not isinstance(node, _LEAF_TYPES):
             return None
     return found
+
+
+def _refuse_null_keys(data: Any, label: str) -> None:
+    """A key YAML reads as null (`~:`, an empty key) makes OmegaConf fail without saying
+    where: name the file and the mapping that holds it instead."""
+    stack: list[tuple[KeyPath, Any]] = [((), data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            if None in node:
+                where = ".".join(map(str, path)) or "the top level"
+                raise ConfigError(
+                    [
+                        Problem(
+                            "bad-key",
+                            f"a key under {where} is null (`~` or an empty key)",
+                            file=label,
+                            hint="write the key as text; quote it if it is meant as '~'",
+                        )
+                    ]
+                )
+            stack.extend(((*path, k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend(((*path, i), v) for i, v in enumerate(node))
 
 
 class _MergeError(Exception):
