@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .catalog import mask_url
+from .catalog import mask_secrets
 from .errors import ConfigError, Problem, ResolverError, did_you_mean
 from .load import load_composed
 from .resolve import Explanation, Resolver, Step
@@ -335,7 +335,9 @@ def cmd_show(ctx: Context, *, info: bool) -> int:
             "env": composed.env,
             "choices": composed.choices,
             "search_path": list(composed.search_path),
-            "overrides": [mask_url(ctx.labels.get(f"override {o!r}", o)) for o in ctx.overrides],
+            "overrides": [
+                mask_secrets(ctx.labels.get(f"override {o!r}", o)) for o in ctx.overrides
+            ],
         }
         ctx.out.line(yaml.safe_dump(about, sort_keys=True).rstrip())
         ctx.out.line("---")
@@ -352,9 +354,11 @@ def _redact(value: Any) -> Any:
     if isinstance(value, list):
         return [_redact(v) for v in value]
     if isinstance(value, str) and "://" in value:
-        parts = urlsplit(mask_url(value))
+        parts = urlsplit(mask_secrets(value))
         query = "&".join(f"{q.partition('=')[0]}=***" for q in parts.query.split("&") if q)
         return urlunsplit(parts._replace(query=query))
+    if isinstance(value, str):
+        return mask_secrets(value)
     return value
 
 

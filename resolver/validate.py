@@ -8,13 +8,19 @@ override that set it.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from .catalog import (
+    ACCEPTABLE,
     ERROR_CLASSES,
     HEALTH_STORES,
+    REDIS_URL_ENV,
+    Acceptance,
     CostPolicy,
     EdgePolicy,
     HealthPolicy,
@@ -23,12 +29,50 @@ from .catalog import (
     Provider,
     SecretURL,
     is_downgrade,
+    looks_like_secret,
     mask_url,
 )
 from .errors import Problem, Severity, did_you_mean
 
 KeyPath = tuple[str | int, ...]
 OriginOf = Callable[[KeyPath], "str | None"]
+
+
+# What a value of the right kind may still get wrong: (message, hint) when it is bad.
+Check = Callable[[Any], "tuple[str, str] | None"]
+
+
+def _http_url(value: str) -> tuple[str, str] | None:
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # e.g. a malformed [IPv6] host
+        host = None
+        parts = urlsplit("")
+    if parts.scheme in ("http", "https") and host:
+        return None
+    return (
+        f"expected an http:// or https:// URL with a host, got {mask_url(value)!r}",
+        "e.g. https://api.example.com/v1",
+    )
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def masked(value: str) -> str:
+    """How a value that may be a secret is shown: a masked prefix and its length, no more."""
+    return f"'{value[:3]}***' ({len(value)} characters)" if len(value) > 6 else "'***'"
+
+
+def _env_var_name(value: str) -> tuple[str, str] | None:
+    if _ENV_NAME.fullmatch(value) and not looks_like_secret(value):
+        return None
+    return (
+        f"expected the name of an environment variable, got {masked(value)}",
+        "name the variable that holds the key (e.g. TOGETHER_API_KEY) and export the key "
+        "there; if a key was written here, rotate it",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +82,8 @@ class Field:
     nullable: bool = False
     minimum: float | None = None  # inclusive lower bound for numbers
     choices: tuple[str, ...] = ()
+    check: Check | None = None
+    secret: bool = False  # never echoed: shown masked in every message
 
 
 _POSITIVE = 1e-9
@@ -55,13 +101,16 @@ MODEL = {
     "disabled_reason": Field("str", nullable=True),
     "context_window": Field("int", nullable=True, minimum=1),
     "timeout_s": Field("number", minimum=_POSITIVE),
-    "base_url": Field("str"),
-    "api_key_env": Field("str", nullable=True),
+    "base_url": Field("str", check=_http_url),
+    "api_key_env": Field("str", nullable=True, check=_env_var_name, secret=True),
 }
-PATCH = {name: Field(f.kind, nullable=f.nullable, minimum=f.minimum) for name, f in MODEL.items()}
+PATCH = {
+    name: Field(f.kind, nullable=f.nullable, minimum=f.minimum, check=f.check, secret=f.secret)
+    for name, f in MODEL.items()
+}
 VENDOR = {
-    "base_url": Field("str", required=True),
-    "api_key_env": Field("str", required=True, nullable=True),
+    "base_url": Field("str", required=True, check=_http_url),
+    "api_key_env": Field("str", required=True, nullable=True, check=_env_var_name, secret=True),
     "timeout_s": Field("number", minimum=_POSITIVE),
     "models": Field("mapping", required=True),
 }
@@ -101,6 +150,20 @@ EDGE_POLICY = {
     "fallback_on": Field("list", nullable=True, choices=ERROR_CLASSES),
     "max_cost_ratio": Field("number", nullable=True, minimum=_POSITIVE),
     "note": Field("str", nullable=True),
+    "accept": Field("records"),
+}
+
+
+def _reason(value: str) -> tuple[str, str] | None:
+    if value.strip():
+        return None
+    return "the reason must not be empty", "say why the warning is accepted"
+
+
+ACCEPT = {
+    "warning": Field("str", required=True, choices=ACCEPTABLE),
+    "backup": Field("str"),
+    "reason": Field("str", required=True, check=_reason),
 }
 TOP = {
     "providers": Field("mapping", required=True),
@@ -115,6 +178,7 @@ _KIND_NAMES = {
     "int": "a whole number",
     "number": "a number",
     "list": "a list",
+    "records": "a list of mappings",
     "mapping": "a mapping",
 }
 
@@ -128,11 +192,36 @@ class Validated:
     problems: tuple[Problem, ...]
 
 
-def render_key(path: Iterable[str | int]) -> str:
+def render_key(path: Iterable[Any]) -> str:
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        if isinstance(part, str):
+            text += f".{part}" if text else part
+        else:  # a list index, or a key YAML read as something else than text (`yes:`, `~:`)
+            text += f"[{part!r}]"
     return text
+
+
+MISSING = "???"  # OmegaConf's "must be filled in" value
+
+
+def _id_problem(model_id: Any) -> tuple[str, str] | None:
+    """Why ``model_id`` cannot be a model id (message, hint), or None when it can."""
+    if isinstance(model_id, bool):
+        return "is a boolean", "YAML reads yes/no/on/off/true/false as booleans: quote the id"
+    if model_id is None:
+        return "is null (`~` or an empty key)", "write the model id"
+    if not isinstance(model_id, str):
+        return f"is a {type(model_id).__name__}, not text", "quote the id"
+    if not model_id.strip():
+        return "is empty", "write the model id"
+    if model_id != model_id.strip():
+        return "has spaces around it", f"write it as {model_id.strip()!r}"
+    if any(c.isspace() and c != " " for c in model_id):
+        return "has a tab or line break in it", "write the id on one line, with plain spaces"
+    if model_id == MISSING:
+        return "is ??? (a value to fill in)", "write the model id"
+    return None
 
 
 class _Findings:
@@ -160,6 +249,13 @@ class _Findings:
             )
         )
 
+    def ident(self, name: Any, path: KeyPath, what: str = "model id") -> bool:
+        """Whether ``name`` is plain non-empty text; if not, report it at ``path``."""
+        bad = _id_problem(name)
+        if bad is not None:
+            self.add("bad-model-id", f"{what} {name!r} {bad[0]}", path, hint=bad[1])
+        return bad is None
+
     def known(
         self, model_id: str, ids: Mapping[str, object], path: KeyPath, code: str, what: str
     ) -> bool:
@@ -177,7 +273,8 @@ class _Findings:
     def mapping(self, node: Any, path: KeyPath, spec: Mapping[str, Field]) -> dict[str, Any] | None:
         """The keys of ``node`` that match ``spec``; every mismatch becomes a problem."""
         if not isinstance(node, dict):
-            self.add("wrong-type", f"expected a mapping, got {_describe(node)}", path)
+            if not self.missing(node, path):
+                self.add("wrong-type", f"expected a mapping, got {_describe(node)}", path)
             return None
         good: dict[str, Any] = {}
         for key, value in node.items():
@@ -187,7 +284,8 @@ class _Findings:
                     "unknown-key",
                     f"unknown key {key!r}",
                     (*path, key),
-                    hint=did_you_mean(key, spec) or f"known keys here: {', '.join(sorted(spec))}",
+                    hint=did_you_mean(str(key), spec)
+                    or f"known keys here: {', '.join(sorted(spec))}",
                 )
             elif self._value(value, (*path, key), field):
                 # The frozen model holds tuples and floats whatever YAML wrote (a list, `60`).
@@ -197,31 +295,64 @@ class _Findings:
                     value = float(value)
                 good[key] = value
         for key, field in spec.items():
-            if field.required and node.get(key) is None and (key not in node or not field.nullable):
+            if field.required and key not in node:
                 self.add(
                     "missing-field",
-                    f"required key {key!r} is missing"
-                    if key not in node
-                    else f"required key {key!r} has no value",
+                    f"required key {key!r} is missing",
                     (*path, key),
                     hint=f"add {key}: <{_KIND_NAMES[field.kind]}>",
                 )
         return good
 
+    def missing(self, value: Any, path: KeyPath) -> bool:
+        """Report a ``???`` nothing filled in; whether ``value`` is one."""
+        if not (isinstance(value, str) and value == MISSING):
+            return False
+        self.add(
+            "missing-value",
+            "is ??? (a value that must be filled in) and no env file or override set it",
+            path,
+            hint=f"set {render_key(path)} in an env file or with an override",
+        )
+        return True
+
     def _value(self, value: Any, path: KeyPath, field: Field) -> bool:
         if value is None:
-            return field.nullable
+            if field.nullable:
+                return True
+            # A null never means "use the default": `enabled:` left empty would load enabled.
+            self.add(
+                "missing-field" if field.required else "null-value",
+                f"has no value (null); expected {_KIND_NAMES[field.kind]}",
+                path,
+                hint=f"write a value, e.g. {path[-1]}: <{_KIND_NAMES[field.kind]}>"
+                + ("" if field.required else ", or delete the key to keep the default"),
+            )
+            return False
+        if self.missing(value, path):
+            return False
         if not _is_kind(value, field.kind):
             hint = None
             if isinstance(value, str) and field.kind in ("number", "int"):
                 hint = "write the number without quotes or units"
+            shown = f"{type(value).__name__} {masked(str(value))}" if field.secret else None
             self.add(
                 "wrong-type",
-                f"expected {_KIND_NAMES[field.kind]}, got {_describe(value)}",
+                f"expected {_KIND_NAMES[field.kind]}, got {shown or _describe(value)}",
                 path,
                 hint=hint,
             )
             return False
+        if field.kind == "number" and not math.isfinite(value):
+            self.add(
+                "bad-value", f"must be a finite number, got {value!r}", path, hint="write a number"
+            )
+            return False
+        if field.check is not None:
+            wrong = field.check(value)
+            if wrong is not None:
+                self.add("bad-value", wrong[0], path, hint=wrong[1])
+                return False
         if field.minimum is not None and value < field.minimum:
             bound = "greater than 0" if field.minimum == _POSITIVE else f"at least {field.minimum}"
             self.add("bad-value", f"must be {bound}, got {value!r}", path)
@@ -251,6 +382,8 @@ def _is_kind(value: Any, kind: str) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if kind == "list":
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "records":
+        return isinstance(value, list)  # each item is checked against its own spec
     return isinstance(value, dict)
 
 
@@ -268,7 +401,7 @@ def validate(
     """Check the composed ``data`` and build the frozen objects it describes."""
     find = _Findings(origin_of)
     top = find.mapping(dict(data), (), TOP) or {}
-    policy = _policy(top.get("policy", {}), find)
+    policy = _policy(top.get("policy", {}), find, environ)
     providers = _providers(top.get("providers", {}), top.get("models", {}), find)
     fallbacks = _fallbacks(top.get("fallbacks", {}), providers, find)
     edge_policy = _edge_policies(top.get("edge_policy", {}), providers, find)
@@ -277,15 +410,15 @@ def validate(
     return Validated(providers, fallbacks, edge_policy, policy, tuple(find.problems))
 
 
-def _policy(node: Any, find: _Findings) -> Policy:
+def _policy(node: Any, find: _Findings, environ: Mapping[str, str]) -> Policy:
     raw = find.mapping(node, ("policy",), POLICY) or {}
     cost = find.mapping(raw.pop("cost", {}), ("policy", "cost"), COST) or {}
     health = find.mapping(raw.pop("health", {}), ("policy", "health"), HEALTH) or {}
-    _health_store(health, find)
+    _health_store(health, find, environ)
     return Policy(**raw, cost=CostPolicy(**cost), health=HealthPolicy(**health))
 
 
-def _health_store(health: dict[str, Any], find: _Findings) -> None:
+def _health_store(health: dict[str, Any], find: _Findings, environ: Mapping[str, str]) -> None:
     """Check the shared store's settings and wrap the URL so that no output shows its password."""
     path: KeyPath = ("policy", "health")
     if health.get("namespace") == "":
@@ -312,18 +445,45 @@ def _health_store(health: dict[str, Any], find: _Findings) -> None:
         del health["url"]
         return
     health["url"] = SecretURL(url)
+    origin = find.origin_of((*path, "url")) or ""
+    # The shipped file reads the URL from RESOLVER_REDIS_URL: a password that came from there
+    # (or from an override) is not written in a file.
+    if (
+        _has_password(url)
+        and environ.get(REDIS_URL_ENV) != url
+        and not origin.startswith("override ")
+    ):
+        find.add(
+            "password-in-file",
+            "the Redis URL carries a password written into a configuration file",
+            (*path, "url"),
+            hint=f"keep the password out of files: export {REDIS_URL_ENV}=redis://:PASSWORD@"
+            f"host:6379/0 and leave url as ${{oc.env:{REDIS_URL_ENV}}}",
+            severity="warning",
+        )
+
+
+def _has_password(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:
+        return False
 
 
 def _providers(vendors: Any, patches: Any, find: _Findings) -> dict[str, Provider]:
     declared: dict[str, tuple[str, dict[str, Any]]] = {}  # id -> (vendor, vendor settings)
     raw_models: dict[str, dict[str, Any]] = {}
     for vendor, vnode in vendors.items():
+        if not find.ident(vendor, ("providers", vendor), "vendor name"):
+            continue
         settings = find.mapping(vnode, ("providers", vendor), VENDOR)
         if settings is None:
             continue
         models = settings.get("models") or {}
         for model_id, mnode in models.items():
             path: KeyPath = ("providers", vendor, "models", model_id)
+            if not find.ident(model_id, path):
+                continue
             if model_id in declared:
                 first = declared[model_id][0]
                 first_at = find.origin_of(("providers", first, "models", model_id))
@@ -340,7 +500,9 @@ def _providers(vendors: Any, patches: Any, find: _Findings) -> dict[str, Provide
 
     for model_id, patch in (patches or {}).items():
         path = ("models", model_id)
-        if not find.known(model_id, declared, path, "unknown-model", "a patch"):
+        if not find.ident(model_id, path) or not find.known(
+            model_id, declared, path, "unknown-model", "a patch"
+        ):
             continue
         good = find.mapping(patch, path, PATCH) or {}
         target = raw_models[model_id]
@@ -385,6 +547,8 @@ def _fallbacks(
     edges: dict[str, tuple[str, ...]] = {}
     for source, targets in node.items():
         path: KeyPath = ("fallbacks", source)
+        if not find.ident(source, path) or find.missing(targets, path):
+            continue
         if targets is None:
             targets = []
         if not _is_kind(targets, "list"):
@@ -399,6 +563,8 @@ def _fallbacks(
             continue
         kept: list[str] = []
         for i, target in enumerate(targets):
+            if find.missing(target, (*path, i)):
+                continue
             if target == source:
                 find.add(
                     "self-loop",
@@ -433,11 +599,20 @@ def _edge_policies(
     policies: dict[str, EdgePolicy] = {}
     for source, pnode in node.items():
         path: KeyPath = ("edge_policy", source)
-        if not find.known(source, providers, path, "unknown-source", "an edge policy"):
+        if not find.ident(source, path) or not find.known(
+            source, providers, path, "unknown-source", "an edge policy"
+        ):
             continue
         raw = find.mapping(pnode, path, EDGE_POLICY)
         if raw is not None:
-            policies[source] = EdgePolicy(**raw)
+            entries = (
+                find.mapping(entry, (*path, "accept", i), ACCEPT)
+                for i, entry in enumerate(raw.pop("accept", ()))
+            )
+            accept = tuple(
+                Acceptance(**e) for e in entries if e and "warning" in e and "reason" in e
+            )
+            policies[source] = EdgePolicy(**raw, accept=accept)
     return policies
 
 
@@ -473,6 +648,45 @@ def _cycles(fallbacks: Mapping[str, tuple[str, ...]], find: _Findings) -> None:
                 iters.append(iter(fallbacks.get(nxt, ())))
 
 
+class _EdgeWarnings:
+    """Warnings about edges, less those the source's edge policy accepts; an acceptance that
+    matches no warning is reported in turn, so that none outlives what it accepted."""
+
+    def __init__(self, edge_policy: Mapping[str, EdgePolicy], find: _Findings) -> None:
+        self.edge_policy = edge_policy
+        self.find = find
+        self.used: set[tuple[str, int]] = set()
+
+    def add(
+        self,
+        code: str,
+        message: str,
+        source: str,
+        backup: str | None,
+        path: KeyPath,
+        hint: str | None = None,
+    ) -> None:
+        policy = self.edge_policy.get(source)
+        for i, accepted in enumerate(policy.accept if policy else ()):
+            if accepted.warning == code and accepted.backup in (None, backup):
+                self.used.add((source, i))
+                return
+        self.find.add(code, message, path, hint=hint, severity="warning")
+
+    def report_unused(self) -> None:
+        for source, policy in self.edge_policy.items():
+            for i, accepted in enumerate(policy.accept):
+                if (source, i) not in self.used:
+                    on = f" on backup {accepted.backup!r}" if accepted.backup else ""
+                    self.find.add(
+                        "unused-accept",
+                        f"{source!r} accepts {accepted.warning}{on}, but no such warning is raised",
+                        ("edge_policy", source, "accept", i),
+                        hint="remove the entry: what it accepted has changed",
+                        severity="warning",
+                    )
+
+
 def _edge_warnings(
     providers: Mapping[str, Provider],
     fallbacks: Mapping[str, tuple[str, ...]],
@@ -481,20 +695,22 @@ def _edge_warnings(
     environ: Mapping[str, str],
     find: _Findings,
 ) -> None:
+    warn = _EdgeWarnings(edge_policy, find)
     for source_id, targets in fallbacks.items():
         source = providers[source_id]
         path: KeyPath = ("fallbacks", source_id)
         if not targets:
             continue
         if not source.enabled:
-            find.add(
+            warn.add(
                 "inert-edge",
                 f"{source_id!r} is disabled ({source.disabled_reason or 'no reason given'}), "
                 "so its backups are never used",
+                source_id,
+                None,
                 path,
-                hint=f"enable it with '++models={{{source_id}: {{enabled: true}}}}' or drop the "
-                "edge",
-                severity="warning",
+                hint=f"enable it with '++models={{{source_id}: {{enabled: true}}}}', drop the "
+                "edge, or accept the warning in edge_policy",
             )
             continue
         cap = (edge_policy.get(source_id) or EdgePolicy()).max_cost_ratio or policy.cost.max_ratio
@@ -502,24 +718,28 @@ def _edge_warnings(
             target = providers[target_id]
             where = (*path, i)
             if i >= policy.max_attempts - 1:
-                find.add(
+                warn.add(
                     "unreachable",
                     f"backup {target_id!r} of {source_id!r} is never tried: max_attempts="
                     f"{policy.max_attempts} allows {policy.max_attempts - 1} backup(s)",
+                    source_id,
+                    target_id,
                     where,
                     hint="raise policy.max_attempts or shorten the list",
-                    severity="warning",
                 )
             if not target.enabled:
-                find.add(
+                warn.add(
                     "edge-into-disabled",
                     f"backup {target_id!r} of {source_id!r} is disabled "
                     f"({target.disabled_reason or 'no reason given'}) and is skipped",
+                    source_id,
+                    target_id,
                     where,
-                    severity="warning",
                 )
                 continue
             if target.api_key_env and not environ.get(target.api_key_env):
+                # Not acceptable in edge_policy: whether the key is set is the environment's
+                # business, not the configuration's.
                 find.add(
                     "key-unset",
                     f"backup {target_id!r} of {source_id!r} needs {target.api_key_env}, "
@@ -529,19 +749,64 @@ def _edge_warnings(
                     severity="warning",
                 )
             if is_downgrade(source, target):
-                find.add(
+                warn.add(
                     "downgrade",
                     f"{source_id!r} reasons and its backup {target_id!r} does not",
+                    source_id,
+                    target_id,
                     where,
-                    severity="warning",
                 )
             ratio = policy.cost.ratio(source, target)
             if ratio > cap:
                 action = "skipped" if policy.cost.action == "skip" else "used anyway"
-                find.add(
+                warn.add(
                     "cost-over-cap",
                     f"backup {target_id!r} costs {ratio:.2f}x {source_id!r} on the reference "
                     f"call, over the cap of {cap:g}x ({action})",
+                    source_id,
+                    target_id,
                     where,
-                    severity="warning",
                 )
+    _beyond_depth(providers, fallbacks, policy.max_depth, warn)
+    warn.report_unused()
+
+
+def _beyond_depth(
+    providers: Mapping[str, Provider],
+    fallbacks: Mapping[str, tuple[str, ...]],
+    max_depth: int,
+    warn: _EdgeWarnings,
+) -> None:
+    """Warn, once per chain that starts at a model nothing falls back to, of the backups that
+    chain holds past ``max_depth`` hops (walked breadth-first, as a call walks it)."""
+    targets = {t for ts in fallbacks.values() for t in ts}
+    for root, first in fallbacks.items():
+        if root in targets or not first or not providers[root].enabled:
+            continue
+        seen = {root}
+        frontier = [root]
+        cut: list[tuple[str, int, str]] = []  # (via, index in via's list, backup)
+        for depth in range(1, len(providers) + 1):
+            reached = []
+            for via in frontier:
+                for i, target in enumerate(fallbacks.get(via, ())):
+                    if target not in seen and providers[target].enabled:
+                        seen.add(target)
+                        reached.append((via, i, target))
+            if not reached:
+                break
+            if depth > max_depth:
+                cut += reached
+            frontier = [target for _, _, target in reached]
+        if cut:
+            via, i, backup = cut[0]
+            shown = ", ".join(repr(t) for _, _, t in cut)
+            warn.add(
+                "beyond-depth",
+                f"a call of {root!r} never reaches {shown}: they are more than "
+                f"max_depth={max_depth} hops away",
+                root,
+                backup,
+                ("fallbacks", via, i),
+                hint="raise policy.max_depth or shorten the chain",
+            )
