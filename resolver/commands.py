@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .catalog import mask_secrets
+from .catalog import Acceptance, mask_secrets
 from .errors import ConfigError, Problem, ResolverError, did_you_mean
 from .load import load_composed
 from .resolve import Explanation, Resolver, Step
@@ -155,7 +155,19 @@ def _explanation_json(ctx: Context, r: Resolver, e: Explanation) -> dict[str, An
     data["fallback"] = data.pop("chosen")
     for step in data["steps"]:
         step["origin"] = ctx.where(r.origins.get(step["via"]))
+    data["accepted"] = [asdict(a) | {"source": source} for source, a in _accepted(r, e)]
     return data
+
+
+def _accepted(r: Resolver, e: Explanation) -> list[tuple[str, Acceptance]]:
+    """The accepted warnings about the edges this explanation walks, source by source."""
+    sources = dict.fromkeys([e.model_id, *(step.via for step in e.steps)])
+    return [
+        (source, accepted)
+        for source in sources
+        if source in r.edge_policy
+        for accepted in r.edge_policy[source].accept
+    ]
 
 
 def cmd_lookup(ctx: Context, model_id: str) -> int:
@@ -198,6 +210,8 @@ def cmd_explain(ctx: Context, model_id: str) -> int:
         ctx.out.line(f"      edge declared in {ctx.where(r.origins.get(step.via)) or '?'}")
     if not e.steps and model_id in r.origins:
         ctx.out.line(f"  its fallbacks are set in {ctx.where(r.origins[model_id])}")
+    for source, accepted in _accepted(r, e):
+        ctx.out.line(f"  {source}: {accepted}")
     return 0
 
 

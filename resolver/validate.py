@@ -673,8 +673,10 @@ class _EdgeWarnings:
                 return
         self.find.add(code, message, path, hint=hint, severity="warning")
 
-    def report_unused(self) -> None:
+    def report_unused(self, fallbacks: Mapping[str, tuple[str, ...]]) -> None:
         for source, policy in self.edge_policy.items():
+            if not fallbacks.get(source):
+                continue  # no edges in this composition (another fallbacks option): dormant
             for i, accepted in enumerate(policy.accept):
                 if (source, i) not in self.used:
                     on = f" on backup {accepted.backup!r}" if accepted.backup else ""
@@ -768,7 +770,7 @@ def _edge_warnings(
                     where,
                 )
     _beyond_depth(providers, fallbacks, policy.max_depth, warn)
-    warn.report_unused()
+    warn.report_unused(fallbacks)
 
 
 def _beyond_depth(
