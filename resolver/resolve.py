@@ -8,6 +8,7 @@ the backups' key variables, so it costs a dict lookup and an environment read.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,9 +16,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .catalog import EdgePolicy, Policy, Provider, is_downgrade
-from .errors import Problem, did_you_mean
+from .errors import ModelUnavailable, Problem, did_you_mean
 from .health import HealthStore, store_for
-from .stats import CallStats, ModelStats
+from .stats import CallStats, ModelStats, StatsByModel
 from .validate import Validated
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from .http import ChatResult
 
 T = TypeVar("T")
+log = logging.getLogger("resolver")
 
 Status = Literal["chosen", "usable", "skipped"]
 # (backup, via) in the order a call tries them, and (backup id, why) for those passed over.
@@ -86,6 +88,7 @@ class Resolver:
         "_origins",
         "_providers",
         "_stats",
+        "_unknown_seen",
         "env",
         "health",
         "policy",
@@ -107,6 +110,7 @@ class Resolver:
             health if health is not None else store_for(validated.policy.health, env)
         )
         self._stats = CallStats()
+        self._unknown_seen: set[str] = set()  # ids already logged as unknown
         self.policy: Policy = validated.policy
         self.warnings: tuple[Problem, ...] = tuple(
             p for p in validated.problems if p.severity == "warning"
@@ -153,16 +157,19 @@ class Resolver:
         return self._origins
 
     def get_fallback_provider(
-        self, model_id: str, *, environ: Mapping[str, str] | None = None
+        self, model_id: str, *, environ: Mapping[str, str] | None = None, strict: bool = False
     ) -> Provider | None:
         """The first usable backup of ``model_id``, or None.
 
         None for an unknown or disabled model, a model without backups, and when every backup
         is disabled, over the cost cap (with ``cost.action: skip``), out of rotation, or missing
-        its key variable in ``environ`` (``os.environ`` at call time by default).
+        its key variable in ``environ`` (``os.environ`` at call time by default). An unknown
+        id is logged once at WARNING with the closest known id; ``strict=True`` raises
+        :class:`ModelUnavailable` for an unknown or disabled model instead.
         """
         candidates = self._candidates.get(model_id)
         if candidates is None:
+            self._no_candidates(model_id, strict)
             return None
         env = os.environ if environ is None else environ
         in_rotation = self.health.in_rotation
@@ -170,6 +177,21 @@ class Resolver:
             if (key_env is None or env.get(key_env)) and in_rotation(provider.id):
                 return provider
         return None
+
+    def _no_candidates(self, model_id: str, strict: bool) -> None:
+        """Off the hot path: say so when ``model_id`` is unknown (or, strict, disabled)."""
+        source = self._providers.get(model_id)
+        if source is None:
+            hint = did_you_mean(model_id, self._providers)
+            reason = "unknown model id" + (f"; {hint}" if hint else "")
+            if strict:
+                raise ModelUnavailable(model_id, reason)
+            if model_id not in self._unknown_seen:
+                self._unknown_seen.add(model_id)
+                log.warning("get_fallback_provider(%r): %s; returning None", model_id, reason)
+        elif strict and not source.enabled:
+            reason = f"disabled ({source.disabled_reason or 'no reason given'})"
+            raise ModelUnavailable(model_id, reason)
 
     def get_fallback_chain(
         self, model_id: str, *, environ: Mapping[str, str] | None = None
@@ -276,8 +298,9 @@ class Resolver:
         return twin
 
     def stats(self) -> dict[str, ModelStats]:
-        """Per requested model: calls made through this resolver and how each ended."""
-        return self._stats.snapshot()
+        """Per requested model: calls made through this resolver and how each ended. A
+        declared model not called yet reads as zero calls."""
+        return StatsByModel(self._stats.snapshot(), self._providers)
 
     # Calling through the chain: thin delegations to resolver.execute and resolver.http, which
     # are imported on first use (httpx only when chat is called).
