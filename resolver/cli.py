@@ -238,6 +238,36 @@ def _route(argv: list[str]) -> tuple[str | None, list[str]]:
     return "table", argv
 
 
+def _is_override(token: str) -> bool:
+    return "=" in token or token.startswith(("~", "+"))
+
+
+def _sort_positionals(args: argparse.Namespace) -> None:
+    """Overrides may come anywhere (`lookup policy.max_depth=1 MODEL`): argparse fills the
+    command's own positionals (MODEL, ENV_A ENV_B) first, so give them the words that are not
+    overrides; a word left among the overrides is a mistake, said as such."""
+    names = [n for n in ("model", "env_a", "env_b") if hasattr(args, n)]
+    tokens = [getattr(args, n) for n in names] + list(args.overrides)
+    words = [t for t in tokens if not _is_override(t)]
+    if len(words) >= len(names) and any(_is_override(getattr(args, n)) for n in names):
+        for name, word in zip(names, words, strict=False):
+            setattr(args, name, word)
+        rest = list(tokens)
+        for word in words[: len(names)]:
+            rest.remove(word)
+        args.overrides = rest
+    stray = [t for t in args.overrides if not _is_override(t)]
+    if not stray:
+        return
+    if args.env:
+        envs = ",".join([args.env, *stray])
+        raise UsageError(
+            f"{stray[0]!r} is not an override: --env takes one name, or for validate a comma "
+            f"list without spaces: --env {envs}"
+        )
+    raise UsageError(f"unexpected argument {stray[0]!r}: an override is key=value (or ~key)")
+
+
 def _model_overrides(args: argparse.Namespace) -> list[tuple[str, str]]:
     """(Hydra override, the flag that asked for it) for each model flag, in order."""
     made: list[tuple[str, str]] = []
@@ -334,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             top.parse_args(rest)  # prints help or version, and exits
             return 0
         args = parsers[command].parse_intermixed_args(rest)
+        _sort_positionals(args)
         made = _model_overrides(args)
         labels = {f"override {line!r}": flag for line, flag in made}
         return _run(command, args, made)
