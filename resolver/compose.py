@@ -552,8 +552,17 @@ def _apply_with_omegaconf(
     return data
 
 
+@functools.cache
+def _shipped_root() -> Path:
+    return shipped_config_dir().resolve()
+
+
 def _file_label(source_path: str | None, config_path: str) -> str:
     root = (source_path or "").removeprefix("file://")
+    if Path(root) == _shipped_root():
+        # The same label from a wheel (site-packages/resolver/conf) as from a checkout, and
+        # wherever the command runs: the shipped tree is `conf/`.
+        return f"conf/{config_path}.yaml"
     path = Path(root) / f"{config_path}.yaml"
     try:
         return str(path.relative_to(Path.cwd()))
