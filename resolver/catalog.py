@@ -40,16 +40,17 @@ def mask_url(text: str) -> str:
     return _URL_SECRET.sub(r"\g<head>:***@", text) if "@" in text else text
 
 
-# Tokens shaped like vendors' API keys (sk-..., gsk_..., hf_..., AKIA...): a key pasted where a
-# variable name belongs must not be repeated by any output.
+# Tokens shaped like API keys: a vendor prefix (sk-..., gsk_..., hf_..., AKIA...), or 20 or more
+# letters and digits, digits included, without an underscore (hex keys), which no variable name
+# looks like. A key pasted where a variable name belongs must not be repeated by any output.
 _KEY_TOKEN = re.compile(
-    r"\b(?P<prefix>(?:sk|pk|rk|gsk|xai|hf|ghp|gho|ghs|github_pat|glpat|nvapi|r8)[-_]|AKIA|AIza)"
-    r"[A-Za-z0-9][A-Za-z0-9_-]{7,}"
+    r"\b(?:(?P<prefix>(?:sk|pk|rk|gsk|xai|hf|ghp|gho|ghs|github_pat|glpat|nvapi|r8)[-_]|AKIA|AIza)"
+    r"[A-Za-z0-9][A-Za-z0-9_-]{7,}|(?=[A-Za-z]*[0-9])[A-Za-z0-9]{20,})\b"
 )
 
 
 def looks_like_secret(text: str) -> bool:
-    """Whether ``text`` looks like an API key rather than a name: a vendor key prefix, or a
+    """Whether ``text`` looks like an API key rather than a name: key-shaped (see above), or a
     long mix of lower case, upper case and digits as random keys are."""
     if _KEY_TOKEN.search(text):
         return True
@@ -57,9 +58,13 @@ def looks_like_secret(text: str) -> bool:
     return len(text) >= 20 and mixed and any(c.isdigit() for c in text)
 
 
+def _masked_token(match: re.Match[str]) -> str:
+    return (match["prefix"] or match[0][:3]) + "***"
+
+
 def mask_secrets(text: str) -> str:
     """``text`` with URL passwords and API-key-shaped tokens masked (``sk-***``)."""
-    return _KEY_TOKEN.sub(r"\g<prefix>***", mask_url(text))
+    return _KEY_TOKEN.sub(_masked_token, mask_url(text))
 
 
 # Where the shipped policy/default.yaml reads the shared health store's URL from; a compiled
