@@ -53,6 +53,35 @@ TREES = st.recursive(
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(KEYS, inner, max_size=5)),
     max_leaves=25,
 )
+# Sections shaped like a real env overlay, with values of any type: these get past composition
+# and exercise validation, where the wild trees above mostly stop at composition.
+IDS = st.sampled_from(["deepseek-r1", "kimi-k2.5-syn", "deepseek-r1-0528-syn", "glm-4.6-syn"])
+FIELD_NAMES = st.sampled_from(
+    [
+        "model", "tier", "enabled", "disabled_reason", "base_url", "api_key_env", "timeout_s",
+        "reasoning", "context_window", "pricing", "max_depth", "max_attempts", "deadline_s",
+        "fallback_on", "cost", "health", "store", "url", "max_ratio", "note", "accept",
+    ]
+)  # fmt: skip
+VALUES = st.one_of(
+    SCALARS,
+    st.lists(st.one_of(IDS, SCALARS), max_size=3),
+    st.dictionaries(FIELD_NAMES, SCALARS, max_size=3),
+)
+SECTIONS = st.fixed_dictionaries(
+    {},
+    optional={
+        "models": st.dictionaries(st.one_of(IDS, KEYS), st.dictionaries(FIELD_NAMES, VALUES)),
+        "fallbacks": st.dictionaries(IDS, st.one_of(st.lists(IDS, max_size=3), SCALARS)),
+        "edge_policy": st.dictionaries(IDS, st.dictionaries(FIELD_NAMES, VALUES, max_size=3)),
+        "policy": st.dictionaries(FIELD_NAMES, VALUES, max_size=4),
+        "providers": st.dictionaries(
+            st.sampled_from(["synthetic", "together"]),
+            st.dictionaries(FIELD_NAMES, VALUES, max_size=2),
+            max_size=1,
+        ),
+    },
+)
 HEADERS = st.sampled_from(
     [
         "",
@@ -124,12 +153,14 @@ def trees(draw: st.DrawFn) -> dict[str, bytes]:
     """Files of a deployment dir: an env (header, defaults list, body), and maybe a vendor
     file, an extra fallbacks option, a malformed or non-UTF-8 neighbour."""
     files: dict[str, bytes] = {}
-    body = draw(st.one_of(st.dictionaries(KEYS, TREES, max_size=4), TREES))
-    defaults = draw(st.one_of(st.none(), DEFAULTS))
+    wild = draw(st.integers(0, 3)) == 0  # a quarter wild trees, the rest env-shaped
+    body = draw(st.one_of(st.dictionaries(KEYS, TREES, max_size=4), TREES) if wild else SECTIONS)
+    defaults = draw(st.one_of(st.none(), st.none(), DEFAULTS))
     if defaults is not None and isinstance(body, dict):
         body = {"defaults": defaults, **body}
-    text = draw(HEADERS) + _dump(body)
-    if draw(st.booleans()):
+    header = "# @package _global_\n" if not wild else draw(HEADERS)
+    text = header + _dump(body)
+    if draw(st.integers(0, 7)) == 0:
         text = text.replace(": ", ":\t", 1)  # a tab where YAML allows none
     files["env/fz.yaml"] = text.encode()
     if draw(st.booleans()):
@@ -138,7 +169,7 @@ def trees(draw: st.DrawFn) -> dict[str, bytes]:
         files["providers/fz.yaml"] = ("fz:\n" + _dump(vendor).replace("\n", "\n  ")).encode()
     if draw(st.booleans()):
         files["fallbacks/fz.yaml"] = _dump(draw(TREES)).encode()
-    neighbour = draw(st.sampled_from([None, b"a: [1\n", b"\xff\xfe: 1\n", b"- 1\n- 2\n"]))
+    neighbour = draw(st.sampled_from([None] * 5 + [b"a: [1\n", b"\xff\xfe: 1\n", b"- 1\n"]))
     if neighbour is not None:
         files["env/other.yaml"] = neighbour
     return files
