@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__ as __version__
 from .catalog import (
     ERROR_CLASSES,
+    Acceptance,
     CostPolicy,
     EdgePolicy,
     ErrorClass,
@@ -67,6 +68,7 @@ __all__ = [
     "ALL_PROVIDERS",
     "ERROR_CLASSES",
     "MODEL_FALLBACKS",
+    "Acceptance",
     "Attempt",
     "ChatResult",
     "ConfigError",
