@@ -86,6 +86,13 @@ def test_explain_shows_the_accepted_warning_and_its_reason(capsys, monkeypatch) 
     assert entry["reason"]
 
 
+def test_acceptance_is_public() -> None:
+    """Acceptance, the type of an edge policy's accepted warnings, is exported."""
+    assert "Acceptance" in resolver.__all__
+    policy = resolver.load().edge_policy["kimi-k2-thinking-syn"]
+    assert all(isinstance(a, resolver.Acceptance) for a in policy.accept)
+
+
 def test_a_snapshot_keeps_the_acceptances() -> None:
     """A compiled snapshot restores the accepted warnings as the composed config has them."""
     r = resolver.load(environ=KEYS)

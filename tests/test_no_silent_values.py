@@ -111,7 +111,11 @@ SECRET = "sk-live-4f9a8b7c6d5e4f3a2b1c"
 HEX_KEY = "f3" + "a9c1e7" * 10
 
 
-@pytest.mark.parametrize("value", [SECRET, HEX_KEY, "Ab3dEf9hIj2lMn4pQr6tUv", "together api key"])
+@pytest.mark.parametrize(
+    "value",
+    [SECRET, HEX_KEY, "Ab3dEf9hIj2lMn4pQr6tUv", "together api key"],
+    ids=["prefixed", "hex", "random", "spaces"],
+)
 def test_api_key_env_must_name_a_variable(config_tree, value: str) -> None:
     """An api_key_env that is not a plausible variable name is refused, shown masked."""
     vendor = f"base_url: http://127.0.0.1:1/v1\n  api_key_env: '{value}'\n"
@@ -123,7 +127,7 @@ def test_api_key_env_must_name_a_variable(config_tree, value: str) -> None:
     assert f"{len(value)} characters" in p.message or "'***'" in p.message
 
 
-@pytest.mark.parametrize("secret", [SECRET, HEX_KEY])
+@pytest.mark.parametrize("secret", [SECRET, HEX_KEY], ids=["prefixed", "hex"])
 def test_a_pasted_key_is_never_echoed(config_tree, tmp_path, secret: str) -> None:
     """A key written as api_key_env (in a file or an override) appears in no error, exception
     chain, or output of validate, validate --json, show and table."""
