@@ -311,14 +311,28 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _dirs_from_environment() -> list[str]:
+    return [d for d in os.environ.get("RESOLVER_CONFIG_DIRS", "").split(os.pathsep) if d]
+
+
+def _labels(args: argparse.Namespace, made: list[tuple[str, str]]) -> dict[str, str]:
+    """How problems name what this run was given: the flag behind each generated override, and
+    the variable behind an env or config dir that came from the environment."""
+    labels = {f"override {line!r}": flag for line, flag in made}
+    if not args.env and os.environ.get("RESOLVER_ENV"):
+        labels["key env"] = "env (from RESOLVER_ENV)"
+    for i, _ in enumerate(_dirs_from_environment()):
+        labels[f"key config_dirs[{i}]"] = f"config_dirs[{i}] (from RESOLVER_CONFIG_DIRS)"
+    return labels
+
+
 def _context(args: argparse.Namespace, env: str | None, made: list[tuple[str, str]]) -> Context:
     overrides = (*(line for line, _ in made), *args.overrides)  # trailing ones win
-    from_env = os.environ.get("RESOLVER_CONFIG_DIRS", "")
-    dirs = [d for d in from_env.split(os.pathsep) if d] + list(args.config_dir)
+    dirs = _dirs_from_environment() + list(args.config_dir)
     return Context(
         env=env,
         overrides=tuple(overrides),
-        labels={f"override {line!r}": flag for line, flag in made},
+        labels=_labels(args, made),
         config_dirs=tuple(dirs),
         config_path=args.config_path,
         as_json=getattr(args, "json", False),
@@ -366,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parsers[command].parse_intermixed_args(rest)
         _sort_positionals(args)
         made = _model_overrides(args)
-        labels = {f"override {line!r}": flag for line, flag in made}
+        labels = _labels(args, made)
         return _run(command, args, made)
     except SystemExit as e:  # argparse: --help (0) and usage errors (2)
         return e.code if isinstance(e.code, int) else 2

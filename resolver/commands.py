@@ -64,7 +64,8 @@ class Context:
 
     env: str | None
     overrides: tuple[str, ...]
-    labels: Mapping[str, str]  # "override '<line>'" -> the flag that produced it
+    # "override '<line>'" -> the flag that produced it; "key <key>" -> the key and its source
+    labels: Mapping[str, str]
     config_dirs: tuple[str, ...]
     config_path: str | None
     as_json: bool
@@ -83,13 +84,17 @@ class Context:
     def where(self, label: str | None) -> str | None:
         return self.labels.get(label, label) if label else label
 
+    def key(self, key: str | None) -> str | None:
+        return self.labels.get(f"key {key}", key) if key else key
+
     def problem_text(self, p: Problem, *, with_file: bool = True) -> str:
-        where = [part for part in (self.where(p.file) if with_file else None, p.key) if part]
+        file = self.where(p.file) if with_file else None
+        where = [part for part in (file, self.key(p.key)) if part]
         text = f"{p.severity} [{p.code}] {': '.join(where) or 'configuration'}: {p.message}"
         return f"{text} (hint: {p.hint})" if p.hint else text
 
     def problem_json(self, p: Problem) -> dict[str, Any]:
-        return asdict(p) | {"file": self.where(p.file)}
+        return asdict(p) | {"file": self.where(p.file), "key": self.key(p.key)}
 
     def config_error(self, e: ConfigError) -> str:
         """One message for a configuration that does not load: its errors, not every warning."""

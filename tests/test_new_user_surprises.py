@@ -4,6 +4,7 @@ mistyped id in a lookup logged (or raised, with strict=True)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -86,3 +87,16 @@ def test_strict_lookup_raises_for_unknown_and_disabled_ids() -> None:
     found = resolver.get_fallback_provider("deepseek-r1-0528-syn", strict=True, environ=KEYS)
     assert found is not None
     assert found.id == "deepseek-r1"
+
+
+def test_a_bad_value_from_the_environment_names_the_variable(capsys, monkeypatch, tmp_path):
+    """An unknown env from RESOLVER_ENV, or a missing dir from RESOLVER_CONFIG_DIRS, is
+    reported with the variable's name."""
+    monkeypatch.setenv("RESOLVER_ENV", "prdo")
+    assert main(["table"]) == 2
+    assert "env (from RESOLVER_ENV): there is no env 'prdo'" in capsys.readouterr().err
+    monkeypatch.delenv("RESOLVER_ENV")
+    monkeypatch.setenv("RESOLVER_CONFIG_DIRS", str(tmp_path / "missing"))
+    assert main(["validate", "--json"]) == 2
+    (problem,) = json.loads(capsys.readouterr().out)["envs"][0]["problems"]
+    assert problem["key"] == "config_dirs[0] (from RESOLVER_CONFIG_DIRS)"
