@@ -100,3 +100,10 @@ def test_a_bad_value_from_the_environment_names_the_variable(capsys, monkeypatch
     assert main(["validate", "--json"]) == 2
     (problem,) = json.loads(capsys.readouterr().out)["envs"][0]["problems"]
     assert problem["key"] == "config_dirs[0] (from RESOLVER_CONFIG_DIRS)"
+
+
+def test_a_single_config_dir_may_be_given_as_a_path(config_tree) -> None:
+    """load(config_dirs="deploy/conf") takes the string as one dir, not its characters."""
+    root = config_tree({"env/one.yaml": "# @package _global_\npolicy: {max_depth: 1}\n"})
+    for given in (str(root), root):
+        assert resolver.load(env="one", config_dirs=given).policy.max_depth == 1
