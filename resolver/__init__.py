@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__ as __version__
 from .catalog import (
     ERROR_CLASSES,
+    Acceptance,
     CostPolicy,
     EdgePolicy,
     ErrorClass,
@@ -88,6 +89,7 @@ __all__ = [
     "ALL_PROVIDERS",
     "ERROR_CLASSES",
     "MODEL_FALLBACKS",
+    "Acceptance",
     "AsyncFallbackStream",
     "Attempt",
     "ChatChunk",

@@ -46,6 +46,33 @@ def mask_url(text: str) -> str:
     return _URL_SECRET.sub(r"\g<head>:***@", text) if "@" in text else text
 
 
+# Tokens shaped like API keys: a vendor prefix (sk-..., gsk_..., hf_..., AKIA...), or 20 or more
+# letters and digits, digits included, without an underscore (hex keys), which no variable name
+# looks like. A key pasted where a variable name belongs must not be repeated by any output.
+_KEY_TOKEN = re.compile(
+    r"\b(?:(?P<prefix>(?:sk|pk|rk|gsk|xai|hf|ghp|gho|ghs|github_pat|glpat|nvapi|r8)[-_]|AKIA|AIza)"
+    r"[A-Za-z0-9][A-Za-z0-9_-]{7,}|(?=[A-Za-z]*[0-9])[A-Za-z0-9]{20,})\b"
+)
+
+
+def looks_like_secret(text: str) -> bool:
+    """Whether ``text`` looks like an API key rather than a name: key-shaped (see above), or a
+    long mix of lower case, upper case and digits as random keys are."""
+    if _KEY_TOKEN.search(text):
+        return True
+    mixed = any(c.islower() for c in text) and any(c.isupper() for c in text)
+    return len(text) >= 20 and mixed and any(c.isdigit() for c in text)
+
+
+def _masked_token(match: re.Match[str]) -> str:
+    return (match["prefix"] or match[0][:3]) + "***"
+
+
+def mask_keylike(text: str) -> str:
+    """``text`` with URL passwords and API-key-shaped tokens masked (``sk-***``)."""
+    return _KEY_TOKEN.sub(_masked_token, mask_url(text))
+
+
 # Where the shipped policy/default.yaml reads the shared health store's URL from; a compiled
 # snapshot records no URL and reads the same variable when it is loaded.
 REDIS_URL_ENV = "RESOLVER_REDIS_URL"
@@ -129,6 +156,32 @@ def is_downgrade(source: Provider, target: Provider) -> bool:
     return source.reasoning and not target.reasoning
 
 
+# The warnings about a source's edges that its edge policy may accept, each with a reason.
+ACCEPTABLE = (
+    "downgrade",
+    "inert-edge",
+    "cost-over-cap",
+    "edge-into-disabled",
+    "unreachable",
+    "beyond-depth",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Acceptance:
+    """A known warning about a source's edges, kept on purpose: validation no longer reports
+    it (strict validation passes), and ``explain`` shows it with its reason."""
+
+    warning: str
+    reason: str
+    backup: str | None = None
+    """The one backup it is about; None: any backup of the source."""
+
+    def __str__(self) -> str:
+        on = f" on {self.backup}" if self.backup else ""
+        return f"accepted {self.warning}{on}: {self.reason}"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EdgePolicy:
     """Per-source refinements of the global policy for that source's backups."""
@@ -139,6 +192,7 @@ class EdgePolicy:
     mid_stream: MidStream = "raise"
     """When this source's stream breaks after content was sent: ``raise`` StreamInterrupted, or
     ``continue`` on the next backup with the partial answer as an assistant prefix."""
+    accept: tuple[Acceptance, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -287,6 +287,36 @@ def _route(argv: list[str]) -> tuple[str | None, list[str]]:
     return "table", argv
 
 
+def _is_override(token: str) -> bool:
+    return "=" in token or token.startswith(("~", "+"))
+
+
+def _sort_positionals(args: argparse.Namespace) -> None:
+    """Overrides may come anywhere (`lookup policy.max_depth=1 MODEL`): argparse fills the
+    command's own positionals (MODEL, ENV_A ENV_B) first, so give them the words that are not
+    overrides; a word left among the overrides is a mistake, said as such."""
+    names = [n for n in ("model", "env_a", "env_b") if hasattr(args, n)]
+    tokens = [getattr(args, n) for n in names] + list(args.overrides)
+    words = [t for t in tokens if not _is_override(t)]
+    if len(words) >= len(names) and any(_is_override(getattr(args, n)) for n in names):
+        for name, word in zip(names, words, strict=False):
+            setattr(args, name, word)
+        rest = list(tokens)
+        for word in words[: len(names)]:
+            rest.remove(word)
+        args.overrides = rest
+    stray = [t for t in args.overrides if not _is_override(t)]
+    if not stray:
+        return
+    if args.env:
+        envs = ",".join([args.env, *stray])
+        raise UsageError(
+            f"{stray[0]!r} is not an override: --env takes one name, or for validate a comma "
+            f"list without spaces: --env {envs}"
+        )
+    raise UsageError(f"unexpected argument {stray[0]!r}: an override is key=value (or ~key)")
+
+
 def _model_overrides(args: argparse.Namespace) -> list[tuple[str, str]]:
     """(Hydra override, the flag that asked for it) for each model flag, in order."""
     made: list[tuple[str, str]] = []
@@ -330,14 +360,28 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _dirs_from_environment() -> list[str]:
+    return [d for d in os.environ.get("RESOLVER_CONFIG_DIRS", "").split(os.pathsep) if d]
+
+
+def _labels(args: argparse.Namespace, made: list[tuple[str, str]]) -> dict[str, str]:
+    """How problems name what this run was given: the flag behind each generated override, and
+    the variable behind an env or config dir that came from the environment."""
+    labels = {f"override {line!r}": flag for line, flag in made}
+    if not args.env and os.environ.get("RESOLVER_ENV"):
+        labels["key env"] = "env (from RESOLVER_ENV)"
+    for i, _ in enumerate(_dirs_from_environment()):
+        labels[f"key config_dirs[{i}]"] = f"config_dirs[{i}] (from RESOLVER_CONFIG_DIRS)"
+    return labels
+
+
 def _context(args: argparse.Namespace, env: str | None, made: list[tuple[str, str]]) -> Context:
     overrides = (*(line for line, _ in made), *args.overrides)  # trailing ones win
-    from_env = os.environ.get("RESOLVER_CONFIG_DIRS", "")
-    dirs = [d for d in from_env.split(os.pathsep) if d] + list(args.config_dir)
+    dirs = _dirs_from_environment() + list(args.config_dir)
     return Context(
         env=env,
         overrides=tuple(overrides),
-        labels={f"override {line!r}": flag for line, flag in made},
+        labels=_labels(args, made),
         config_dirs=tuple(dirs),
         config_path=args.config_path,
         as_json=getattr(args, "json", False),
@@ -387,8 +431,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             top.parse_args(rest)  # prints help or version, and exits
             return 0
         args = parsers[command].parse_intermixed_args(rest)
+        if command == "import":  # no configuration flags: nothing to sort or label
+            return _run(command, args, [])
+        _sort_positionals(args)
         made = _model_overrides(args)
-        labels = {f"override {line!r}": flag for line, flag in made}
+        labels = _labels(args, made)
         return _run(command, args, made)
     except SystemExit as e:  # argparse: --help (0) and usage errors (2)
         return e.code if isinstance(e.code, int) else 2

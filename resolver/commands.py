@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .catalog import mask_url
+from .catalog import Acceptance, mask_keylike
 from .errors import ConfigError, Problem, ResolverError, did_you_mean
 from .load import load_composed
 from .resolve import Explanation, Resolver, Step
@@ -64,7 +64,8 @@ class Context:
 
     env: str | None
     overrides: tuple[str, ...]
-    labels: Mapping[str, str]  # "override '<line>'" -> the flag that produced it
+    # "override '<line>'" -> the flag that produced it; "key <key>" -> the key and its source
+    labels: Mapping[str, str]
     config_dirs: tuple[str, ...]
     config_path: str | None
     as_json: bool
@@ -83,13 +84,17 @@ class Context:
     def where(self, label: str | None) -> str | None:
         return self.labels.get(label, label) if label else label
 
+    def key(self, key: str | None) -> str | None:
+        return self.labels.get(f"key {key}", key) if key else key
+
     def problem_text(self, p: Problem, *, with_file: bool = True) -> str:
-        where = [part for part in (self.where(p.file) if with_file else None, p.key) if part]
+        file = self.where(p.file) if with_file else None
+        where = [part for part in (file, self.key(p.key)) if part]
         text = f"{p.severity} [{p.code}] {': '.join(where) or 'configuration'}: {p.message}"
         return f"{text} (hint: {p.hint})" if p.hint else text
 
     def problem_json(self, p: Problem) -> dict[str, Any]:
-        return asdict(p) | {"file": self.where(p.file)}
+        return asdict(p) | {"file": self.where(p.file), "key": self.key(p.key)}
 
     def config_error(self, e: ConfigError) -> str:
         """One message for a configuration that does not load: its errors, not every warning."""
@@ -155,7 +160,19 @@ def _explanation_json(ctx: Context, r: Resolver, e: Explanation) -> dict[str, An
     data["fallback"] = data.pop("chosen")
     for step in data["steps"]:
         step["origin"] = ctx.where(r.origins.get(step["via"]))
+    data["accepted"] = [asdict(a) | {"source": source} for source, a in _accepted(r, e)]
     return data
+
+
+def _accepted(r: Resolver, e: Explanation) -> list[tuple[str, Acceptance]]:
+    """The accepted warnings about the edges this explanation walks, source by source."""
+    sources = dict.fromkeys([e.model_id, *(step.via for step in e.steps)])
+    return [
+        (source, accepted)
+        for source in sources
+        if source in r.edge_policy
+        for accepted in r.edge_policy[source].accept
+    ]
 
 
 def cmd_lookup(ctx: Context, model_id: str) -> int:
@@ -198,6 +215,8 @@ def cmd_explain(ctx: Context, model_id: str) -> int:
         ctx.out.line(f"      edge declared in {ctx.where(r.origins.get(step.via)) or '?'}")
     if not e.steps and model_id in r.origins:
         ctx.out.line(f"  its fallbacks are set in {ctx.where(r.origins[model_id])}")
+    for source, accepted in _accepted(r, e):
+        ctx.out.line(f"  {source}: {accepted}")
     return 0
 
 
@@ -335,7 +354,9 @@ def cmd_show(ctx: Context, *, info: bool) -> int:
             "env": composed.env,
             "choices": composed.choices,
             "search_path": list(composed.search_path),
-            "overrides": [mask_url(ctx.labels.get(f"override {o!r}", o)) for o in ctx.overrides],
+            "overrides": [
+                mask_keylike(ctx.labels.get(f"override {o!r}", o)) for o in ctx.overrides
+            ],
         }
         ctx.out.line(yaml.safe_dump(about, sort_keys=True).rstrip())
         ctx.out.line("---")
@@ -352,9 +373,11 @@ def _redact(value: Any) -> Any:
     if isinstance(value, list):
         return [_redact(v) for v in value]
     if isinstance(value, str) and "://" in value:
-        parts = urlsplit(mask_url(value))
+        parts = urlsplit(mask_keylike(value))
         query = "&".join(f"{q.partition('=')[0]}=***" for q in parts.query.split("&") if q)
         return urlunsplit(parts._replace(query=query))
+    if isinstance(value, str):
+        return mask_keylike(value)
     return value
 
 

@@ -152,12 +152,20 @@ class _PlainSource(FileConfigSource):
         )
         if not os.path.isfile(full_path):
             return super().load_config(config_path)  # Hydra's own "not found" error
-        with open(full_path, encoding="utf-8") as f:
-            text = f.read()
+        label = _file_label(f"file://{self.path}", config_path)
+        try:
+            with open(full_path, encoding="utf-8") as f:
+                text = f.read()
+        except UnicodeDecodeError as e:
+            message = f"not UTF-8 text: byte {e.object[e.start]:#04x} at {e.start}"
+            raise _refused(label, message) from None
         data = yaml.load(text, Loader=yaml_loader())
         data = {} if data is None else data
-        scanned = _scan(data) if isinstance(data, dict) and "defaults" not in data else None
+        if not isinstance(data, dict):
+            raise _refused(label, f"the top level is {type(data).__name__}, not a mapping")
+        scanned = _scan(data) if "defaults" not in data else None
         if scanned is None:
+            _refuse_null_keys(data, label)
             return super().load_config(config_path)
         return _PlainResult(
             provider=self.provider,
@@ -198,6 +206,33 @@ def _scan(data: Any) -> bool | None:
         elif not isinstance(node, _LEAF_TYPES):
             return None
     return found
+
+
+def _refused(
+    label: str, message: str, *, code: str = "bad-file", hint: str | None = None
+) -> ConfigError:
+    """A file Hydra or OmegaConf would fail on without naming it, refused with its name."""
+    return ConfigError([Problem(code, message, file=label, hint=hint)])
+
+
+def _refuse_null_keys(data: Any, label: str) -> None:
+    """A key YAML reads as null (`~:`, an empty key) makes OmegaConf fail without saying
+    where: name the file and the mapping that holds it instead."""
+    stack: list[tuple[KeyPath, Any]] = [((), data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            if None in node:
+                where = ".".join(map(str, path)) or "the top level"
+                raise _refused(
+                    label,
+                    f"a key under {where} is null (`~` or an empty key)",
+                    code="bad-key",
+                    hint="write the key as text; quote it if it is meant as '~'",
+                )
+            stack.extend(((*path, k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend(((*path, i), v) for i, v in enumerate(node))
 
 
 class _MergeError(Exception):
@@ -389,10 +424,15 @@ def _compose_locked(
     except yaml.YAMLError:
         raise ConfigError(_yaml_problems(roots), env=env) from None
     except MissingConfigException as e:
-        raise ConfigError([_missing_config_problem(e, repo)], env=env) from None
+        raise ConfigError([_missing_config_problem(e, repo, roots)], env=env) from None
     except (HydraException, ValueError) as e:
         # e.g. a config group given a number (env=3) or two values for one group
-        raise ConfigError([Problem("bad-override", _first_line(e))], env=env) from None
+        raise ConfigError([_defaults_problem(e, roots)], env=env) from None
+    except (AssertionError, RecursionError) as e:
+        # Hydra's own asserts (`override` followed by a plain entry) and a defaults list that
+        # includes itself end here, naming nothing: point at the env's file, where a
+        # deployment writes its defaults list.
+        raise ConfigError([_defaults_loop_problem(e, roots, env)], env=env) from None
 
     env = defaults.overrides.known_choices.get(ENV_GROUP, env)  # the default env has a name now
     merged: dict[Any, Any] = {}
@@ -512,8 +552,17 @@ def _apply_with_omegaconf(
     return data
 
 
+@functools.cache
+def _shipped_root() -> Path:
+    return shipped_config_dir().resolve()
+
+
 def _file_label(source_path: str | None, config_path: str) -> str:
     root = (source_path or "").removeprefix("file://")
+    if Path(root) == _shipped_root():
+        # The same label from a wheel (site-packages/resolver/conf) as from a checkout, and
+        # wherever the command runs: the shipped tree is `conf/`.
+        return f"conf/{config_path}.yaml"
     path = Path(root) / f"{config_path}.yaml"
     try:
         return str(path.relative_to(Path.cwd()))
@@ -523,11 +572,17 @@ def _file_label(source_path: str | None, config_path: str) -> str:
 
 def _yaml_problems(roots: list[tuple[str, Path]]) -> list[Problem]:
     """Every malformed YAML file under the search path, not only the first Hydra met."""
+    from omegaconf._utils import get_yaml_loader
+
     problems = []
     for _, root in roots:
         for path in sorted(root.rglob("*.yaml")):
             try:
-                yaml.load(path.read_text(encoding="utf-8"), Loader=yaml_loader())
+                # The loader that failed: Hydra's own, which refuses what libyaml lets through
+                # (a tab after a key), so that the failure is found again and named.
+                yaml.load(path.read_text(encoding="utf-8"), Loader=get_yaml_loader())
+            except UnicodeDecodeError:
+                continue  # not what failed: a composed file that is not UTF-8 is named on load
             except yaml.YAMLError as e:
                 mark = getattr(e, "problem_mark", None)
                 line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -544,7 +599,45 @@ def _yaml_problems(roots: list[tuple[str, Path]]) -> list[Problem]:
     return problems
 
 
-def _missing_config_problem(e: MissingConfigException, repo: CachingConfigRepository) -> Problem:
+# Hydra names the config whose defaults list it refuses: "Duplicate _self_ defined in env/x".
+_NAMED_CONFIG = re.compile(r"\b[Ii]n '?([\w.-]+(?:/[\w.-]+)*)'?")
+
+
+def _defaults_problem(
+    e: BaseException, roots: list[tuple[str, Path]], *, code: str = "bad-defaults"
+) -> Problem:
+    """A defaults-list failure, at the file Hydra names when it names one in the search path,
+    else at the defaults list (or the overrides that chose it)."""
+    for name in _NAMED_CONFIG.findall(str(e)):
+        for _, root in roots:
+            if (root / f"{name}.yaml").is_file():
+                label = _file_label(f"file://{root}", name)
+                return Problem(code, _first_line(e), file=label)
+    return Problem("bad-override", _first_line(e), key="defaults list or group overrides")
+
+
+def _defaults_loop_problem(
+    e: BaseException, roots: list[tuple[str, Path]], env: str | None
+) -> Problem:
+    what = (
+        "a defaults list includes itself, directly or through the configs it includes"
+        if isinstance(e, RecursionError)
+        else "Hydra cannot build the defaults list: an `override` entry must come after "
+        "every plain entry"
+    )
+    name = f"{ENV_GROUP}/{env}" if env else PRIMARY
+    for _, root in roots:
+        if (root / f"{name}.yaml").is_file():
+            label = _file_label(f"file://{root}", name)
+            return Problem(
+                "bad-defaults", f"{what} (in {label} or a config it includes)", file=label
+            )
+    return Problem("bad-defaults", what, key="defaults list")
+
+
+def _missing_config_problem(
+    e: MissingConfigException, repo: CachingConfigRepository, roots: list[tuple[str, Path]]
+) -> Problem:
     missing = e.missing_cfg_file or ""
     group, _, name = missing.rpartition("/")
     if group == ENV_GROUP:
@@ -565,7 +658,7 @@ def _missing_config_problem(e: MissingConfigException, repo: CachingConfigReposi
             key=group,
             hint=did_you_mean(name, options),
         )
-    return Problem("compose-failed", _first_line(e))
+    return _defaults_problem(e, roots, code="compose-failed")
 
 
 def _override_message(e: BaseException) -> str:

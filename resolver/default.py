@@ -69,10 +69,14 @@ def _build(env: str | None, dirs: tuple[str, ...], snapshot: str) -> Resolver:
 
 
 def get_fallback_provider(
-    model_id: str, *, env: str | None = None, environ: Mapping[str, str] | None = None
+    model_id: str,
+    *,
+    env: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    strict: bool = False,
 ) -> Provider | None:
     """:meth:`Resolver.get_fallback_provider` on the default resolver for ``env``."""
-    return default_resolver(env).get_fallback_provider(model_id, environ=environ)
+    return default_resolver(env).get_fallback_provider(model_id, environ=environ, strict=strict)
 
 
 def get_fallback_chain(

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .catalog import ERROR_CLASSES, ErrorClass, mask_url
+from .catalog import ERROR_CLASSES, ErrorClass, mask_keylike
 
 Severity = Literal["error", "warning"]
 
@@ -48,12 +48,12 @@ class Problem:
     hint: str | None = None
 
     def __post_init__(self) -> None:
-        # A problem may quote an override or a value with a URL in it; its password is never
-        # repeated, whichever output shows the problem.
+        # A problem may quote an override or a value with a URL or a pasted key in it; neither
+        # the password nor the key is repeated, whichever output shows the problem.
         for name in ("message", "file", "hint"):
             text = getattr(self, name)
-            if text is not None and "@" in text:
-                object.__setattr__(self, name, mask_url(text))
+            if text is not None:
+                object.__setattr__(self, name, mask_keylike(text))
 
     @property
     def location(self) -> str:

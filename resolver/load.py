@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def load(
     env: str | None = None,
     overrides: Sequence[str] = (),
-    config_dirs: Sequence[str | Path] = (),
+    config_dirs: Sequence[str | Path] | str | Path = (),
     config_path: str | Path | None = None,
     *,
     strict: bool = False,
@@ -29,8 +29,9 @@ def load(
 
     ``env`` picks the deployment overlay (``env/<name>.yaml``; the primary config's default,
     ``prod``, when None). ``overrides`` are Hydra override strings. ``config_dirs`` add a
-    deployment's own config trees, searched before the shipped one; ``config_path`` replaces the
-    shipped tree. ``environ`` (default ``os.environ``) is what the key-variable warnings check.
+    deployment's own config trees (one path, or several), searched before the shipped one;
+    ``config_path`` replaces the shipped tree. ``environ`` (default ``os.environ``) is what the
+    key-variable warnings check.
 
     Raises :class:`ConfigError` with every problem found when there is any error, or any
     warning with ``strict=True``; nothing is returned half-loaded. Warnings otherwise end up in
@@ -45,7 +46,7 @@ def load(
 def load_composed(
     env: str | None = None,
     overrides: Sequence[str] = (),
-    config_dirs: Sequence[str | Path] = (),
+    config_dirs: Sequence[str | Path] | str | Path = (),
     config_path: str | Path | None = None,
     *,
     strict: bool = False,
@@ -57,6 +58,8 @@ def load_composed(
 
     if isinstance(overrides, str):
         overrides = [overrides]
+    if isinstance(config_dirs, str | Path):  # one dir, not a sequence of its characters
+        config_dirs = [config_dirs]
     composed = compose(
         env=env, overrides=overrides, config_dirs=config_dirs, config_path=config_path
     )

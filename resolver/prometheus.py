@@ -13,8 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector, CollectorRegistry
+try:
+    from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
+    from prometheus_client.registry import Collector, CollectorRegistry
+except ImportError as e:  # say which extra brings it, not only which module is missing
+    raise ImportError(
+        "resolver.prometheus needs prometheus_client: pip install 'fallback-resolver[prometheus]'",
+        name=e.name,
+    ) from None
 
 from .resolve import Resolver
 

@@ -8,6 +8,7 @@ the backups' key variables, so it costs a dict lookup and an environment read.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -15,11 +16,13 @@ from types import MappingProxyType
 from typing import Literal
 
 from .catalog import EdgePolicy, Policy, Provider, is_downgrade
-from .errors import Problem, did_you_mean
+from .errors import ModelUnavailable, Problem, did_you_mean
 from .health import HealthStore
-from .stats import CallStats, ModelStats
+from .stats import CallStats, ModelStats, StatsByModel
 from .stores import store_for
 from .validate import Validated
+
+log = logging.getLogger("resolver")
 
 Status = Literal["chosen", "usable", "skipped"]
 # (backup, via) in the order a call tries them, and (backup id, why) for those passed over.
@@ -81,6 +84,7 @@ class Resolver:
         "_origins",
         "_providers",
         "_stats",
+        "_unknown_seen",
         "env",
         "health",
         "policy",
@@ -102,6 +106,7 @@ class Resolver:
             health if health is not None else store_for(validated.policy.health, env)
         )
         self._stats = CallStats()
+        self._unknown_seen: set[str] = set()  # ids already logged as unknown
         self.policy: Policy = validated.policy
         self.warnings: tuple[Problem, ...] = tuple(
             p for p in validated.problems if p.severity == "warning"
@@ -148,16 +153,19 @@ class Resolver:
         return self._origins
 
     def get_fallback_provider(
-        self, model_id: str, *, environ: Mapping[str, str] | None = None
+        self, model_id: str, *, environ: Mapping[str, str] | None = None, strict: bool = False
     ) -> Provider | None:
         """The first usable backup of ``model_id``, or None.
 
         None for an unknown or disabled model, a model without backups, and when every backup
         is disabled, over the cost cap (with ``cost.action: skip``), out of rotation, or missing
-        its key variable in ``environ`` (``os.environ`` at call time by default).
+        its key variable in ``environ`` (``os.environ`` at call time by default). An unknown
+        id is logged once at WARNING with the closest known id; ``strict=True`` raises
+        :class:`ModelUnavailable` for an unknown or disabled model instead.
         """
         candidates = self._candidates.get(model_id)
         if candidates is None:
+            self._no_candidates(model_id, strict)
             return None
         env = os.environ if environ is None else environ
         if self.health.all_in_rotation:  # the common case pays one attribute read for health
@@ -170,6 +178,21 @@ class Resolver:
             if (key_env is None or env.get(key_env)) and in_rotation(provider.id):
                 return provider
         return None
+
+    def _no_candidates(self, model_id: str, strict: bool) -> None:
+        """Off the hot path: say so when ``model_id`` is unknown (or, strict, disabled)."""
+        source = self._providers.get(model_id)
+        if source is None:
+            hint = did_you_mean(model_id, self._providers)
+            reason = "unknown model id" + (f"; {hint}" if hint else "")
+            if strict:
+                raise ModelUnavailable(model_id, reason)
+            if model_id not in self._unknown_seen:
+                self._unknown_seen.add(model_id)
+                log.warning("get_fallback_provider(%r): %s; returning None", model_id, reason)
+        elif strict and not source.enabled:
+            reason = f"disabled ({source.disabled_reason or 'no reason given'})"
+            raise ModelUnavailable(model_id, reason)
 
     def get_fallback_chain(
         self, model_id: str, *, environ: Mapping[str, str] | None = None
@@ -282,8 +305,9 @@ class Resolver:
         return twin
 
     def stats(self) -> dict[str, ModelStats]:
-        """Per requested model: calls made through this resolver and how each ended."""
-        return self._stats.snapshot()
+        """Per requested model: calls made through this resolver and how each ended. A
+        declared model not called yet reads as zero calls."""
+        return StatsByModel(self._stats.snapshot(), self._providers)
 
     def _walk(self, source_id: str) -> Iterator[_Hop]:
         """Candidates breadth-first: all direct backups in order, then theirs, up to max_depth.

@@ -196,6 +196,10 @@ def _restorer(hint: Any) -> Restore | None:
             nested: type = option  # type: ignore[assignment]
             return lambda value: _build(nested, value) if isinstance(value, dict) else value
         if typing.get_origin(option) is tuple:
+            item = typing.get_args(option)[0] if typing.get_args(option) else None
+            if dataclasses.is_dataclass(item):  # e.g. EdgePolicy.accept: tuple[Acceptance, ...]
+                each: type = item  # type: ignore[assignment]
+                return lambda value: tuple(_build(each, v) for v in value)
             return lambda value: tuple(value) if isinstance(value, list) else value
     return None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
@@ -32,6 +33,20 @@ class ModelStats:
     def fallback_rate(self) -> float:
         """The share of calls a backup served."""
         return sum(self.served_by_fallback.values()) / self.calls if self.calls else 0.0
+
+
+class StatsByModel(dict[str, ModelStats]):
+    """Per requested model; a declared model never called reads as zero calls, not a
+    KeyError (an undeclared id still is one)."""
+
+    def __init__(self, counted: dict[str, ModelStats], declared: Collection[str]) -> None:
+        super().__init__(counted)
+        self._declared = declared
+
+    def __missing__(self, model_id: str) -> ModelStats:
+        if model_id in self._declared:
+            return ModelStats(model_id)
+        raise KeyError(f"{model_id!r} is not a declared model")
 
 
 class CallStats:

@@ -1,21 +1,28 @@
 """Validation: turn the composed data into the frozen data model, finding every problem.
 
-One pass collects every problem instead of stopping at the first: wrong types, unknown or
-missing keys, unknown ids, self-loops, cycles, duplicate ids across vendors (errors), and edges
-that will not behave as they read (warnings). Each problem carries the key path and the file or
-override that set it.
+One pass collects every problem instead of stopping at the first: wrong types, nulls and
+unfilled ``???``, unknown or missing keys, ids that are not plain text, unknown ids, self-loops,
+duplicate ids across vendors (errors); cycles and edges that will not behave as they read are
+:mod:`resolver.edges`' part. Each problem carries the key path and the file or override that
+set it. This module holds what each section may contain (the specs) and builds the frozen
+objects; :mod:`resolver.fields` does the checking.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from .catalog import (
+    ACCEPTABLE,
     ERROR_CLASSES,
     HEALTH_STORES,
     MID_STREAM,
+    REDIS_URL_ENV,
+    Acceptance,
     CostPolicy,
     EdgePolicy,
     HealthPolicy,
@@ -23,25 +30,51 @@ from .catalog import (
     Pricing,
     Provider,
     SecretURL,
-    is_downgrade,
+    looks_like_secret,
     mask_url,
 )
-from .errors import Problem, Severity, did_you_mean
+from .edges import cycles, edge_warnings
+from .errors import Problem, did_you_mean
+from .fields import (
+    POSITIVE,
+    Field,
+    Findings,
+    KeyPath,
+    OriginOf,
+    describe,
+    is_kind,
+    masked,
+)
 
-KeyPath = tuple[str | int, ...]
-OriginOf = Callable[[KeyPath], "str | None"]
+
+def _http_url(value: str) -> tuple[str, str] | None:
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # e.g. a malformed [IPv6] host
+        host = None
+        parts = urlsplit("")
+    if parts.scheme in ("http", "https") and host:
+        return None
+    return (
+        f"expected an http:// or https:// URL with a host, got {mask_url(value)!r}",
+        "e.g. https://api.example.com/v1",
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class Field:
-    kind: str  # str | bool | int | number | list | mapping
-    required: bool = False
-    nullable: bool = False
-    minimum: float | None = None  # inclusive lower bound for numbers
-    choices: tuple[str, ...] = ()
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
-_POSITIVE = 1e-9
+def _env_var_name(value: str) -> tuple[str, str] | None:
+    if _ENV_NAME.fullmatch(value) and not looks_like_secret(value):
+        return None
+    return (
+        f"expected the name of an environment variable, got {masked(value)}",
+        "name the variable that holds the key (e.g. TOGETHER_API_KEY) and export the key "
+        "there; if a key was written here, rotate it",
+    )
+
+
 PRICING = {
     "prompt": Field("number", required=True, minimum=0),
     "completion": Field("number", required=True, minimum=0),
@@ -55,31 +88,34 @@ MODEL = {
     "enabled": Field("bool"),
     "disabled_reason": Field("str", nullable=True),
     "context_window": Field("int", nullable=True, minimum=1),
-    "timeout_s": Field("number", minimum=_POSITIVE),
+    "timeout_s": Field("number", minimum=POSITIVE),
     "max_concurrency": Field("int", nullable=True, minimum=1),
-    "first_token_timeout_s": Field("number", minimum=_POSITIVE),
-    "base_url": Field("str"),
-    "api_key_env": Field("str", nullable=True),
+    "first_token_timeout_s": Field("number", minimum=POSITIVE),
+    "base_url": Field("str", check=_http_url),
+    "api_key_env": Field("str", nullable=True, check=_env_var_name, secret=True),
 }
-PATCH = {name: Field(f.kind, nullable=f.nullable, minimum=f.minimum) for name, f in MODEL.items()}
+PATCH = {
+    name: Field(f.kind, nullable=f.nullable, minimum=f.minimum, check=f.check, secret=f.secret)
+    for name, f in MODEL.items()
+}
 VENDOR = {
-    "base_url": Field("str", required=True),
-    "api_key_env": Field("str", required=True, nullable=True),
-    "timeout_s": Field("number", minimum=_POSITIVE),
+    "base_url": Field("str", required=True, check=_http_url),
+    "api_key_env": Field("str", required=True, nullable=True, check=_env_var_name, secret=True),
+    "timeout_s": Field("number", minimum=POSITIVE),
     "max_concurrency": Field("int", nullable=True, minimum=1),
-    "first_token_timeout_s": Field("number", minimum=_POSITIVE),
+    "first_token_timeout_s": Field("number", minimum=POSITIVE),
     "models": Field("mapping", required=True),
 }
 COST = {
     "prompt_tokens": Field("int", minimum=0),
     "completion_tokens": Field("int", minimum=0),
-    "max_ratio": Field("number", minimum=_POSITIVE),
+    "max_ratio": Field("number", minimum=POSITIVE),
     "action": Field("str", choices=("warn", "skip")),
 }
 POLICY = {
     "max_depth": Field("int", minimum=1),
     "max_attempts": Field("int", minimum=1),
-    "deadline_s": Field("number", nullable=True, minimum=_POSITIVE),
+    "deadline_s": Field("number", nullable=True, minimum=POSITIVE),
     "fallback_on": Field("list", choices=ERROR_CLASSES),
     "retries": Field("int", minimum=0),
     "retry_on": Field("list", choices=ERROR_CLASSES),
@@ -98,15 +134,29 @@ HEALTH = {
     "store": Field("str", choices=HEALTH_STORES),
     "url": Field("str", nullable=True),
     "namespace": Field("str", nullable=True),
-    "timeout_s": Field("number", minimum=_POSITIVE),
-    "retry_s": Field("number", minimum=_POSITIVE),
+    "timeout_s": Field("number", minimum=POSITIVE),
+    "retry_s": Field("number", minimum=POSITIVE),
 }
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 EDGE_POLICY = {
     "fallback_on": Field("list", nullable=True, choices=ERROR_CLASSES),
-    "max_cost_ratio": Field("number", nullable=True, minimum=_POSITIVE),
+    "max_cost_ratio": Field("number", nullable=True, minimum=POSITIVE),
     "note": Field("str", nullable=True),
     "mid_stream": Field("str", choices=MID_STREAM),
+    "accept": Field("records"),
+}
+
+
+def _reason(value: str) -> tuple[str, str] | None:
+    if value.strip():
+        return None
+    return "the reason must not be empty", "say why the warning is accepted"
+
+
+ACCEPT = {
+    "warning": Field("str", required=True, choices=ACCEPTABLE),
+    "backup": Field("str"),
+    "reason": Field("str", required=True, check=_reason),
 }
 TOP = {
     "providers": Field("mapping", required=True),
@@ -114,14 +164,6 @@ TOP = {
     "models": Field("mapping"),
     "edge_policy": Field("mapping"),
     "policy": Field("mapping"),
-}
-_KIND_NAMES = {
-    "str": "text",
-    "bool": "true or false",
-    "int": "a whole number",
-    "number": "a number",
-    "list": "a list",
-    "mapping": "a mapping",
 }
 
 
@@ -134,164 +176,30 @@ class Validated:
     problems: tuple[Problem, ...]
 
 
-def render_key(path: Iterable[str | int]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
-
-
-class _Findings:
-    def __init__(self, origin_of: OriginOf) -> None:
-        self.problems: list[Problem] = []
-        self.origin_of = origin_of
-
-    def add(
-        self,
-        code: str,
-        message: str,
-        path: KeyPath,
-        *,
-        hint: str | None = None,
-        severity: Severity = "error",
-    ) -> None:
-        self.problems.append(
-            Problem(
-                code,
-                message,
-                severity,
-                key=render_key(path) or None,
-                file=self.origin_of(path),
-                hint=hint,
-            )
-        )
-
-    def known(
-        self, model_id: str, ids: Mapping[str, object], path: KeyPath, code: str, what: str
-    ) -> bool:
-        """Whether ``model_id`` is declared; if not, report it with the closest known id."""
-        if model_id in ids:
-            return True
-        self.add(
-            code,
-            f"{what} declared for {model_id!r}, which no vendor declares",
-            path,
-            hint=did_you_mean(model_id, ids),
-        )
-        return False
-
-    def mapping(self, node: Any, path: KeyPath, spec: Mapping[str, Field]) -> dict[str, Any] | None:
-        """The keys of ``node`` that match ``spec``; every mismatch becomes a problem."""
-        if not isinstance(node, dict):
-            self.add("wrong-type", f"expected a mapping, got {_describe(node)}", path)
-            return None
-        good: dict[str, Any] = {}
-        for key, value in node.items():
-            field = spec.get(key)
-            if field is None:
-                self.add(
-                    "unknown-key",
-                    f"unknown key {key!r}",
-                    (*path, key),
-                    hint=did_you_mean(key, spec) or f"known keys here: {', '.join(sorted(spec))}",
-                )
-            elif self._value(value, (*path, key), field):
-                # The frozen model holds tuples and floats whatever YAML wrote (a list, `60`).
-                if field.kind == "list" and value is not None:
-                    value = tuple(value)
-                elif field.kind == "number" and value is not None:
-                    value = float(value)
-                good[key] = value
-        for key, field in spec.items():
-            if field.required and node.get(key) is None and (key not in node or not field.nullable):
-                self.add(
-                    "missing-field",
-                    f"required key {key!r} is missing"
-                    if key not in node
-                    else f"required key {key!r} has no value",
-                    (*path, key),
-                    hint=f"add {key}: <{_KIND_NAMES[field.kind]}>",
-                )
-        return good
-
-    def _value(self, value: Any, path: KeyPath, field: Field) -> bool:
-        if value is None:
-            return field.nullable
-        if not _is_kind(value, field.kind):
-            hint = None
-            if isinstance(value, str) and field.kind in ("number", "int"):
-                hint = "write the number without quotes or units"
-            self.add(
-                "wrong-type",
-                f"expected {_KIND_NAMES[field.kind]}, got {_describe(value)}",
-                path,
-                hint=hint,
-            )
-            return False
-        if field.minimum is not None and value < field.minimum:
-            bound = "greater than 0" if field.minimum == _POSITIVE else f"at least {field.minimum}"
-            self.add("bad-value", f"must be {bound}, got {value!r}", path)
-            return False
-        if field.choices:
-            items = value if isinstance(value, list) else [value]
-            bad = [v for v in items if v not in field.choices]
-            for item in bad:
-                self.add(
-                    "bad-value",
-                    f"{item!r} is not one of {', '.join(field.choices)}",
-                    path,
-                    hint=did_you_mean(str(item), field.choices),
-                )
-            return not bad
-        return True
-
-
-def _is_kind(value: Any, kind: str) -> bool:
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if kind == "list":
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return isinstance(value, dict)
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, str):
-        return f"text {value!r}"
-    if isinstance(value, list) and not all(isinstance(v, str) for v in value):
-        return f"a list with non-text items {value!r}"
-    return f"{type(value).__name__} {value!r}"
-
-
 def validate(
     data: Mapping[str, Any], *, origin_of: OriginOf, environ: Mapping[str, str]
 ) -> Validated:
     """Check the composed ``data`` and build the frozen objects it describes."""
-    find = _Findings(origin_of)
+    find = Findings(origin_of)
     top = find.mapping(dict(data), (), TOP) or {}
-    policy = _policy(top.get("policy", {}), find)
+    policy = _policy(top.get("policy", {}), find, environ)
     providers = _providers(top.get("providers", {}), top.get("models", {}), find)
     fallbacks = _fallbacks(top.get("fallbacks", {}), providers, find)
     edge_policy = _edge_policies(top.get("edge_policy", {}), providers, find)
-    _cycles(fallbacks, find)
-    _edge_warnings(providers, fallbacks, edge_policy, policy, environ, find)
+    cycles(fallbacks, find)
+    edge_warnings(providers, fallbacks, edge_policy, policy, environ, find)
     return Validated(providers, fallbacks, edge_policy, policy, tuple(find.problems))
 
 
-def _policy(node: Any, find: _Findings) -> Policy:
+def _policy(node: Any, find: Findings, environ: Mapping[str, str]) -> Policy:
     raw = find.mapping(node, ("policy",), POLICY) or {}
     cost = find.mapping(raw.pop("cost", {}), ("policy", "cost"), COST) or {}
     health = find.mapping(raw.pop("health", {}), ("policy", "health"), HEALTH) or {}
-    _health_store(health, find)
+    _health_store(health, find, environ)
     return Policy(**raw, cost=CostPolicy(**cost), health=HealthPolicy(**health))
 
 
-def _health_store(health: dict[str, Any], find: _Findings) -> None:
+def _health_store(health: dict[str, Any], find: Findings, environ: Mapping[str, str]) -> None:
     """Check the shared store's settings and wrap the URL so that no output shows its password."""
     path: KeyPath = ("policy", "health")
     if health.get("namespace") == "":
@@ -318,18 +226,45 @@ def _health_store(health: dict[str, Any], find: _Findings) -> None:
         del health["url"]
         return
     health["url"] = SecretURL(url)
+    origin = find.origin_of((*path, "url")) or ""
+    # The shipped file reads the URL from RESOLVER_REDIS_URL: a password that came from there
+    # (or from an override) is not written in a file.
+    if (
+        _has_password(url)
+        and environ.get(REDIS_URL_ENV) != url
+        and not origin.startswith("override ")
+    ):
+        find.add(
+            "password-in-file",
+            "the Redis URL carries a password written into a configuration file",
+            (*path, "url"),
+            hint=f"keep the password out of files: export {REDIS_URL_ENV}=redis://:PASSWORD@"
+            f"host:6379/0 and leave url as ${{oc.env:{REDIS_URL_ENV}}}",
+            severity="warning",
+        )
 
 
-def _providers(vendors: Any, patches: Any, find: _Findings) -> dict[str, Provider]:
+def _has_password(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:
+        return False
+
+
+def _providers(vendors: Any, patches: Any, find: Findings) -> dict[str, Provider]:
     declared: dict[str, tuple[str, dict[str, Any]]] = {}  # id -> (vendor, vendor settings)
     raw_models: dict[str, dict[str, Any]] = {}
     for vendor, vnode in vendors.items():
+        if not find.ident(vendor, ("providers", vendor), "vendor name"):
+            continue
         settings = find.mapping(vnode, ("providers", vendor), VENDOR)
         if settings is None:
             continue
         models = settings.get("models") or {}
         for model_id, mnode in models.items():
             path: KeyPath = ("providers", vendor, "models", model_id)
+            if not find.ident(model_id, path):
+                continue
             if model_id in declared:
                 first = declared[model_id][0]
                 first_at = find.origin_of(("providers", first, "models", model_id))
@@ -346,7 +281,9 @@ def _providers(vendors: Any, patches: Any, find: _Findings) -> dict[str, Provide
 
     for model_id, patch in (patches or {}).items():
         path = ("models", model_id)
-        if not find.known(model_id, declared, path, "unknown-model", "a patch"):
+        if not find.ident(model_id, path) or not find.known(
+            model_id, declared, path, "unknown-model", "a patch"
+        ):
             continue
         good = find.mapping(patch, path, PATCH) or {}
         target = raw_models[model_id]
@@ -390,17 +327,19 @@ def _providers(vendors: Any, patches: Any, find: _Findings) -> dict[str, Provide
 
 
 def _fallbacks(
-    node: Any, providers: Mapping[str, Provider], find: _Findings
+    node: Any, providers: Mapping[str, Provider], find: Findings
 ) -> dict[str, tuple[str, ...]]:
     edges: dict[str, tuple[str, ...]] = {}
     for source, targets in node.items():
         path: KeyPath = ("fallbacks", source)
+        if not find.ident(source, path) or find.missing(targets, path):
+            continue
         if targets is None:
             targets = []
-        if not _is_kind(targets, "list"):
+        if not is_kind(targets, "list"):
             find.add(
                 "wrong-type",
-                f"expected a list of model ids, got {_describe(targets)}",
+                f"expected a list of model ids, got {describe(targets)}",
                 path,
                 hint=f"{source}: [backup-id, ...]",
             )
@@ -409,6 +348,8 @@ def _fallbacks(
             continue
         kept: list[str] = []
         for i, target in enumerate(targets):
+            if find.missing(target, (*path, i)):
+                continue
             if target == source:
                 find.add(
                     "self-loop",
@@ -438,120 +379,23 @@ def _fallbacks(
 
 
 def _edge_policies(
-    node: Any, providers: Mapping[str, Provider], find: _Findings
+    node: Any, providers: Mapping[str, Provider], find: Findings
 ) -> dict[str, EdgePolicy]:
     policies: dict[str, EdgePolicy] = {}
     for source, pnode in node.items():
         path: KeyPath = ("edge_policy", source)
-        if not find.known(source, providers, path, "unknown-source", "an edge policy"):
+        if not find.ident(source, path) or not find.known(
+            source, providers, path, "unknown-source", "an edge policy"
+        ):
             continue
         raw = find.mapping(pnode, path, EDGE_POLICY)
         if raw is not None:
-            policies[source] = EdgePolicy(**raw)
-    return policies
-
-
-def _cycles(fallbacks: Mapping[str, tuple[str, ...]], find: _Findings) -> None:
-    """Report each cycle once, as the path that closes it (iterative DFS, any graph size)."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: finished
-    reported: set[frozenset[str]] = set()
-    for start in fallbacks:
-        if state.get(start):
-            continue
-        path: list[str] = [start]
-        iters = [iter(fallbacks.get(start, ()))]
-        state[start] = 1
-        while iters:
-            nxt = next(iters[-1], None)
-            if nxt is None:
-                state[path.pop()] = 2
-                iters.pop()
-            elif state.get(nxt) == 1:
-                cycle = path[path.index(nxt) :]
-                if frozenset(cycle) not in reported:
-                    reported.add(frozenset(cycle))
-                    shown = " -> ".join([*cycle, nxt])
-                    find.add(
-                        "cycle",
-                        f"fallback cycle: {shown}",
-                        ("fallbacks", cycle[-1]),
-                        hint=f"remove one edge of the cycle, e.g. {cycle[-1]} -> {nxt}",
-                    )
-            elif not state.get(nxt):
-                state[nxt] = 1
-                path.append(nxt)
-                iters.append(iter(fallbacks.get(nxt, ())))
-
-
-def _edge_warnings(
-    providers: Mapping[str, Provider],
-    fallbacks: Mapping[str, tuple[str, ...]],
-    edge_policy: Mapping[str, EdgePolicy],
-    policy: Policy,
-    environ: Mapping[str, str],
-    find: _Findings,
-) -> None:
-    for source_id, targets in fallbacks.items():
-        source = providers[source_id]
-        path: KeyPath = ("fallbacks", source_id)
-        if not targets:
-            continue
-        if not source.enabled:
-            find.add(
-                "inert-edge",
-                f"{source_id!r} is disabled ({source.disabled_reason or 'no reason given'}), "
-                "so its backups are never used",
-                path,
-                hint=f"enable it with '++models={{{source_id}: {{enabled: true}}}}' or drop the "
-                "edge",
-                severity="warning",
+            entries = (
+                find.mapping(entry, (*path, "accept", i), ACCEPT)
+                for i, entry in enumerate(raw.pop("accept", ()))
             )
-            continue
-        cap = (edge_policy.get(source_id) or EdgePolicy()).max_cost_ratio or policy.cost.max_ratio
-        for i, target_id in enumerate(targets):
-            target = providers[target_id]
-            where = (*path, i)
-            if i >= policy.max_attempts - 1:
-                find.add(
-                    "unreachable",
-                    f"backup {target_id!r} of {source_id!r} is never tried: max_attempts="
-                    f"{policy.max_attempts} allows {policy.max_attempts - 1} backup(s)",
-                    where,
-                    hint="raise policy.max_attempts or shorten the list",
-                    severity="warning",
-                )
-            if not target.enabled:
-                find.add(
-                    "edge-into-disabled",
-                    f"backup {target_id!r} of {source_id!r} is disabled "
-                    f"({target.disabled_reason or 'no reason given'}) and is skipped",
-                    where,
-                    severity="warning",
-                )
-                continue
-            if target.api_key_env and not environ.get(target.api_key_env):
-                find.add(
-                    "key-unset",
-                    f"backup {target_id!r} of {source_id!r} needs {target.api_key_env}, "
-                    "which is not set in this environment",
-                    where,
-                    hint=f"export {target.api_key_env}=... where the service runs",
-                    severity="warning",
-                )
-            if is_downgrade(source, target):
-                find.add(
-                    "downgrade",
-                    f"{source_id!r} reasons and its backup {target_id!r} does not",
-                    where,
-                    severity="warning",
-                )
-            ratio = policy.cost.ratio(source, target)
-            if ratio > cap:
-                action = "skipped" if policy.cost.action == "skip" else "used anyway"
-                find.add(
-                    "cost-over-cap",
-                    f"backup {target_id!r} costs {ratio:.2f}x {source_id!r} on the reference "
-                    f"call, over the cap of {cap:g}x ({action})",
-                    where,
-                    severity="warning",
-                )
+            accept = tuple(
+                Acceptance(**e) for e in entries if e and "warning" in e and "reason" in e
+            )
+            policies[source] = EdgePolicy(**raw, accept=accept)
+    return policies

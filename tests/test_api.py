@@ -12,9 +12,6 @@ import pytest
 import resolver
 from resolver.compose import shipped_config_dir
 
-PACKAGE_PARENT = str(Path(resolver.__file__).resolve().parent.parent)
-
-
 PUBLIC = {
     "ALL_PROVIDERS", "ERROR_CLASSES", "MODEL_FALLBACKS", "ConfigError", "CostPolicy",
     "EdgePolicy", "ErrorClass", "Explanation", "Policy", "Pricing", "Problem", "Provider",
@@ -37,22 +34,25 @@ def test_unknown_attribute_raises_attribute_error() -> None:
         _ = resolver.MODEL_FALLBACK
 
 
-def test_import_is_light() -> None:
-    """`import resolver` imports none of Hydra, OmegaConf, httpx, PyYAML, asyncio or redis."""
+def test_import_is_light(tmp_path) -> None:
+    """`import resolver` of the installed package (not the checkout on sys.path) imports none
+    of Hydra, OmegaConf, httpx, PyYAML, asyncio or redis."""
     code = (
         "import sys, resolver; "
         "heavy = ('hydra', 'omegaconf', 'httpx', 'yaml', 'asyncio', 'redis'); "
-        "heavy = [m for m in heavy if m in sys.modules]; "
-        "print(','.join(heavy))"
+        "print(resolver.__file__); "
+        "print(','.join(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-I", "-c", code],  # -I: no PYTHONPATH, no cwd on sys.path
         capture_output=True,
         text=True,
         check=True,
-        env={"PYTHONPATH": PACKAGE_PARENT, "PATH": ""},
+        cwd=tmp_path,
     )
-    assert out.stdout.strip() == ""
+    where, heavy = out.stdout.splitlines()
+    assert Path(where).resolve() == Path(resolver.__file__).resolve()
+    assert heavy == ""
 
 
 def test_shipped_config_is_found() -> None:

@@ -358,15 +358,21 @@ def test_validate_several_envs_in_one_run_groups_problems_by_file(capsys, workdi
     assert out.splitlines()[-1] == "validated 3 env(s): 3 ok, 0 failed"
 
 
-def test_validate_strict_fails_on_warnings(capsys, workdir):
-    """With --strict the shipped prod (it has a downgrade edge) exits 2."""
+def test_validate_strict_fails_on_warnings(capsys, workdir, monkeypatch):
+    """With --strict the shipped envs fail only on the key variables this environment lacks:
+    with the keys set, strict validation of dev, staging and prod passes."""
     code, out, _ = cli(capsys, "validate", "--strict", "--json")
     data = json.loads(out)
     assert code == 2
     assert data["ok"] is False
     (prod,) = data["envs"]
     assert prod["errors"] == 0
-    assert "downgrade" in {p["code"] for p in prod["problems"]}
+    assert {p["code"] for p in prod["problems"]} == {"key-unset"}
+    for name in KEYS:
+        monkeypatch.setenv(name, "placeholder")
+    code, out, _ = cli(capsys, "validate", "--env", "dev,staging,prod", "--strict")
+    assert code == 0, out
+    assert "3 ok, 0 failed" in out
 
 
 def test_validate_reports_errors_of_a_deployment_dir_and_other_envs_still_run(

@@ -108,5 +108,5 @@ def test_deployment_tree_equals_hydra_compose(config_tree) -> None:
     expected = OmegaConf.to_container(cfg, resolve=True)
     ours = compose_plain(env="canary", overrides=[], config_dirs=[root], config_path=None)
     assert ours.data == expected
-    assert ours.data["extra_edges"]["deepseek-r1-0528-syn"] == ["deepseek-r1"]
+    assert ours.data["extra_edges"]["fallbacks"]["deepseek-r1-0528-syn"] == ["deepseek-r1"]
     assert ours.data["fallbacks"]["kimi-k2-thinking-syn"] is None

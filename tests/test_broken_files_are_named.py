@@ -1,0 +1,54 @@
+"""Files that used to end composition in a traceback, or in a ConfigError naming nothing, give a
+ConfigError naming the file; `validate` fails on them exactly as `load()` does."""
+
+from __future__ import annotations
+
+import pytest
+
+import resolver
+from resolver import ConfigError
+from resolver.cli import main
+
+CASES = {
+    "top-level list": ({"env/fz.yaml": b"- a\n- b\n"}, "bad-file", "not a mapping"),
+    "defaults list includes itself": (
+        {"env/fz.yaml": b"defaults: [fz]\n"},
+        "bad-defaults",
+        "itself",
+    ),
+    "override before a plain entry": (
+        {"env/fz.yaml": b"defaults:\n- override /providers: [synthetic]\n- /policy: default\n"},
+        "bad-defaults",
+        "override",
+    ),
+    "_self_ twice": ({"env/fz.yaml": b"defaults: [_self_, _self_]\n"}, "bad-defaults", "_self_"),
+    "tab after a key with a defaults list": (
+        {"env/fz.yaml": b"defaults:\t[]\n"},
+        "malformed-yaml",
+        "line 1",
+    ),
+    "not UTF-8": ({"env/fz.yaml": b"models: {}\n# \xff\n"}, "bad-file", "not UTF-8"),
+    "YAML error beside a non-UTF-8 file": (
+        {"env/fz.yaml": b"models: {a: [1\n", "env/zz.yaml": b"\xff\xfe: 1\n"},
+        "malformed-yaml",
+        "line",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_broken_env_file_is_named(case: str, tmp_path, capsys) -> None:
+    """Each broken env file is one located error, and `validate` exits 2 naming it."""
+    files, code, words = CASES[case]
+    for rel, data in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    with pytest.raises(ConfigError) as info:
+        resolver.load(env="fz", config_dirs=[tmp_path])
+    (problem,) = info.value.problems
+    assert problem.code == code
+    assert words in problem.message
+    assert problem.file is not None
+    assert problem.file.endswith("env/fz.yaml")
+    assert main(["validate", "--env", "fz", "--config-dir", str(tmp_path)]) == 2
+    assert "env/fz.yaml" in capsys.readouterr().out
