@@ -28,10 +28,12 @@ import atexit
 import json
 import os
 import threading
+import urllib.request
 import weakref
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -71,14 +73,30 @@ class ChatResult:
 
 
 class _Pool:
-    """One event loop's session and the queue in front of it."""
+    """One event loop's session, the queue in front of it, and the proxies it goes through."""
 
-    __slots__ = ("closer", "session", "slots")
+    __slots__ = ("_by_origin", "closer", "proxies", "session", "slots")
 
     def __init__(self, session: aiohttp.ClientSession, slots: asyncio.Semaphore) -> None:
         self.session = session
         self.slots = slots
         self.closer = _close_at_loop_shutdown(session)
+        # Read from the environment once, when the pool is made, as httpx does for chat().
+        # aiohttp's own trust_env is not used: it reads ~/.netrc in a thread on every request.
+        self.proxies = urllib.request.getproxies()
+        self._by_origin: dict[tuple[str, str], str | None] = {}
+
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy for ``url`` as the environment names it (``HTTPS_PROXY``, ``NO_PROXY``...)."""
+        if not self.proxies:
+            return None
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.hostname or "")
+        if origin not in self._by_origin:
+            bypass = urllib.request.proxy_bypass(origin[1])
+            found = self.proxies.get(origin[0]) or self.proxies.get("all")
+            self._by_origin[origin] = None if bypass else found
+        return self._by_origin[origin]
 
 
 class Client:
@@ -206,8 +224,11 @@ class Client:
         seconds = _timeout(provider)
         try:
             url, headers, body = _request(provider, messages, params, environ)
+            proxy = pool.proxy_for(url)
             async with asyncio.timeout(seconds):
-                async with pool.session.post(url, headers=headers, data=body) as response:
+                async with pool.session.post(
+                    url, headers=headers, data=body, proxy=proxy
+                ) as response:
                     status, got, content = response.status, response.headers, await response.read()
         except TimeoutError as exc:  # aiohttp's socket timeouts are TimeoutErrors too
             raise ProviderError(
