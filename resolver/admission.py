@@ -19,7 +19,12 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from typing import TYPE_CHECKING
 
 from .catalog import Provider
@@ -28,6 +33,9 @@ if TYPE_CHECKING:
     import asyncio
 
 __all__ = ["Mark", "ahold", "hold", "track", "waiting"]
+
+
+# Classes rather than @contextmanager generators: they run on every attempt of every call.
 
 
 class Mark:
@@ -42,28 +50,38 @@ class Mark:
 _mark: contextvars.ContextVar[Mark | None] = contextvars.ContextVar("resolver_mark", default=None)
 
 
-@contextmanager
-def track() -> Iterator[Mark]:
-    """A fresh :class:`Mark` for one attempt, seen by :func:`waiting` in the code it runs."""
-    mark = Mark()
-    token = _mark.set(mark)
-    try:
-        yield mark
-    finally:
-        _mark.reset(token)
+class track:
+    """A fresh :class:`Mark` for one attempt, seen by :class:`waiting` in the code it runs."""
+
+    __slots__ = ("mark", "token")
+
+    def __enter__(self) -> Mark:
+        self.mark = Mark()
+        self.token = _mark.set(self.mark)
+        return self.mark
+
+    def __exit__(self, *exc: object) -> None:
+        _mark.reset(self.token)
 
 
-@contextmanager
-def waiting() -> Iterator[None]:
+class waiting:
     """Mark the running attempt as queued for the length of the block. A block left by an
     exception (the deadline cancelling the wait) leaves the mark set: it was never sent."""
-    mark = _mark.get()
-    if mark is None:
-        yield
-        return
-    mark.queued = True
-    yield
-    mark.queued = False
+
+    __slots__ = ("mark",)
+
+    def __enter__(self) -> None:
+        self.mark = _mark.get()
+        if self.mark is not None:
+            self.mark.queued = True
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if self.mark is not None and kind is None:
+            self.mark.queued = False
+
+
+def _capped(provider: Provider) -> bool:
+    return provider.max_concurrency is not None or provider.vendor_max_concurrency is not None
 
 
 def _caps(provider: Provider) -> tuple[tuple[str, int], ...]:
@@ -85,20 +103,41 @@ _sync_gates: dict[str, threading.Semaphore] = {}
 _sync_lock = threading.Lock()
 
 
-@asynccontextmanager
-async def ahold(provider: Provider) -> AsyncIterator[None]:
+class _Free:
+    """The hold of a provider without caps: nothing to wait for (``with`` gives True)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> bool:
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    async def __aenter__(self) -> None:
+        pass
+
+    async def __aexit__(self, *exc: object) -> None:
+        pass
+
+
+_FREE = _Free()
+
+
+def ahold(provider: Provider) -> _Free | AbstractAsyncContextManager[None]:
     """Hold a slot of each of ``provider``'s caps for the block, waiting in line for them."""
-    caps = _caps(provider)
-    if not caps:
-        yield
-        return
+    return _aheld(provider) if _capped(provider) else _FREE
+
+
+@asynccontextmanager
+async def _aheld(provider: Provider) -> AsyncIterator[None]:
     import asyncio  # here, not at the top: sync callers never need it
 
     gates = _async_gates.setdefault(asyncio.get_running_loop(), {})
     held: list[asyncio.Semaphore] = []
     try:
         with waiting():
-            for key, limit in caps:
+            for key, limit in _caps(provider):
                 gate = gates.get(key) or gates.setdefault(key, asyncio.Semaphore(limit))
                 await gate.acquire()
                 held.append(gate)
@@ -108,14 +147,15 @@ async def ahold(provider: Provider) -> AsyncIterator[None]:
             gate.release()
 
 
+def hold(provider: Provider, timeout: float | None) -> _Free | AbstractContextManager[bool]:
+    """Hold a slot of each of ``provider``'s caps for the block; ``with`` gives False (holding
+    none) when ``timeout`` seconds passed first."""
+    return _held(provider, timeout) if _capped(provider) else _FREE
+
+
 @contextmanager
-def hold(provider: Provider, timeout: float | None) -> Iterator[bool]:
-    """Hold a slot of each of ``provider``'s caps for the block; yields False (holding none)
-    when ``timeout`` seconds passed first."""
+def _held(provider: Provider, timeout: float | None) -> Iterator[bool]:
     caps = _caps(provider)
-    if not caps:
-        yield True
-        return
     held: list[threading.Semaphore] = []
     end = None if timeout is None else time.monotonic() + timeout
     try:
