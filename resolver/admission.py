@@ -3,8 +3,9 @@
 Two kinds of queue: a provider's caps (``max_concurrency`` of the model, and of its vendor,
 shared by all of the vendor's models), held by the executor around ``fn``; and the built-in
 client's connection pool, held by :mod:`resolver.http` around each request. Both are here so
-that time spent waiting is known to be ours: an attempt whose deadline passes while it waits
-was never sent (class ``local``), and the provider's health is never charged for it. Keeping
+that time spent waiting is known to be ours: an attempt whose deadline passes before its
+request left (waiting here, or connecting, until the client holds a connection for it) was
+never sent (class ``local``), and the provider's health is never charged for it. Keeping
 the queue in front of the HTTP library also keeps the library's own queue short (httpcore's
 pool bookkeeping is quadratic in its queue).
 
@@ -32,14 +33,14 @@ from .catalog import Provider
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Mark", "ahold", "hold", "track", "waiting"]
+__all__ = ["Mark", "ahold", "hold", "pending", "sent", "track"]
 
 
 # Classes rather than @contextmanager generators: they run on every attempt of every call.
 
 
 class Mark:
-    """Whether the attempt running now is waiting in one of our queues."""
+    """Whether the attempt running now has not sent its request yet."""
 
     __slots__ = ("queued",)
 
@@ -51,7 +52,8 @@ _mark: contextvars.ContextVar[Mark | None] = contextvars.ContextVar("resolver_ma
 
 
 class track:
-    """A fresh :class:`Mark` for one attempt, seen by :class:`waiting` in the code it runs."""
+    """A fresh :class:`Mark` for one attempt, set by :func:`pending` and :func:`sent` in the
+    code the attempt runs."""
 
     __slots__ = ("mark", "token")
 
@@ -64,20 +66,19 @@ class track:
         _mark.reset(self.token)
 
 
-class waiting:
-    """Mark the running attempt as queued for the length of the block. A block left by an
-    exception (the deadline cancelling the wait) leaves the mark set: it was never sent."""
+def pending() -> None:
+    """From now on the running attempt's request has not left yet (it waits in a queue): if the
+    deadline ends the attempt before :func:`sent`, it was never sent."""
+    mark = _mark.get()
+    if mark is not None:
+        mark.queued = True
 
-    __slots__ = ("mark",)
 
-    def __enter__(self) -> None:
-        self.mark = _mark.get()
-        if self.mark is not None:
-            self.mark.queued = True
-
-    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
-        if self.mark is not None and kind is None:
-            self.mark.queued = False
+def sent() -> None:
+    """The running attempt's request has left (or, for a user's fn, is about to be made)."""
+    mark = _mark.get()
+    if mark is not None:
+        mark.queued = False
 
 
 def _capped(provider: Provider) -> bool:
@@ -136,11 +137,12 @@ async def _aheld(provider: Provider) -> AsyncIterator[None]:
     gates = _async_gates.setdefault(asyncio.get_running_loop(), {})
     held: list[asyncio.Semaphore] = []
     try:
-        with waiting():
-            for key, limit in _caps(provider):
-                gate = gates.get(key) or gates.setdefault(key, asyncio.Semaphore(limit))
-                await gate.acquire()
-                held.append(gate)
+        pending()
+        for key, limit in _caps(provider):
+            gate = gates.get(key) or gates.setdefault(key, asyncio.Semaphore(limit))
+            await gate.acquire()
+            held.append(gate)
+        sent()
         yield
     finally:
         for gate in held:

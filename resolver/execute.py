@@ -553,7 +553,7 @@ async def acall_with_fallback(
                 seconds = time.monotonic() - began
                 hit = scope.expired()
                 error: Exception = exc
-                if mark.queued:  # the deadline passed while it waited in our own queue
+                if hit and mark.queued:  # the deadline passed before the request left
                     error = _not_sent(provider, run)
                 elif hit:
                     error = ProviderError(
