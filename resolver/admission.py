@@ -3,8 +3,9 @@
 Two kinds of queue: a provider's caps (``max_concurrency`` of the model, and of its vendor,
 shared by all of the vendor's models), held by the executor around ``fn``; and the built-in
 client's connection pool, held by :mod:`resolver.http` around each request. Both are here so
-that time spent waiting is known to be ours: an attempt whose deadline passes while it waits
-was never sent (class ``local``), and the provider's health is never charged for it. Keeping
+that time spent waiting is known to be ours: an attempt whose deadline passes before its
+request left (waiting here, or connecting, until the client holds a connection for it) was
+never sent (class ``local``), and the provider's health is never charged for it. Keeping
 the queue in front of the HTTP library also keeps the library's own queue short (httpcore's
 pool bookkeeping is quadratic in its queue).
 
@@ -19,7 +20,12 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from typing import TYPE_CHECKING
 
 from .catalog import Provider
@@ -27,11 +33,14 @@ from .catalog import Provider
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Mark", "ahold", "hold", "track", "waiting"]
+__all__ = ["Mark", "ahold", "hold", "pending", "sent", "track"]
+
+
+# Classes rather than @contextmanager generators: they run on every attempt of every call.
 
 
 class Mark:
-    """Whether the attempt running now is waiting in one of our queues."""
+    """Whether the attempt running now has not sent its request yet."""
 
     __slots__ = ("queued",)
 
@@ -42,28 +51,38 @@ class Mark:
 _mark: contextvars.ContextVar[Mark | None] = contextvars.ContextVar("resolver_mark", default=None)
 
 
-@contextmanager
-def track() -> Iterator[Mark]:
-    """A fresh :class:`Mark` for one attempt, seen by :func:`waiting` in the code it runs."""
-    mark = Mark()
-    token = _mark.set(mark)
-    try:
-        yield mark
-    finally:
-        _mark.reset(token)
+class track:
+    """A fresh :class:`Mark` for one attempt, set by :func:`pending` and :func:`sent` in the
+    code the attempt runs."""
+
+    __slots__ = ("mark", "token")
+
+    def __enter__(self) -> Mark:
+        self.mark = Mark()
+        self.token = _mark.set(self.mark)
+        return self.mark
+
+    def __exit__(self, *exc: object) -> None:
+        _mark.reset(self.token)
 
 
-@contextmanager
-def waiting() -> Iterator[None]:
-    """Mark the running attempt as queued for the length of the block. A block left by an
-    exception (the deadline cancelling the wait) leaves the mark set: it was never sent."""
+def pending() -> None:
+    """From now on the running attempt's request has not left yet (it waits in a queue): if the
+    deadline ends the attempt before :func:`sent`, it was never sent."""
     mark = _mark.get()
-    if mark is None:
-        yield
-        return
-    mark.queued = True
-    yield
-    mark.queued = False
+    if mark is not None:
+        mark.queued = True
+
+
+def sent() -> None:
+    """The running attempt's request has left (or, for a user's fn, is about to be made)."""
+    mark = _mark.get()
+    if mark is not None:
+        mark.queued = False
+
+
+def _capped(provider: Provider) -> bool:
+    return provider.max_concurrency is not None or provider.vendor_max_concurrency is not None
 
 
 def _caps(provider: Provider) -> tuple[tuple[str, int], ...]:
@@ -85,37 +104,60 @@ _sync_gates: dict[str, threading.Semaphore] = {}
 _sync_lock = threading.Lock()
 
 
-@asynccontextmanager
-async def ahold(provider: Provider) -> AsyncIterator[None]:
+class _Free:
+    """The hold of a provider without caps: nothing to wait for (``with`` gives True)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> bool:
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    async def __aenter__(self) -> None:
+        pass
+
+    async def __aexit__(self, *exc: object) -> None:
+        pass
+
+
+_FREE = _Free()
+
+
+def ahold(provider: Provider) -> _Free | AbstractAsyncContextManager[None]:
     """Hold a slot of each of ``provider``'s caps for the block, waiting in line for them."""
-    caps = _caps(provider)
-    if not caps:
-        yield
-        return
+    return _aheld(provider) if _capped(provider) else _FREE
+
+
+@asynccontextmanager
+async def _aheld(provider: Provider) -> AsyncIterator[None]:
     import asyncio  # here, not at the top: sync callers never need it
 
     gates = _async_gates.setdefault(asyncio.get_running_loop(), {})
     held: list[asyncio.Semaphore] = []
     try:
-        with waiting():
-            for key, limit in caps:
-                gate = gates.get(key) or gates.setdefault(key, asyncio.Semaphore(limit))
-                await gate.acquire()
-                held.append(gate)
+        pending()
+        for key, limit in _caps(provider):
+            gate = gates.get(key) or gates.setdefault(key, asyncio.Semaphore(limit))
+            await gate.acquire()
+            held.append(gate)
+        sent()
         yield
     finally:
         for gate in held:
             gate.release()
 
 
+def hold(provider: Provider, timeout: float | None) -> _Free | AbstractContextManager[bool]:
+    """Hold a slot of each of ``provider``'s caps for the block; ``with`` gives False (holding
+    none) when ``timeout`` seconds passed first."""
+    return _held(provider, timeout) if _capped(provider) else _FREE
+
+
 @contextmanager
-def hold(provider: Provider, timeout: float | None) -> Iterator[bool]:
-    """Hold a slot of each of ``provider``'s caps for the block; yields False (holding none)
-    when ``timeout`` seconds passed first."""
+def _held(provider: Provider, timeout: float | None) -> Iterator[bool]:
     caps = _caps(provider)
-    if not caps:
-        yield True
-        return
     held: list[threading.Semaphore] = []
     end = None if timeout is None else time.monotonic() + timeout
     try:

@@ -235,6 +235,8 @@ class _Run:
         health = self.resolver.health
         while (picked := self._next_candidate()) is not None:
             provider_id = picked[0].id
+            if health.all_in_rotation:  # no cooldown to be over, no probe to take
+                return picked
             if health.acquire(provider_id) == "out":  # takes the probe when a cooldown is over
                 self.skip(provider_id, health.state(provider_id).describe())
                 continue
@@ -246,6 +248,8 @@ class _Run:
         health = self.resolver.health
         while (picked := self._next_candidate()) is not None:
             provider_id = picked[0].id
+            if health.all_in_rotation:
+                return picked
             if await health.aacquire(provider_id) == "out":
                 self.skip(provider_id, (await health.astate(provider_id)).describe())
                 continue
@@ -567,7 +571,7 @@ async def acall_with_fallback(
                 seconds = time.monotonic() - began
                 hit = scope.expired()
                 error: Exception = exc
-                if mark.queued:  # the deadline passed while it waited in our own queue
+                if hit and mark.queued:  # the deadline passed before the request left
                     error = _not_sent(provider, run)
                 elif hit:
                     error = ProviderError(

@@ -271,6 +271,8 @@ class Resolver:
         """:meth:`_plan` reading health through the store's async methods, so that a shared
         store's round trips do not block the event loop."""
         out: dict[str, str] = {}
+        if self.health.all_in_rotation:  # nothing to read
+            return self._plan(model_id, environ, out)
         for hop in self._hops.get(model_id, ()):
             if hop.blocked is None and not await self.health.ain_rotation(hop.provider.id):
                 out[hop.provider.id] = (await self.health.astate(hop.provider.id)).describe()

@@ -727,15 +727,19 @@ async def _asse(pool: Client, provider: Provider, request: _Request) -> AsyncIte
     from . import admission
 
     slots = await pool._pool()
-    with admission.waiting():  # the deadline may end the wait: then it was never sent
-        await slots.slots.acquire()
+    admission.pending()  # not sent until it holds a connection, as for achat
+    await slots.admit()
     decoder: SSEDecoder | None = None
     failure: ProviderError | None = None
     read, headers = request.read, request.headers
     timeout = aiohttp.ClientTimeout(sock_connect=request.connect, sock_read=read)
     try:
         async with slots.session.post(
-            request.url, headers=headers, data=request.body, timeout=timeout
+            request.url,
+            headers=headers,
+            data=request.body,
+            timeout=timeout,
+            proxy=slots.proxy_for(request.url),
         ) as response:
             if response.status >= 400:
                 content = await response.read()
@@ -751,7 +755,7 @@ async def _asse(pool: Client, provider: Provider, request: _Request) -> AsyncIte
             timed_out = isinstance(exc, TimeoutError)
             failure = _stall(provider, read) if timed_out else _transport_error(provider, exc)
     finally:
-        slots.slots.release()
+        slots.leave()
     if failure is not None:
         # Raised outside the handler: aiohttp's errors hold the request's headers, key
         # included, and must not ride along as __context__.

