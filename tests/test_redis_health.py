@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +19,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import pytest
-from conftest import BACKUP, PRIMARY
+from conftest import BACKUP, PRIMARY, OwnRedis
 
 import resolver
 from resolver import Resolver
@@ -215,74 +213,6 @@ def test_keys_expire_on_their_own(redis_url: str, namespace: str) -> None:
 
 
 # --- a Redis server of the test's own ----------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class OwnRedis:
-    """A redis-server on a free loopback port that a test may stop and start again."""
-
-    def __init__(self, *args: str) -> None:
-        self.port = _free_port()
-        self.args = args
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        import redis
-
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                *self.args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis(port=self.port, socket_timeout=1).ping()
-                return
-            except redis.AuthenticationError:
-                return  # up, and asking for a password
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-
-@pytest.fixture
-def own_redis(redis_url: str) -> Iterator[Callable[..., OwnRedis]]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    started: list[OwnRedis] = []
-
-    def start(*args: str) -> OwnRedis:
-        server = OwnRedis(*args)
-        server.start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def test_redis_stopped_mid_run_falls_back_to_local_health_and_resumes(
