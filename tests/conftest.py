@@ -18,7 +18,13 @@ import pytest
 from resolver import Resolver
 from resolver.testing import ChatServer, make_resolver
 
-KEY_VARS = ("TOGETHER_API_KEY", "SYNTHETIC_API_KEY", "RESOLVER_ENV", "RESOLVER_CONFIG_DIRS")
+KEY_VARS = (
+    "TOGETHER_API_KEY",
+    "SYNTHETIC_API_KEY",
+    "OWN_TREE_KEY",
+    "RESOLVER_ENV",
+    "RESOLVER_CONFIG_DIRS",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +48,61 @@ def config_tree(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
         return root
 
     return write
+
+
+@pytest.fixture
+def own_tree(tmp_path: Path) -> Path:
+    """A whole configuration tree of the test's own (for --config-path), so that expectations
+    are written from it rather than from the shipped catalog: ``think`` (reasoning, key in
+    OWN_TREE_KEY) falls back to ``plain`` (same key, no reasoning) then ``spare`` (no key
+    needed); ``retired`` is disabled and falls back to ``spare``. Prices per 1M tokens: think
+    2/6, the others 1/2; the shipped policy."""
+    from resolver.compose import shipped_config_dir
+
+    files = {
+        "config.yaml": """
+            defaults:
+              - providers: [keyed, open]
+              - fallbacks: mine
+              - policy: default
+              - _self_
+              - env: prod
+            models: {}
+            edge_policy: {}
+            """,
+        "providers/keyed.yaml": """
+            keyed:
+              base_url: http://127.0.0.1:9/v1
+              api_key_env: OWN_TREE_KEY
+              timeout_s: 5
+              models:
+                think:
+                  {model: t, tier: premium, reasoning: true, pricing: {prompt: 2, completion: 6}}
+                plain: {model: p, tier: budget, pricing: {prompt: 1, completion: 2}}
+            """,
+        "providers/open.yaml": """
+            open:
+              base_url: http://127.0.0.1:9/v1
+              api_key_env: null
+              timeout_s: 5
+              models:
+                spare: {model: s, tier: budget, pricing: {prompt: 1, completion: 2}}
+                retired:
+                  {model: r, tier: budget, pricing: {prompt: 1, completion: 2}, enabled: false,
+                   disabled_reason: retired}
+            """,
+        "fallbacks/mine.yaml": "think: [plain, spare]\nretired: [spare]\n",
+        "env/prod.yaml": "# @package _global_\n",
+    }
+    root = tmp_path / "own-tree"
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    policy = (shipped_config_dir() / "policy" / "default.yaml").read_text(encoding="utf-8")
+    (root / "policy").mkdir()
+    (root / "policy" / "default.yaml").write_text(policy, encoding="utf-8")
+    return root
 
 
 PRIMARY = "deepseek-r1-0528-syn"
