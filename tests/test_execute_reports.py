@@ -169,3 +169,39 @@ def test_async_calls_use_the_callers_classify(fresh):
 
     assert outcome.served_by == BACKUP
     assert outcome.attempts[0].error_class == "server"
+
+
+def test_async_attempts_report_duration_and_health_detail(fresh):
+    """acall_with_fallback reports an attempt's real duration and gives health the failure's
+    class and HTTP status, as the sync call does."""
+
+    async def fn(provider: Provider) -> str:
+        if provider.id == PRIMARY:
+            await asyncio.sleep(0.05)
+            raise ProviderError("server", "down", 503)
+        return provider.id
+
+    outcome = asyncio.run(fresh.acall_with_fallback(PRIMARY, fn, environ=KEYS))
+
+    assert 0.05 <= outcome.attempts[0].seconds < 30
+    assert fresh.health.state(PRIMARY).last_error == "server 503"
+
+
+def test_an_async_success_clears_the_failures_in_a_row(fresh):
+    """A model that failed and then serves an async call is back to no failures in a row."""
+    asyncio.run(
+        fresh.acall_with_fallback(
+            PRIMARY,
+            lambda p: afailing_on(PRIMARY, ProviderError("server", "x", 500), p),
+            environ=KEYS,
+        )
+    )
+    assert fresh.health.state(PRIMARY).failures == 1
+
+    asyncio.run(
+        fresh.acall_with_fallback(
+            PRIMARY, lambda p: afailing_on("nobody", ValueError(), p), environ=KEYS
+        )
+    )
+
+    assert fresh.health.state(PRIMARY).failures == 0
