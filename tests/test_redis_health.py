@@ -118,7 +118,12 @@ def shared_ns(redis_url: str) -> str:
 @pytest.fixture(scope="module")
 def overrides(redis_url: str, shared_ns: str) -> list[str]:
     return redis_overrides(
-        redis_url, shared_ns, "policy.health.cooldown_s=1", "policy.health.max_cooldown_s=2"
+        # A probe's lease is the cooldown: 2 s, so that a worker stalled for a second on a busy
+        # machine does not let its lease lapse and a second probe through.
+        redis_url,
+        shared_ns,
+        "policy.health.cooldown_s=2",
+        "policy.health.max_cooldown_s=4",
     )
 
 
@@ -166,7 +171,7 @@ def test_exactly_one_probe_across_processes(workers: Workers, parent: Resolver) 
     assert sum(attempts[0] == PRIMARY for attempts in replies) == 1
     state = parent.health.state(PRIMARY)
     assert not state.in_rotation
-    assert state.out_for_s > 1  # the failed probe doubled the 1 s cooldown
+    assert state.out_for_s > 2  # the failed probe doubled the 2 s cooldown
 
 
 def test_a_reset_from_the_command_line_reaches_every_worker(
