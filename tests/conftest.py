@@ -3,7 +3,13 @@ loopback chat server per session, and resolvers composed against it."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
 import textwrap
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,7 +18,13 @@ import pytest
 from resolver import Resolver
 from resolver.testing import ChatServer, make_resolver
 
-KEY_VARS = ("TOGETHER_API_KEY", "SYNTHETIC_API_KEY", "RESOLVER_ENV", "RESOLVER_CONFIG_DIRS")
+KEY_VARS = (
+    "TOGETHER_API_KEY",
+    "SYNTHETIC_API_KEY",
+    "OWN_TREE_KEY",
+    "RESOLVER_ENV",
+    "RESOLVER_CONFIG_DIRS",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +48,61 @@ def config_tree(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
         return root
 
     return write
+
+
+@pytest.fixture
+def own_tree(tmp_path: Path) -> Path:
+    """A whole configuration tree of the test's own (for --config-path), so that expectations
+    are written from it rather than from the shipped catalog: ``think`` (reasoning, key in
+    OWN_TREE_KEY) falls back to ``plain`` (same key, no reasoning) then ``spare`` (no key
+    needed); ``retired`` is disabled and falls back to ``spare``. Prices per 1M tokens: think
+    2/6, the others 1/2; the shipped policy."""
+    from resolver.compose import shipped_config_dir
+
+    files = {
+        "config.yaml": """
+            defaults:
+              - providers: [keyed, open]
+              - fallbacks: mine
+              - policy: default
+              - _self_
+              - env: prod
+            models: {}
+            edge_policy: {}
+            """,
+        "providers/keyed.yaml": """
+            keyed:
+              base_url: http://127.0.0.1:9/v1
+              api_key_env: OWN_TREE_KEY
+              timeout_s: 5
+              models:
+                think:
+                  {model: t, tier: premium, reasoning: true, pricing: {prompt: 2, completion: 6}}
+                plain: {model: p, tier: budget, pricing: {prompt: 1, completion: 2}}
+            """,
+        "providers/open.yaml": """
+            open:
+              base_url: http://127.0.0.1:9/v1
+              api_key_env: null
+              timeout_s: 5
+              models:
+                spare: {model: s, tier: budget, pricing: {prompt: 1, completion: 2}}
+                retired:
+                  {model: r, tier: budget, pricing: {prompt: 1, completion: 2}, enabled: false,
+                   disabled_reason: retired}
+            """,
+        "fallbacks/mine.yaml": "think: [plain, spare]\nretired: [spare]\n",
+        "env/prod.yaml": "# @package _global_\n",
+    }
+    root = tmp_path / "own-tree"
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    policy = (shipped_config_dir() / "policy" / "default.yaml").read_text(encoding="utf-8")
+    (root / "policy").mkdir()
+    (root / "policy" / "default.yaml").write_text(policy, encoding="utf-8")
+    return root
 
 
 PRIMARY = "deepseek-r1-0528-syn"
@@ -90,31 +157,106 @@ def keys() -> dict[str, str]:
 
 
 # --- Redis -------------------------------------------------------------------------------------
-# .ci/run starts a redis-server on loopback and exports its URL here; without it (no Redis could
-# be installed) the Redis tests skip and say why.
+# RESOLVER_TEST_REDIS_URL points the tests at a Redis of the caller's choosing. Without it, a
+# throwaway redis-server is started for the session when the binary is on PATH, so the README's
+# plain `pytest` runs the Redis tests wherever Redis is installed; only without both do they skip.
 REDIS_URL_VAR = "RESOLVER_TEST_REDIS_URL"
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    """The URL of the shared test Redis; skips when none is configured, fails when one is
-    configured but does not answer (CI started it, so that is a real failure)."""
-    import os
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
-    url = os.environ.get(REDIS_URL_VAR)
-    if not url:
-        pytest.skip(f"no Redis for the tests: set {REDIS_URL_VAR} (.ci/run starts one)")
-    try:
+
+class OwnRedis:
+    """A redis-server on a free loopback port, without persistence, that may be stopped and
+    started again on the same port."""
+
+    def __init__(self, *args: str) -> None:
+        self.port = _free_port()
+        self.args = args
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
         import redis
+
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", *self.args]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis(port=self.port, socket_timeout=1).ping()
+                return
+            except redis.AuthenticationError:
+                return  # up, and asking for a password
+            except redis.ConnectionError:
+                assert self.proc.poll() is None, f"redis-server exited with {self.proc.returncode}"
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+def _need_redis_py() -> None:
+    try:
+        import redis  # noqa: F401
     except ImportError:
         pytest.skip("redis-py is not installed: pip install 'fallback-resolver[redis]'")
-    redis.Redis.from_url(url, socket_timeout=2).ping()
-    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The URL of the shared test Redis: the caller's (which must answer), else a throwaway
+    server of the session's own; skips only when neither is possible."""
+    _need_redis_py()
+    import redis
+
+    url = os.environ.get(REDIS_URL_VAR)
+    if url:
+        redis.Redis.from_url(url, socket_timeout=2).ping()
+        yield url
+        return
+    if shutil.which("redis-server") is None:
+        pytest.skip(f"no Redis: install redis-server, or set {REDIS_URL_VAR}")
+    server = OwnRedis()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[Callable[..., OwnRedis]]:
+    """Start redis-servers of the test's own (with extra server arguments), for outages and
+    passwords that must not disturb the shared one; all are stopped after the test."""
+    _need_redis_py()
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    started: list[OwnRedis] = []
+
+    def start(*args: str) -> OwnRedis:
+        server = OwnRedis(*args)
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture
 def namespace() -> str:
     """A namespace of its own for each test, so no test sees another's keys."""
-    import uuid
-
     return f"test-{uuid.uuid4().hex[:12]}"

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 
 import pytest
 
-import resolver
 from resolver.cli import main
-
-STAGING_EDGES = {
-    ("deepseek-r1-0528-syn", "deepseek-r1", "1"),
-    ("kimi-k2-thinking-syn", "kimi-k2-instruct", "1 downgrade"),
-    ("kimi-k2.5-syn", "kimi-k2-instruct", "1"),
-    ("qwen3-235b-thinking-syn", "qwen3-235b-instruct", "1 downgrade"),
-}
 
 
 @pytest.fixture
 def graph_text(capsys, tmp_path, monkeypatch):
     """Runs `graph` in an empty cwd with only TOGETHER_API_KEY set; returns stdout."""
-    monkeypatch.chdir(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
     monkeypatch.setenv("TOGETHER_API_KEY", "x")
     monkeypatch.delenv("SYNTHETIC_API_KEY", raising=False)
     monkeypatch.delenv("RESOLVER_ENV", raising=False)
@@ -28,7 +25,7 @@ def graph_text(capsys, tmp_path, monkeypatch):
     def run(*args: str) -> str:
         assert main(["graph", *args]) == 0
         out, _ = capsys.readouterr()
-        assert list(tmp_path.iterdir()) == []
+        assert list(work.iterdir()) == []
         return out
 
     return run
@@ -65,17 +62,26 @@ def parse_dot(text: str) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
     return nodes, edges
 
 
-def test_mermaid_names_every_edge_and_marks_disabled_unset_key_and_downgrade(graph_text):
-    """Mermaid output has each configured edge, downgrades dotted, and classes for states."""
-    nodes, edges = parse_mermaid(graph_text("--env", "staging"))
-    assert {(s, t, label) for s, t, label, _ in edges} == STAGING_EDGES
-    arrows = {(s, t): arrow for s, t, _, arrow in edges}
-    assert arrows[("kimi-k2-thinking-syn", "kimi-k2-instruct")] == "-.->"
-    assert arrows[("kimi-k2.5-syn", "kimi-k2-instruct")] == "-->"
-    assert nodes["qwen3-235b-thinking-syn"][0] == "disabled"
-    assert nodes["kimi-k2.5-syn"][0] == "nokey"  # SYNTHETIC_API_KEY unset
-    assert nodes["deepseek-r1"][0] == "ok"  # TOGETHER_API_KEY set
+def test_mermaid_names_every_edge_and_marks_disabled_unset_key_and_downgrade(graph_text, own_tree):
+    """Mermaid output has each configured edge, downgrades and inert edges dotted, and classes
+    for disabled models and unset key variables."""
+    nodes, edges = parse_mermaid(graph_text("--config-path", str(own_tree)))
+    assert edges == {
+        ("think", "plain", "1 downgrade", "-.->"),
+        ("think", "spare", "2 downgrade", "-.->"),
+        ("retired", "spare", "1", "-.->"),  # inert: its source is disabled
+    }
+    classes = {model_id: cls for model_id, (cls, _) in nodes.items()}
+    assert classes == {"think": "nokey", "plain": "nokey", "spare": "ok", "retired": "disabled"}
     assert "legend" in graph_text()
+
+
+def test_mermaid_draws_a_plain_edge_solid(graph_text, own_tree):
+    """An edge that is neither a downgrade nor inert is drawn as a solid arrow."""
+    _, edges = parse_mermaid(
+        graph_text("--config-path", str(own_tree), "--fallback", "plain=spare")
+    )
+    assert ("plain", "spare", "1", "-->") in edges
 
 
 def test_mermaid_node_names_stay_distinct_for_dotted_ids(graph_text):
@@ -88,20 +94,48 @@ def test_mermaid_node_names_stay_distinct_for_dotted_ids(graph_text):
     assert ("deepseek-v3.1", "deepseek-v3.1-terminus-syn", "2", "-->") in edges
 
 
-def test_dot_names_every_edge_with_styles_and_a_legend(graph_text):
-    """DOT output quotes dotted ids, styles disabled nodes and downgrade/inert edges."""
-    text = graph_text("--env", "staging", "--format", "dot")
+def test_dot_names_every_edge_with_styles_and_a_legend(graph_text, own_tree):
+    """DOT output quotes ids, styles disabled nodes, unset keys and downgrade/inert edges."""
+    text = graph_text(
+        "--config-path", str(own_tree), "--format", "dot", "--fallback", "plain=spare"
+    )
     nodes, edges = parse_dot(text)
-    r = resolver.load("staging")
-    expected = {(s, t) for s, targets in r.fallbacks.items() for t in targets}
-    assert set(edges) == expected
-    assert set(nodes) == {i for edge in expected for i in edge}
-    assert "dashed" in edges[("kimi-k2-thinking-syn", "kimi-k2-instruct")]
-    assert "dotted" in edges[("qwen3-235b-thinking-syn", "qwen3-235b-instruct")]  # inert
-    assert "style" not in edges[("kimi-k2.5-syn", "kimi-k2-instruct")]
-    assert "filled" in nodes["qwen3-235b-thinking-syn"]
-    assert "SYNTHETIC_API_KEY unset" in nodes["kimi-k2.5-syn"]
+    assert set(nodes) == {"think", "plain", "spare", "retired"}
+    assert set(edges) == {
+        ("think", "plain"),
+        ("think", "spare"),
+        ("retired", "spare"),
+        ("plain", "spare"),
+    }
+    assert "style=dashed" in edges[("think", "plain")]  # downgrade
+    assert "style=dotted" in edges[("retired", "spare")]  # inert
+    assert "style" not in edges[("plain", "spare")]
+    assert "filled" in nodes["retired"]
+    assert "OWN_TREE_KEY unset" in nodes["think"]
+    assert "unset" not in nodes["spare"]
     assert "subgraph cluster_legend" in text
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's `dot` is not installed")
+def test_graphviz_reads_the_dot_output_as_written(graph_text, own_tree):
+    """Graphviz itself parses `graph --format dot` into the expected nodes, edges and styles."""
+    text = graph_text("--config-path", str(own_tree), "--format", "dot")
+    done = subprocess.run(["dot", "-Tjson"], input=text, capture_output=True, text=True, check=True)
+    data = json.loads(done.stdout)
+    names = [o["name"] for o in data["objects"]]
+    edges = {
+        (names[e["tail"]], names[e["head"]]): (e.get("label"), e.get("style"))
+        for e in data["edges"]
+        if not names[e["tail"]].startswith("legend:")
+    }
+    assert edges == {
+        ("think", "plain"): ("1 downgrade", "dashed"),
+        ("think", "spare"): ("2 downgrade", "dashed"),
+        ("retired", "spare"): ("1", "dotted"),
+    }
+    styles = {o["name"]: o.get("style") for o in data["objects"] if "legend" not in o["name"]}
+    assert styles["retired"] == "rounded,dashed,filled"
+    assert styles["spare"] == "rounded"
 
 
 def test_graph_lists_nodes_and_edges_in_sorted_order(graph_text):

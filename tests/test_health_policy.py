@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import dataclass
 
 import pytest
 from conftest import BACKUP, MESSAGES, PRIMARY
@@ -235,20 +236,27 @@ def test_a_low_cost_cap_warns_and_with_skip_blocks() -> None:
     )
 
 
-def test_outcome_carries_served_and_requested_cost(
-    roomy: Resolver, chat_server: ChatServer, keys
-) -> None:
-    """An outcome prices the tokens the response reported on the served and requested models."""
-    chat_server.set_fault(primary_model(roomy), "server")
-    outcome = chat("deepseek-r1-0528-syn", MESSAGES, environ=keys, resolver=roomy)
-    result = outcome.value
-    served = roomy.providers[BACKUP].pricing.cost(result.prompt_tokens, result.completion_tokens)
-    assert outcome.cost_usd == pytest.approx(served)
-    assert outcome.requested_cost_usd == pytest.approx(
-        roomy.providers[PRIMARY].pricing.cost(result.prompt_tokens, result.completion_tokens)
-    )
-    assert outcome.cost_usd > 0
-    assert call_with_fallback(PRIMARY, ok, environ=keys, resolver=roomy).cost_usd is None
+def test_outcome_carries_served_and_requested_cost(own_tree) -> None:
+    """An outcome prices the tokens the value reports on the model that served and on the one
+    requested (prices per 1M tokens), and has no cost when the value reports no tokens."""
+
+    @dataclass
+    class Reply:
+        prompt_tokens: int
+        completion_tokens: int
+
+    r = resolver.load(config_path=own_tree, environ={})
+
+    def fn(provider) -> Reply:
+        if provider.id == "think":
+            raise ProviderError("server", "down", 500)
+        return Reply(1000, 500)
+
+    outcome = call_with_fallback("think", fn, environ={}, resolver=r)
+    assert outcome.served_by == "spare"
+    assert outcome.cost_usd == pytest.approx((1000 * 1 + 500 * 2) / 1e6)  # spare: 1 / 2
+    assert outcome.requested_cost_usd == pytest.approx((1000 * 2 + 500 * 6) / 1e6)  # think: 2 / 6
+    assert call_with_fallback("think", ok, environ={}, resolver=r).cost_usd is None
 
 
 def test_stats_add_up_after_a_mixed_run(roomy: Resolver, chat_server: ChatServer, keys) -> None:

@@ -61,10 +61,14 @@ def test_explain_names_the_unset_key_variable(model: str) -> None:
     assert "TOGETHER_API_KEY is not set" in str(explanation)
 
 
-def test_all_providers_are_the_36_enabled_models() -> None:
-    """ALL_PROVIDERS holds the 36 enabled providers, each with the fields of DESIGN.md."""
+def test_all_providers_are_the_enabled_models() -> None:
+    """ALL_PROVIDERS holds every enabled provider of the default configuration and no disabled
+    one, each with the fields of DESIGN.md."""
     providers = resolver.ALL_PROVIDERS
-    assert len(providers) == 36
+    configured = resolver.load().providers
+    assert sorted(p.id for p in providers) == sorted(
+        model_id for model_id, p in configured.items() if p.enabled
+    )
     assert all(isinstance(p, Provider) and p.enabled for p in providers)
     names = {f.name for f in dataclasses.fields(Provider)}
     assert names >= {
@@ -75,9 +79,11 @@ def test_all_providers_are_the_36_enabled_models() -> None:
 
 
 def test_catalog_facts_are_encoded() -> None:
-    """The shipped catalog carries all 42 models with their vendor data, prices and states."""
+    """The shipped catalog carries all 42 models (36 enabled) with their vendor data, prices
+    and states. The one test of the catalog's numbers: the others assert properties."""
     r = resolver.load()
     assert len(r.providers) == 42
+    assert len(resolver.ALL_PROVIDERS) == 36
     r1 = r.providers["deepseek-r1-0528-syn"]
     assert (r1.model, r1.tier, r1.reasoning) == ("hf:deepseek-ai/DeepSeek-R1-0528", "premium", True)
     assert (r1.pricing.prompt, r1.pricing.completion) == (3.0, 7.0)

@@ -182,8 +182,18 @@ def test_compile_writes_a_loadable_snapshot(workdir, tmp_path, capsys) -> None:
     out = tmp_path / "prod.json"
     assert main(["compile", "--env", "staging", "-o", str(out), *OVERRIDES]) == 0
     assert "compiled env staging" in capsys.readouterr().err
-    expected = resolver.load(env="staging", overrides=OVERRIDES)
-    assert out.read_text() == snapshot.to_json(expected)
+    content = json.loads(out.read_text())
+    assert (content["env"], content["fallbacks"]["glm-4.6-syn"]) == (
+        "staging",
+        ["kimi-k2-instruct"],
+    )
+    served = resolver.load_snapshot(out)
+    assert served.env == "staging"
+    assert served.providers["glm-4.6-syn"].enabled  # the override, not the shipped "disabled"
+    assert served.edge_policy["glm-4.6-syn"].note == "trial"
+    assert served.get_fallback_chain("glm-4.6-syn", environ={"TOGETHER_API_KEY": "t"}) == (
+        served.providers["kimi-k2-instruct"],
+    )
     assert list(workdir.iterdir()) == []
 
 
