@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import resolver
 from resolver import load
 from resolver.export import export
 from resolver.testing import ChatServer
@@ -63,7 +64,12 @@ def test_router_falls_back_to_the_backup_our_resolver_names(env, primary, chat_s
     assert [q.model for q in chat_server.requests] == [r.providers[primary].model, backup.model]
     chat_server.clear()
     chat_server.set_fault(r.providers[primary].model, "server")
-    assert r.chat(primary, [{"role": "user", "content": "hi"}], environ=keys).served_by == backup.id
+    assert (
+        resolver.chat(
+            primary, [{"role": "user", "content": "hi"}], environ=keys, resolver=r
+        ).served_by
+        == backup.id
+    )
 
 
 def test_the_reported_litellm_order_is_the_order_the_router_really_tries(chat_server, tmp_path):
@@ -124,5 +130,8 @@ def test_after_a_context_window_failure_the_router_skips_smaller_windows_as_we_d
     chat_server.clear()
     chat_server.set_fault(r.providers[source].model, "context_window")
     assert (
-        r.chat(source, [{"role": "user", "content": "hi"}], environ=keys).served_by == expected.id
+        resolver.chat(
+            source, [{"role": "user", "content": "hi"}], environ=keys, resolver=r
+        ).served_by
+        == expected.id
     )

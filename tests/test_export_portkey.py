@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import resolver
 from resolver import ProviderError, load
 from resolver.export import export
 from resolver.testing import ChatServer
@@ -104,7 +105,7 @@ def test_gateway_falls_back_to_the_backup_our_resolver_names(gateway, chat_serve
     assert all(q.has_auth for q in chat_server.requests)
     chat_server.clear()
     chat_server.set_fault(r.providers[PRIMARY].model, "server")
-    assert r.chat(PRIMARY, MESSAGES, environ=keys).served_by == backup.id
+    assert resolver.chat(PRIMARY, MESSAGES, environ=keys, resolver=r).served_by == backup.id
 
 
 def test_gateway_does_not_fall_back_on_a_bad_request(gateway, chat_server):
@@ -120,7 +121,7 @@ def test_gateway_does_not_fall_back_on_a_bad_request(gateway, chat_server):
     assert response.status_code == 400
     assert [q.model for q in chat_server.requests] == [r.providers[PRIMARY].model]
     with pytest.raises(ProviderError) as caught:
-        r.chat(PRIMARY, MESSAGES, environ=keys)
+        resolver.chat(PRIMARY, MESSAGES, environ=keys, resolver=r)
     assert caught.value.error_class == "bad_request"
 
 
