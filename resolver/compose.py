@@ -18,11 +18,13 @@ tree only becomes OmegaConf when something needs it: overrides or interpolations
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import threading
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from hydra._internal.config_search_path_impl import ConfigSearchPathImpl
 from hydra._internal.core_plugins.file_config_source import FileConfigSource
 from hydra._internal.defaults_list import create_defaults_list
 from hydra._internal.sources_registry import SourcesRegistry
+from hydra.core.default_element import ResultDefault
 from hydra.core.object_type import ObjectType
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -69,6 +72,7 @@ class Layer:
     label: str
     data: Any  # a file's plain data embedded at its package, or an override's plain value
     key: KeyPath = ()
+    interpolates: bool = False  # whether ``data`` holds an interpolation (``${...}``)
 
 
 class Origins:
@@ -112,9 +116,7 @@ class Origins:
 def yaml_loader() -> type:
     """OmegaConf's YAML loader (its float resolver, no timestamps, duplicate keys refused) on
     PyYAML's C parser when libyaml is there: the same values, parsed five to ten times faster."""
-    from omegaconf._utils import get_yaml_loader
-
-    base: type = get_yaml_loader()
+    base: type = _python_loader()
     if not getattr(yaml, "__with_libyaml__", False):
         return base
 
@@ -131,6 +133,80 @@ def yaml_loader() -> type:
     return CLoader
 
 
+@functools.cache
+def _python_loader() -> type:
+    from omegaconf._utils import get_yaml_loader
+
+    loader: type = get_yaml_loader()
+    return loader
+
+
+# libyaml is more lenient than PyYAML's own scanner, which Hydra uses: it accepts a tab after a
+# value and reads some non-ASCII line breaks and characters its own way. A text with a tab or
+# any non-ASCII character goes through PyYAML's scanner, so every file of a composition is held
+# to Hydra's rule, whichever path (ours or Hydra's) reads it.
+_PYTHON_ONLY = re.compile(r"[^\x00-\x08\x0a-\x7f]")
+
+
+def parse_yaml(text: str) -> Any:
+    """``text`` parsed exactly as Hydra parses a config file (raises ``yaml.YAMLError``)."""
+    loader = _python_loader() if _PYTHON_ONLY.search(text) else yaml_loader()
+    return yaml.load(text, Loader=loader)
+
+
+class _FileProblem(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def read_config_file(path: str, label: str) -> tuple[str, Any]:
+    """A config file's text and data; a file that is not UTF-8 text, not YAML, or not a mapping
+    raises :class:`_FileProblem` naming ``label``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise _FileProblem(
+            Problem(
+                "not-utf8",
+                f"not UTF-8 text: byte {e.object[e.start]:#04x} at offset {e.start}",
+                file=label,
+                hint="save the file as UTF-8",
+            )
+        ) from None
+    try:
+        data = parse_yaml(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise _FileProblem(
+            Problem(
+                "malformed-yaml",
+                f"not valid YAML{line}: {problem}",
+                file=label,
+                hint="check indentation, closing brackets, quotes around values that contain "
+                "': ', and tabs (YAML indents and separates with spaces only)",
+            )
+        ) from None
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise _FileProblem(
+            Problem(
+                "not-a-mapping",
+                f"the file holds {_kind_of(data)}, where a config file is a mapping of keys",
+                file=label,
+                hint="write `key: value` lines at the top level",
+            )
+        )
+    return text, data
+
+
+def _kind_of(data: Any) -> str:
+    return "a list" if isinstance(data, list) else f"a single value ({type(data).__name__})"
+
+
 @dataclass
 class _PlainResult(ConfigResult):
     plain: dict[Any, Any] | None = None
@@ -143,20 +219,26 @@ class _PlainSource(FileConfigSource):
     Hydra only needs a config's header and ``defaults`` list to build the defaults list, so
     the result it sees carries a stand-in config (content or not, which Hydra checks) and the
     data rides along in ``plain``. Files with a ``defaults`` list or values outside YAML's plain
-    types are loaded by Hydra's own source, unchanged.
+    types are loaded by Hydra's own source, unchanged. A file that cannot be read is noted in
+    ``problems`` and stands in as empty, so that one pass finds every unreadable file composed
+    (and reads no file that is not).
     """
 
+    def __init__(self, provider: str, path: str, problems: list[Problem]) -> None:
+        super().__init__(provider, path)
+        self.problems = problems
+
     def load_config(self, config_path: str) -> ConfigResult:
-        full_path = os.path.realpath(
-            os.path.join(self.path, self._normalize_file_name(config_path))
-        )
+        name = self._normalize_file_name(config_path)
+        full_path = os.path.realpath(os.path.join(self.path, name))
         if not os.path.isfile(full_path):
             return super().load_config(config_path)  # Hydra's own "not found" error
-        with open(full_path, encoding="utf-8") as f:
-            text = f.read()
-        data = yaml.load(text, Loader=yaml_loader())
-        data = {} if data is None else data
-        scanned = _scan(data) if isinstance(data, dict) and "defaults" not in data else None
+        try:
+            text, data = read_config_file(full_path, _file_label(os.path.join(self.path, name)))
+        except _FileProblem as e:
+            self.problems.append(e.problem)
+            text, data = "", {}
+        scanned = _scan(data) if "defaults" not in data else None
         if scanned is None:
             return super().load_config(config_path)
         return _PlainResult(
@@ -204,6 +286,10 @@ class _MergeError(Exception):
     pass
 
 
+class _IntoInterpolation(Exception):
+    """A file merges a mapping, a list or ``???`` into a key whose value is an interpolation."""
+
+
 def _merge(dest: dict[Any, Any], src: dict[Any, Any], owned: set[int]) -> None:
     """Merge ``src`` into ``dest`` as OmegaConf's ``merge_with`` does; ``src`` is not changed.
 
@@ -223,6 +309,12 @@ def _merge(dest: dict[Any, Any], src: dict[Any, Any], owned: set[int]) -> None:
                     owned.add(id(old))
                 _merge(old, value, owned)
                 continue
+            if (
+                isinstance(old, str)
+                and "${" in old
+                and (isinstance(value, dict | list) or value == _MISSING)
+            ):
+                raise _IntoInterpolation
             if isinstance(value, str) and value == _MISSING:
                 continue
             if (isinstance(value, dict) and isinstance(old, list)) or (
@@ -257,27 +349,70 @@ def compose(
     *,
     env: str | None,
     overrides: Sequence[str],
-    config_dirs: Sequence[str | Path],
-    config_path: str | Path | None,
+    config_dirs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    config_path: str | os.PathLike[str] | None,
 ) -> Composed:
     """Compose the primary config with its defaults, env overlay and overrides.
 
-    Raises :class:`ConfigError` naming every missing directory and malformed override at once,
-    or the single composition failure (unknown env, malformed YAML, an override Hydra rejects).
+    ``config_dirs`` is a list of directories or a single one. Raises :class:`ConfigError`
+    naming every bad directory, env name and malformed override at once, or what stopped the
+    composition (an unknown env, unreadable files, a defaults-list mistake).
     """
     problems: list[Problem] = []
+    if isinstance(config_dirs, str | os.PathLike):
+        config_dirs = [config_dirs]
     roots = _search_roots(config_dirs, config_path, problems)
     parsed = _parse_overrides(overrides, problems)
     if env is not None:
-        parsed += _parse_overrides([f"{ENV_GROUP}={env}"], problems, origin="env")
+        if _plain_name(env):
+            parsed += _parse_overrides([f"{ENV_GROUP}={env}"], problems, origin="env")
+        else:
+            problems.append(
+                Problem(
+                    "bad-env-name",
+                    f"{env!r} is not an env name",
+                    key=ENV_GROUP,
+                    hint="an env is named by its file env/NAME.yaml in a config dir: give "
+                    "NAME alone, without a path or '..'",
+                )
+            )
     if problems:
         raise ConfigError(problems, env=env)
-    with _LOCK:
+    with _LOCK, _pinned_version_base():
         return _compose_locked(roots, parsed, env)
 
 
+def _plain_name(name: str) -> bool:
+    """Whether ``name`` names an option of a group, not a path that leaves it."""
+    return bool(name) and name.strip() == name and not re.search(r"[/\\]|^\.\.?$", name)
+
+
+# Hydra reads some defaults-list and package-header rules (``# @package _group_`` above all)
+# from a process-wide "version base", which an application's own ``hydra.initialize`` sets and
+# which defaults to 1.1's rules when nobody set it. Composition pins the rules of the Hydra it
+# runs on (1.3, as ``version_base="1.3"``): the same files give the same result whatever the
+# host process did with Hydra. The host's setting is restored afterwards.
+PINNED_VERSION_BASE = "1.3"
+
+
+@contextlib.contextmanager
+def _pinned_version_base() -> Iterator[None]:
+    from hydra import version
+    from packaging.version import Version
+
+    base = version.VersionBase.instance()
+    saved = base.version_base
+    base.version_base = Version(PINNED_VERSION_BASE)
+    try:
+        yield
+    finally:
+        base.version_base = saved
+
+
 def _search_roots(
-    config_dirs: Sequence[str | Path], config_path: str | Path | None, problems: list[Problem]
+    config_dirs: Sequence[str | os.PathLike[str]],
+    config_path: str | os.PathLike[str] | None,
+    problems: list[Problem],
 ) -> list[tuple[str, Path]]:
     # Deployment dirs come first: a file there shadows the shipped file of the same name.
     named = [(f"config_dirs[{i}]", Path(d)) for i, d in enumerate(config_dirs)]
@@ -295,6 +430,16 @@ def _search_roots(
                     key=name,
                     hint="pass an existing config directory (relative paths are resolved "
                     f"from {Path.cwd()})",
+                )
+            )
+        elif root.resolve() == Path(root.resolve().anchor):
+            # Every folder of the disk would be searched as a config group.
+            problems.append(
+                Problem(
+                    "bad-config-dir",
+                    f"{str(root)!r} is the root of the filesystem, not a config directory",
+                    key=name,
+                    hint="pass the directory that holds your env/, providers/ ... folders",
                 )
             )
     replaced = Path(config_path) if config_path is not None else None
@@ -365,19 +510,60 @@ def _parse_overrides(
     return parsed
 
 
-def _compose_locked(
-    roots: list[tuple[str, Path]], parsed: list[Override], env: str | None
-) -> Composed:
+class _Repo(CachingConfigRepository):
+    """Hydra's caching repository over :class:`_PlainSource`, noting which config it was asked
+    for last: a defaults-list failure Hydra does not place (an assertion, a recursion) is in
+    the file being expanded."""
+
+    def __init__(self, search_path: ConfigSearchPathImpl, problems: list[Problem]) -> None:
+        plain_repo = ConfigRepository(config_search_path=search_path)
+        # Swapped in on this repository only: the registry is process-wide, and an
+        # application's own Hydra must keep getting Hydra's source.
+        plain_repo.sources = [
+            _PlainSource(s.provider, s.path, problems) for s in plain_repo.sources
+        ]
+        super().__init__(plain_repo)
+        for source in self.get_sources():  # the delegate is a deep copy of plain_repo
+            if isinstance(source, _PlainSource):
+                source.problems = problems
+        self.asked: str | None = None
+
+    def load_config(self, config_path: str) -> ConfigResult | None:
+        self.asked = config_path
+        return super().load_config(config_path)
+
+    def label(self, config_path: str) -> str:
+        return _config_label(self, config_path)
+
+
+def _config_label(repo: CachingConfigRepository, config_path: str) -> str:
+    """The file a config path (``env/prod``) names, as problems show it."""
+    config_path = config_path.lstrip("/")
+    name = ConfigSource._normalize_file_name(config_path)
+    for source in repo.get_sources():
+        if source.is_config(config_path):
+            return _file_label(os.path.join(source.path, name))
+    return name
+
+
+def _search_path(roots: list[tuple[str, Path]]) -> ConfigSearchPathImpl:
     SourcesRegistry.instance().register(FileConfigSource)
     search_path = ConfigSearchPathImpl()
     for name, root in roots:
         search_path.append(name, f"file://{root}")
-    plain_repo = ConfigRepository(config_search_path=search_path)
-    # Swapped in on this repository only: the registry is process-wide, and an application's
-    # own Hydra must keep getting Hydra's source.
-    plain_repo.sources = [_PlainSource(s.provider, s.path) for s in plain_repo.sources]
-    repo = CachingConfigRepository(plain_repo)
+    return search_path
 
+
+def _compose_locked(
+    roots: list[tuple[str, Path]], parsed: list[Override], env: str | None
+) -> Composed:
+    search_path = _search_path(roots)
+    file_problems: list[Problem] = []
+    repo = _Repo(search_path, file_problems)
+    bad_choices = _group_paths(parsed, repo)
+    if bad_choices:
+        raise ConfigError(bad_choices, env=env)
+    failure: Problem | None = None
     try:
         defaults = create_defaults_list(
             repo=repo,
@@ -386,20 +572,63 @@ def _compose_locked(
             prepend_hydra=False,
             skip_missing=False,
         )
-    except yaml.YAMLError:
-        raise ConfigError(_yaml_problems(roots), env=env) from None
     except MissingConfigException as e:
-        raise ConfigError([_missing_config_problem(e, repo)], env=env) from None
-    except (HydraException, ValueError) as e:
-        # e.g. a config group given a number (env=3) or two values for one group
-        raise ConfigError([Problem("bad-override", _first_line(e))], env=env) from None
+        failure = _missing_config_problem(e, repo)
+    except (HydraException, OmegaConfBaseException, ValueError, AssertionError) as e:
+        failure = _defaults_problem(e, repo, repo.asked)
+    except RecursionError:
+        failure = Problem(
+            "defaults-cycle",
+            "the defaults list leads back to this file (itself, or through other files)",
+            file=repo.label(repo.asked) if repo.asked else None,
+            hint="remove the defaults entry that includes this file again",
+        )
+    if file_problems or failure:
+        # A file that could not be read stood in as empty: what failed after it may be its
+        # consequence, so the files' own problems are the ones to fix first.
+        raise ConfigError(file_problems or [failure] if failure else file_problems, env=env)
 
     env = defaults.overrides.known_choices.get(ENV_GROUP, env)  # the default env has a name now
-    merged: dict[Any, Any] = {}
+    layers, merged = _merge_files(defaults.defaults, repo, env)
+    whole_tree = merged is None or any(
+        "${" in (o.input_line or "") for o in defaults.config_overrides
+    )
+    if merged is None:
+        merged = _merge_with_hydra(defaults.defaults, search_path, env)
+    merged.pop("hydra", None)  # Hydra's own settings, which hydra.compose leaves out too
+    sites = (
+        _interpolations(merged) if whole_tree or any(layer.interpolates for layer in layers) else []
+    )
+    whole_tree = whole_tree or not all(_SELF_CONTAINED.fullmatch(text) for _, text in sites)
+
+    overrides = defaults.config_overrides
+    problems: list[Problem] = []
+    if whole_tree:
+        # A reference to another key may point anywhere in the tree: resolve the whole of it.
+        data = _apply_with_omegaconf(merged, overrides, layers, env, problems, resolve=True)
+    else:
+        data = _apply_to_touched(merged, overrides, layers, env, problems) if overrides else merged
+        data = _resolve_sites(data, Origins(layers), env)
+    choices = dict(defaults.overrides.known_choices)
+    return Composed(
+        data=data,
+        env=choices.get(ENV_GROUP),
+        choices=choices,
+        search_path=tuple(str(root) for _, root in roots),
+        origins=Origins(layers),
+        problems=tuple(problems),
+    )
+
+
+def _merge_files(
+    defaults: Sequence[ResultDefault], repo: _Repo, env: str | None
+) -> tuple[list[Layer], dict[Any, Any] | None]:
+    """Each composed file as a layer, and their merge as plain data (None when a file merges
+    into an interpolation, which OmegaConf resolves mid-merge: see :func:`_merge_with_hydra`)."""
+    merged: dict[Any, Any] | None = {}
     owned = {id(merged)}
     layers: list[Layer] = []
-    interpolates_any = False
-    for default in defaults.defaults:
+    for default in defaults:
         assert default.config_path is not None
         loaded = repo.load_config(default.config_path)
         assert loaded is not None
@@ -407,37 +636,38 @@ def _compose_locked(
             data, interpolates = loaded.plain, loaded.interpolates
         else:
             container = OmegaConf.to_container(loaded.config, resolve=False)
-            assert isinstance(container, dict)  # Hydra refuses a config that is no mapping
-            data = container
-            scanned = _scan(data)
-            interpolates = scanned is None or scanned
-        interpolates_any = interpolates_any or interpolates
+            assert isinstance(container, dict)  # _PlainSource refused a file that is no mapping
+            data, interpolates = container, _scan(container) is not False
         embedded = _embed(data, default.package)
-        label = _file_label(loaded.path, default.config_path)
-        try:
-            _merge(merged, embedded, owned)
-        except _MergeError as e:
-            raise ConfigError([Problem("compose-failed", str(e), file=label)], env=env) from None
-        layers.append(Layer(label, embedded))
+        label = repo.label(default.config_path)
+        if merged is not None:
+            try:
+                _merge(merged, embedded, owned)
+            except _MergeError as e:
+                raise ConfigError(
+                    [Problem("compose-failed", str(e), file=label)], env=env
+                ) from None
+            except _IntoInterpolation:
+                merged = None
+        layers.append(Layer(label, embedded, interpolates=interpolates))
+    return layers, merged
 
-    overrides = defaults.config_overrides
-    problems: list[Problem] = []
-    if interpolates_any or any("${" in (o.input_line or "") for o in overrides):
-        # An interpolation may point anywhere in the tree: resolve the whole of it.
-        data = _apply_with_omegaconf(merged, overrides, layers, env, problems)
-    elif overrides:
-        data = _apply_to_touched(merged, overrides, layers, env, problems)
-    else:
-        data = merged
-    choices = dict(defaults.overrides.known_choices)
-    return Composed(
-        data={str(k): v for k, v in data.items()},
-        env=choices.get(ENV_GROUP),
-        choices=choices,
-        search_path=tuple(str(root) for _, root in roots),
-        origins=Origins(layers),
-        problems=tuple(problems),
-    )
+
+def _merge_with_hydra(
+    defaults: Sequence[ResultDefault], search_path: ConfigSearchPathImpl, env: str | None
+) -> dict[Any, Any]:
+    """The files merged by Hydra's own code, for the rare tree where a file merges into a key
+    whose value is an interpolation: OmegaConf then merges into a copy of what it points at,
+    as it stands at that moment."""
+    hydra_repo = CachingConfigRepository(ConfigRepository(config_search_path=search_path))
+    loader = ConfigLoaderImpl(config_search_path=search_path)
+    try:
+        cfg = loader._compose_config_from_defaults_list(defaults=list(defaults), repo=hydra_repo)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise ConfigError([_defaults_problem(e, hydra_repo, None)], env=env) from None
+    data = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(data, dict)
+    return data
 
 
 def _apply_to_touched(
@@ -456,7 +686,12 @@ def _apply_to_touched(
     """
     touched = {_KEY_HEAD.split(o.key_or_group, maxsplit=1)[0] for o in overrides}
     part = _apply_with_omegaconf(
-        {k: v for k, v in merged.items() if k in touched}, overrides, layers, env, problems
+        {k: v for k, v in merged.items() if k in touched},
+        overrides,
+        layers,
+        env,
+        problems,
+        resolve=False,
     )
     data = {
         k: part[k] if k in touched else v
@@ -476,9 +711,11 @@ def _apply_with_omegaconf(
     layers: list[Layer],
     env: str | None,
     problems: list[Problem],
+    *,
+    resolve: bool,
 ) -> dict[Any, Any]:
-    """The merged tree with ``overrides`` applied and interpolations resolved, by OmegaConf.
-    An override OmegaConf rejects is added to ``problems`` and left out."""
+    """The merged tree with ``overrides`` applied (and interpolations resolved if ``resolve``),
+    by OmegaConf. An override OmegaConf rejects is added to ``problems`` and left out."""
     cfg = OmegaConf.create(merged)
     # As Hydra does: the composed tree is closed, so a new key needs + and a typo fails here.
     OmegaConf.set_struct(cfg, True)
@@ -502,70 +739,182 @@ def _apply_with_omegaconf(
     # the rest of the configuration's problems in the same pass.
 
     try:
-        data = OmegaConf.to_container(cfg, resolve=True)
+        data = OmegaConf.to_container(cfg, resolve=resolve)
     except OmegaConfBaseException as e:
-        key = getattr(e, "full_key", None)
+        key = getattr(e, "full_key", None) or None
         raise ConfigError(
-            [Problem("bad-interpolation", _first_line(e), key=key or None)], env=env
+            [_interpolation_problem(_first_line(e), key, Origins(layers))], env=env
         ) from None
     assert isinstance(data, dict)
     return data
 
 
-def _file_label(source_path: str | None, config_path: str) -> str:
-    root = (source_path or "").removeprefix("file://")
-    path = Path(root) / f"{config_path}.yaml"
+def _interpolation_problem(message: str, key: str | None, origins: Origins) -> Problem:
+    path: KeyPath = (
+        tuple(int(p) if p.isdigit() else p for p in re.split(r"[.\[\]]+", key) if p) if key else ()
+    )
+    return Problem("bad-interpolation", message, key=key, file=origins.of(path) if path else None)
+
+
+# An interpolation that reads only the environment (``${oc.env:NAME,default}``, alone or in a
+# text) has the same value wherever it stands: it is resolved on its own, and the rest of the
+# tree stays plain data. Any other interpolation may read any key, and sends the whole tree
+# through OmegaConf. Backslashes (escapes) are left to OmegaConf.
+_SELF_CONTAINED = re.compile(
+    r"(?:[^$\\]|\$(?!\{))*(?:\$\{oc\.env:[^${}\\]*\}(?:[^$\\]|\$(?!\{))*)+"
+)
+
+
+def _interpolations(tree: Any) -> list[tuple[KeyPath, str]]:
+    """Every text in ``tree`` with ``${`` in it, and its key path."""
+    found: list[tuple[KeyPath, str]] = []
+    stack: list[tuple[KeyPath, Any]] = [((), tree)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(((*path, k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend(((*path, i), v) for i, v in enumerate(node))
+        elif isinstance(node, str) and "${" in node:
+            found.append((path, node))
+    return found
+
+
+def _resolve_sites(data: dict[Any, Any], origins: Origins, env: str | None) -> dict[Any, Any]:
+    """``data`` with each (environment-only) interpolation resolved by OmegaConf, on its own;
+    the containers on the way are copied, as they may be shared with the files' data."""
+    for path, text in _interpolations(data):
+        try:
+            resolved = OmegaConf.to_container(OmegaConf.create({"v": text}), resolve=True)
+        except OmegaConfBaseException as e:
+            key = _full_key(path)
+            raise ConfigError(
+                [_interpolation_problem(_first_line(e), key, origins)], env=env
+            ) from None
+        assert isinstance(resolved, dict)
+        data = _replaced(data, path, resolved["v"])
+    return data
+
+
+def _full_key(path: KeyPath) -> str:
+    """``path`` written as OmegaConf writes a key in its errors: ``a.b[0].c``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def _replaced(node: Any, path: KeyPath, value: Any) -> Any:
+    if not path:
+        return value
+    copy: Any = dict(node) if isinstance(node, dict) else list(node)
+    copy[path[0]] = _replaced(node[path[0]], path[1:], value)
+    return copy
+
+
+def _file_label(path: str) -> str:
     try:
-        return str(path.relative_to(Path.cwd()))
+        return str(Path(path).relative_to(Path.cwd()))
     except ValueError:
-        return str(path)
+        return path
 
 
-def _yaml_problems(roots: list[tuple[str, Path]]) -> list[Problem]:
-    """Every malformed YAML file under the search path, not only the first Hydra met."""
+def _group_paths(parsed: Sequence[Override], repo: _Repo) -> list[Problem]:
+    """Group choices that climb out of their group (``env=../../elsewhere/evil``)."""
     problems = []
-    for _, root in roots:
-        for path in sorted(root.rglob("*.yaml")):
-            try:
-                yaml.load(path.read_text(encoding="utf-8"), Loader=yaml_loader())
-            except yaml.YAMLError as e:
-                mark = getattr(e, "problem_mark", None)
-                line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-                problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-                problems.append(
-                    Problem(
-                        "malformed-yaml",
-                        f"not valid YAML{line}: {problem}",
-                        file=_file_label(f"file://{root}", str(path.relative_to(root))[:-5]),
-                        hint="check indentation, closing brackets and quotes around values "
-                        "that contain ': '",
-                    )
-                )
+    for override in parsed:
+        value = override.value()
+        names = value if isinstance(value, list) else [value]
+        if not repo.group_exists(override.key_or_group) or all(
+            not isinstance(n, str) or ".." not in n.split("/") for n in names
+        ):
+            continue
+        problems.append(
+            Problem(
+                "bad-env-name" if override.key_or_group == ENV_GROUP else "bad-override",
+                f"{override.input_line!r} names a file outside the config group",
+                file=mask_url(f"override {override.input_line!r}"),
+                hint=f"give a name from the {override.key_or_group}/ folder of a config dir",
+            )
+        )
     return problems
+
+
+_PLACE = re.compile(r"In '?([^'\s:]+)'?: |defined in (\S+)")
+
+
+def _defaults_problem(
+    e: BaseException, repo: CachingConfigRepository, asked: str | None
+) -> Problem:
+    """A defaults-list failure, placed in the file Hydra names or else the one it was reading."""
+    text = str(e).strip()
+    found = _PLACE.search(text)
+    where = next(g for g in found.groups() if g) if found else asked
+    file = _config_label(repo, where) if where else None
+    message = _first_line(e)
+    if found and found.start() == 0:
+        message = message[found.end() :] or message
+    if isinstance(e, AssertionError) and any(
+        frame.name == "_update_overrides" for frame in traceback.extract_tb(e.__traceback__)
+    ):
+        return Problem(
+            "bad-defaults",
+            "an `override` entry comes before a plain entry in the defaults list",
+            file=file,
+            hint="put every `override ...` entry at the end of the defaults list",
+        )
+    if text.startswith("Duplicate _self_"):
+        return Problem(
+            "duplicate-self",
+            "`_self_` appears more than once in the defaults list",
+            file=file,
+            hint="keep one `_self_`: where it stands decides whether this file's own keys "
+            "come before or after its defaults",
+        )
+    if file is None or not found:
+        # e.g. a config group given a number (env=3) or two values for one group
+        return Problem("bad-override", message)
+    return Problem("bad-defaults", message, file=file)
 
 
 def _missing_config_problem(e: MissingConfigException, repo: CachingConfigRepository) -> Problem:
     missing = e.missing_cfg_file or ""
     group, _, name = missing.rpartition("/")
+    found = _PLACE.match(str(e).strip())
+    parent = found.group(1) if found else None
+    # A defaults list of the primary config only ever misses what the caller chose.
+    file = _config_label(repo, parent) if parent and parent != PRIMARY else None
+    wrong_extension = [
+        _file_label(os.path.join(source.path, f"{missing}{ext}"))
+        for source in repo.get_sources()
+        for ext in (".yml", ".YAML", ".Yaml")
+        if os.path.isfile(os.path.join(source.path, f"{missing}{ext}"))
+    ]
+    if wrong_extension:
+        return Problem(
+            "wrong-extension",
+            f"{wrong_extension[0]} is not read: config files end in .yaml",
+            key=group or None,
+            file=file,
+            hint=f"rename it to {missing}.yaml",
+        )
+    if not group:
+        return Problem("compose-failed", _first_line(e), file=file)
+    options = repo.get_group_options(group, results_filter=ObjectType.CONFIG)
     if group == ENV_GROUP:
-        options = repo.get_group_options(ENV_GROUP, results_filter=ObjectType.CONFIG)
         hint = did_you_mean(name, options) or ""
         return Problem(
             "unknown-env",
             f"there is no env {name!r}; known envs: {', '.join(options)}",
             key=ENV_GROUP,
+            file=file,
             hint=(hint + " " if hint else "")
             + "a deployment adds its own env as env/NAME.yaml in a config dir",
         )
-    if group:
-        options = repo.get_group_options(group, results_filter=ObjectType.CONFIG)
-        return Problem(
-            "unknown-option",
-            f"config group {group!r} has no option {name!r}; options: {', '.join(options)}",
-            key=group,
-            hint=did_you_mean(name, options),
-        )
-    return Problem("compose-failed", _first_line(e))
+    return Problem(
+        "unknown-option",
+        f"config group {group!r} has no option {name!r}; options: {', '.join(options)}",
+        key=group,
+        file=file,
+        hint=did_you_mean(name, options),
+    )
 
 
 def _override_message(e: BaseException) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError
@@ -19,8 +18,8 @@ if TYPE_CHECKING:
 def load(
     env: str | None = None,
     overrides: Sequence[str] = (),
-    config_dirs: Sequence[str | Path] = (),
-    config_path: str | Path | None = None,
+    config_dirs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] = (),
+    config_path: str | os.PathLike[str] | None = None,
     *,
     strict: bool = False,
     environ: Mapping[str, str] | None = None,
@@ -28,9 +27,10 @@ def load(
     """Compose the configuration, validate it whole, and return an immutable :class:`Resolver`.
 
     ``env`` picks the deployment overlay (``env/<name>.yaml``; the primary config's default,
-    ``prod``, when None). ``overrides`` are Hydra override strings. ``config_dirs`` add a
-    deployment's own config trees, searched before the shipped one; ``config_path`` replaces the
-    shipped tree. ``environ`` (default ``os.environ``) is what the key-variable warnings check.
+    ``prod``, when None). ``overrides`` are Hydra override strings. ``config_dirs`` (a list,
+    or one path) add a deployment's own config trees, searched before the shipped one;
+    ``config_path`` replaces the shipped tree. ``environ`` (default ``os.environ``) is what the
+    key-variable warnings check.
 
     Raises :class:`ConfigError` with every problem found when there is any error, or any
     warning with ``strict=True``; nothing is returned half-loaded. Warnings otherwise end up in
@@ -45,8 +45,8 @@ def load(
 def load_composed(
     env: str | None = None,
     overrides: Sequence[str] = (),
-    config_dirs: Sequence[str | Path] = (),
-    config_path: str | Path | None = None,
+    config_dirs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] = (),
+    config_path: str | os.PathLike[str] | None = None,
     *,
     strict: bool = False,
     environ: Mapping[str, str] | None = None,

@@ -148,14 +148,16 @@ def test_unknown_env() -> None:
 
 
 def test_malformed_yaml_names_file_and_line(config_tree) -> None:
-    """Malformed YAML is reported with the file and line, for every malformed file at once."""
+    """Malformed YAML is reported with the file and line, for every malformed file composed
+    at once."""
     root = config_tree(
         {
             "env/bad.yaml": "# @package _global_\nfallbacks:\n  deepseek-r1: [a, b\n",
             "providers/also_bad.yaml": "x: {y: 1\n",
         }
     )
-    found = problems_of(env="bad", config_dirs=[root])
+    composed = ["providers=[synthetic,together,also_bad]"]
+    found = problems_of(env="bad", overrides=composed, config_dirs=[root])
     assert {p.code for p in found} == {"malformed-yaml"}
     files = sorted(p.file.rsplit("/deploy/", 1)[1] for p in found)
     assert files == ["env/bad.yaml", "providers/also_bad.yaml"]
