@@ -659,8 +659,17 @@ def _merge_with_hydra(
     """The files merged by Hydra's own code, for the rare tree where a file merges into a key
     whose value is an interpolation: OmegaConf then merges into a copy of what it points at,
     as it stands at that moment."""
-    hydra_repo = CachingConfigRepository(ConfigRepository(config_search_path=search_path))
-    loader = ConfigLoaderImpl(config_search_path=search_path)
+    from hydra._internal.core_plugins.structured_config_source import StructuredConfigSource
+
+    # Hydra's loader checks each file against a ConfigStore schema of the same name, and
+    # expects that source last on the path.
+    SourcesRegistry.instance().register(StructuredConfigSource)
+    with_schema = ConfigSearchPathImpl()
+    for element in search_path.get_path():
+        with_schema.append(element.provider, element.path)
+    with_schema.append("schema", "structured://")
+    hydra_repo = CachingConfigRepository(ConfigRepository(config_search_path=with_schema))
+    loader = ConfigLoaderImpl(config_search_path=with_schema)
     try:
         cfg = loader._compose_config_from_defaults_list(defaults=list(defaults), repo=hydra_repo)
     except (HydraException, OmegaConfBaseException) as e:
@@ -723,7 +732,8 @@ def _apply_with_omegaconf(
         where = mask_url(f"override {override.input_line!r}")
         try:
             ConfigLoaderImpl._apply_overrides_to_config([override], cfg)
-        except (HydraException, OmegaConfBaseException) as e:
+        # OmegaConf lets a few plain errors out, e.g. a key path through a list (`a.b=1`).
+        except (HydraException, OmegaConfBaseException, ValueError, TypeError, LookupError) as e:
             problems.append(
                 Problem(
                     "bad-override",
