@@ -2,7 +2,7 @@
 
     python bench/run.py            # every section (about 5-10 minutes on 2 cores)
     python bench/run.py --quick    # tiny sizes, one repeat: a smoke run (CI)
-    python bench/run.py --only scale --models 2000 --check    # CI: exit 1 on a regression
+    python bench/run.py --only scale --models 200 2000 --check    # CI: exit 1 on a regression
 
 Writes the table to bench/results/latest.md (or -o FILE) and, when matplotlib is installed,
 a plot of load time against catalog size next to it (scale.png). Neither is committed: they
@@ -291,10 +291,17 @@ def bench_scale(b: Bench) -> list[Row]:
         ]  # fmt: skip
     for small, big in itertools.pairwise(sizes):
         grow, c_grow = times[big][0] / times[small][0], times[big][1] / times[small][1]
-        rows.append(
+        # What the models added between two sizes cost, every fixed cost (interpreter, imports,
+        # the shipped policy) cancelled out: the per-model work, which the 10,000-model target
+        # is about, measured at sizes small enough for CI.
+        added = times[big][0] - times[small][0], times[big][1] - times[small][1]
+        rows += [
             Row("scale", f"time growth {small:,} -> {big:,} models (C loader: {c_grow:.1f}x)",
-                grow, "linear growth", big / small, "x", "<= linear", 1.0)
-        )  # fmt: skip
+                grow, "linear growth", big / small, "x", "<= linear", 1.0),
+            Row("scale", f"time the models {small:,} -> {big:,} added", added[0],
+                "the same for the C-loader parse", added[1], "s",
+                "" if b.quick else "<= 3x", None if b.quick else 3.0),
+        ]  # fmt: skip
     return rows
 
 
