@@ -24,8 +24,9 @@ import os
 import re
 import threading
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from .errors import ConfigError, Problem, did_you_mean
 
 PRIMARY = "config"
 ENV_GROUP = "env"
+ENV_WITHOUT_HEADER = "env-without-header"
 
 # Hydra's repository, parser and OmegaConf's resolver registry are shared process state;
 # composing under one lock keeps concurrent loads from interleaving inside them.
@@ -94,7 +96,8 @@ class Origins:
         return None
 
     def _label(self, path: KeyPath) -> str | None:
-        # A mapping is declared by its first layer; a value belongs to its last writer.
+        # A mapping is declared by its first layer; a value (a null too) belongs to its last
+        # writer.
         label = None
         for layer in self._layers:
             if path[: len(layer.key)] != layer.key:
@@ -102,14 +105,21 @@ class Origins:
             data: Any = layer.data
             for part in path[len(layer.key) :]:
                 if not isinstance(data, dict) or part not in data:
-                    data = None
+                    data = _ABSENT
                     break
                 data = data[part]
-            if data is None:
-                continue  # nothing here, or a null, which sets no key
+            if data is _ABSENT:
+                continue
             if not isinstance(data, dict) or label is None:
                 label = layer.label
         return label
+
+    def set_by(self, path: KeyPath) -> str | None:
+        """The layer that set ``path`` itself, None when none did (not its parents')."""
+        return self._label(path)
+
+
+_ABSENT = object()
 
 
 @functools.cache
@@ -233,11 +243,23 @@ class _PlainSource(FileConfigSource):
         full_path = os.path.realpath(os.path.join(self.path, name))
         if not os.path.isfile(full_path):
             return super().load_config(config_path)  # Hydra's own "not found" error
+        label = _file_label(os.path.join(self.path, name))
         try:
-            text, data = read_config_file(full_path, _file_label(os.path.join(self.path, name)))
+            text, data = read_config_file(full_path, label)
+            header = ConfigSource._get_header_dict(text[:512])  # as Hydra reads the header
         except _FileProblem as e:
             self.problems.append(e.problem)
-            text, data = "", {}
+            text, data, header = "", {}, {"package": None}
+        except ValueError as e:  # a `# @...` line that is not `# @package NAME`
+            self.problems.append(
+                Problem(
+                    "bad-header",
+                    str(e),
+                    file=label,
+                    hint="the only header line is `# @package _global_` (or another package)",
+                )
+            )
+            text, data, header = "", {}, {"package": None}
         scanned = _scan(data) if "defaults" not in data else None
         if scanned is None:
             return super().load_config(config_path)
@@ -245,7 +267,7 @@ class _PlainSource(FileConfigSource):
             provider=self.provider,
             path=f"{self.scheme()}://{self.path}",
             config=OmegaConf.create({"_": None} if _has_content(data) else {}),
-            header=ConfigSource._get_header_dict(text[:512]),  # as Hydra reads the header
+            header=header,
             plain=data,
             interpolates=scanned,
         )
@@ -602,7 +624,7 @@ def _compose_locked(
     whole_tree = whole_tree or not all(_SELF_CONTAINED.fullmatch(text) for _, text in sites)
 
     overrides = defaults.config_overrides
-    problems: list[Problem] = []
+    problems = _headerless_env(defaults.defaults, repo, merged)
     if whole_tree:
         # A reference to another key may point anywhere in the tree: resolve the whole of it.
         data = _apply_with_omegaconf(merged, overrides, layers, env, problems, resolve=True)
@@ -618,6 +640,38 @@ def _compose_locked(
         origins=Origins(layers),
         problems=tuple(problems),
     )
+
+
+def _headerless_env(
+    defaults: Sequence[ResultDefault], repo: _Repo, merged: dict[Any, Any]
+) -> list[Problem]:
+    """An env file composed without ``# @package _global_`` put its keys under ``env:``
+    (as Hydra does): say so and how to fix it. A resolver rule, not Hydra's: the composed data
+    stays Hydra's, and the loader leaves out validation's "unknown key 'env'"."""
+    for default in defaults:
+        path = default.config_path or ""
+        if (
+            path.startswith(f"{ENV_GROUP}/")
+            and default.package == ENV_GROUP
+            and merged.get(ENV_GROUP)
+        ):
+            label = repo.label(path)
+            with open(label, encoding="utf-8") as f:
+                buried = "# @package _global_" in f.read()
+            return [
+                Problem(
+                    ENV_WITHOUT_HEADER,
+                    "the `# @package _global_` line is not at the top of the file, so Hydra "
+                    "does not read it"
+                    if buried
+                    else "the file has no `# @package _global_` line, so its keys land under "
+                    "`env:`",
+                    file=label,
+                    hint="make `# @package _global_` the first line (Hydra reads the header "
+                    "only from the leading lines that start with `# @`)",
+                )
+            ]
+    return []
 
 
 def _merge_files(
@@ -701,6 +755,7 @@ def _apply_to_touched(
         env,
         problems,
         resolve=False,
+        top_keys=merged.keys(),
     )
     data = {
         k: part[k] if k in touched else v
@@ -722,9 +777,11 @@ def _apply_with_omegaconf(
     problems: list[Problem],
     *,
     resolve: bool,
+    top_keys: Collection[Any] = (),
 ) -> dict[Any, Any]:
     """The merged tree with ``overrides`` applied (and interpolations resolved if ``resolve``),
-    by OmegaConf. An override OmegaConf rejects is added to ``problems`` and left out."""
+    by OmegaConf. An override OmegaConf rejects is added to ``problems`` and left out.
+    ``top_keys`` are the whole tree's top-level keys when ``merged`` is only part of it."""
     cfg = OmegaConf.create(merged)
     # As Hydra does: the composed tree is closed, so a new key needs + and a typo fails here.
     OmegaConf.set_struct(cfg, True)
@@ -734,6 +791,9 @@ def _apply_with_omegaconf(
             ConfigLoaderImpl._apply_overrides_to_config([override], cfg)
         # OmegaConf lets a few plain errors out, e.g. a key path through a list (`a.b=1`).
         except (HydraException, OmegaConfBaseException, ValueError, TypeError, LookupError) as e:
+            if "To append to your config use" in str(e):
+                problems.append(_unknown_key_problem(override, cfg, top_keys, where))
+                continue
             problems.append(
                 Problem(
                     "bad-override",
@@ -924,6 +984,46 @@ def _missing_config_problem(e: MissingConfigException, repo: CachingConfigReposi
         key=group,
         file=file,
         hint=did_you_mean(name, options),
+    )
+
+
+# Mappings keyed by model id, whose ids may hold dots: a key path cannot name such an id.
+_BY_ID = ("fallbacks", "models", "edge_policy")
+
+
+def _unknown_key_problem(
+    override: Override, cfg: Any, top_keys: Collection[Any], where: str
+) -> Problem:
+    """An override of a key that does not exist: the closest key, or for a dotted model id the
+    dict-literal form. Never Hydra's advice to add the key with `+`: the resolver refuses
+    unknown keys, so adding one only moves the error."""
+    key = override.key_or_group
+    parts = key.split(".")
+    known: Collection[Any] = top_keys or cfg.keys()
+    at = 0
+    for at, part in enumerate(parts):  # down to the first part that is not there
+        if part not in known:
+            break
+        node = OmegaConf.select(cfg, ".".join(parts[: at + 1]))
+        known = node.keys() if OmegaConf.is_dict(node) else ()
+    # The closest key at that level, shown as the whole path to write.
+    close = get_close_matches(parts[at], [str(k) for k in known], n=1, cutoff=0.6)
+    fixed = ".".join([*parts[:at], *close[:1], *parts[at + 1 :]])
+    hint = f"did you mean {fixed!r}?" if close else None
+    if not close and parts[0] in _BY_ID and len(parts) > 2:
+        value = (override.input_line or "").partition("=")[2]
+        model_id = ".".join(parts[1:-1] if parts[0] == "models" else parts[1:])
+        inner = f"{{{parts[-1]}: {value}}}" if parts[0] == "models" else value
+        hint = (
+            "a model id with a dot cannot be part of a key path: write "
+            f"'++{parts[0]}={{{model_id}: {inner}}}'"
+        )
+    elif not close and known:
+        hint = f"known keys under {'.'.join(parts[:at]) or 'the top'}: " + ", ".join(
+            sorted(str(k) for k in known)
+        )
+    return Problem(
+        "unknown-key", f"there is no key {key!r} to override", key=key, file=where, hint=hint
     )
 
 

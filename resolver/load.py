@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -12,7 +13,7 @@ from .resolve import Resolver
 from .validate import validate
 
 if TYPE_CHECKING:
-    from .compose import Composed
+    from .compose import Composed, KeyPath, Origins
 
 
 def load(
@@ -53,7 +54,7 @@ def load_composed(
 ) -> tuple[Resolver, Composed]:
     """:func:`load`, also returning the composition it validated (for tools that show it)."""
     # Hydra is imported here, not at module level, so that `import resolver` stays light.
-    from .compose import compose
+    from .compose import ENV_WITHOUT_HEADER, compose
 
     if isinstance(overrides, str):
         overrides = [overrides]
@@ -62,10 +63,13 @@ def load_composed(
     )
     validated = validate(
         composed.data,
-        origin_of=composed.origins.of,
+        origin_of=functools.partial(_origin_of, composed.origins),
         environ=os.environ if environ is None else environ,
     )
     problems = composed.problems + validated.problems
+    if any(p.code == ENV_WITHOUT_HEADER for p in composed.problems):
+        # The env's keys under `env:` are that one problem, not an unknown key besides.
+        problems = tuple(p for p in problems if not (p.code == "unknown-key" and p.key == "env"))
     if strict:
         problems = tuple(replace(p, severity="error") for p in problems)
     if any(p.severity == "error" for p in problems):
@@ -74,3 +78,14 @@ def load_composed(
         source: composed.origins.of(("fallbacks", source)) or "?" for source in validated.fallbacks
     }
     return Resolver(validated, env=composed.env, origins=origins), composed
+
+
+def _origin_of(origins: Origins, path: KeyPath) -> str | None:
+    """The layer that wrote the value at ``path``. A per-model patch (``models.ID``) is
+    validated where the model is declared (``providers.VENDOR.models.ID``), but a value the
+    patch set is the patch's file's, not the vendor file's."""
+    if len(path) > 4 and path[0] == "providers" and path[2] == "models":
+        patched = origins.set_by(("models", *path[3:]))
+        if patched is not None:
+            return patched
+    return origins.of(path)
