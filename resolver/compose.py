@@ -18,34 +18,34 @@ tree only becomes OmegaConf when something needs it: overrides or interpolations
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import re
 import threading
 import traceback
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
-from hydra._internal.config_repository import CachingConfigRepository, ConfigRepository
-from hydra._internal.config_search_path_impl import ConfigSearchPathImpl
-from hydra._internal.core_plugins.file_config_source import FileConfigSource
-from hydra._internal.defaults_list import create_defaults_list
-from hydra._internal.sources_registry import SourcesRegistry
 from hydra.core.default_element import ResultDefault
 from hydra.core.object_type import ObjectType
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException
-from hydra.plugins.config_source import ConfigResult, ConfigSource
+from hydra.plugins.config_source import ConfigResult
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from . import _hydra
+from ._hydra import (
+    CachingConfigRepository,
+    ConfigRepository,
+    ConfigSearchPathImpl,
+    FileConfigSource,
+)
 from .catalog import mask_url
 from .errors import ConfigError, Problem, did_you_mean
 
@@ -145,10 +145,7 @@ def yaml_loader() -> type:
 
 @functools.cache
 def _python_loader() -> type:
-    from omegaconf._utils import get_yaml_loader
-
-    loader: type = get_yaml_loader()
-    return loader
+    return _hydra.yaml_loader_base()
 
 
 # libyaml is more lenient than PyYAML's own scanner, which Hydra uses: it accepts a tab after a
@@ -239,14 +236,14 @@ class _PlainSource(FileConfigSource):
         self.problems = problems
 
     def load_config(self, config_path: str) -> ConfigResult:
-        name = self._normalize_file_name(config_path)
+        name = _hydra.config_file_name(config_path)
         full_path = os.path.realpath(os.path.join(self.path, name))
         if not os.path.isfile(full_path):
             return super().load_config(config_path)  # Hydra's own "not found" error
         label = _file_label(os.path.join(self.path, name))
         try:
             text, data = read_config_file(full_path, label)
-            header = ConfigSource._get_header_dict(text[:512])  # as Hydra reads the header
+            header = _hydra.read_header(text[:512])  # as Hydra reads the header
         except _FileProblem as e:
             self.problems.append(e.problem)
             text, data, header = "", {}, {"package": None}
@@ -400,7 +397,7 @@ def compose(
             )
     if problems:
         raise ConfigError(problems, env=env)
-    with _LOCK, _pinned_version_base():
+    with _LOCK, _hydra.pinned_version_base(PINNED_VERSION_BASE):
         return _compose_locked(roots, parsed, env)
 
 
@@ -415,20 +412,6 @@ def _plain_name(name: str) -> bool:
 # runs on (1.3, as ``version_base="1.3"``): the same files give the same result whatever the
 # host process did with Hydra. The host's setting is restored afterwards.
 PINNED_VERSION_BASE = "1.3"
-
-
-@contextlib.contextmanager
-def _pinned_version_base() -> Iterator[None]:
-    from hydra import version
-    from packaging.version import Version
-
-    base = version.VersionBase.instance()
-    saved = base.version_base
-    base.version_base = Version(PINNED_VERSION_BASE)
-    try:
-        yield
-    finally:
-        base.version_base = saved
 
 
 def _search_roots(
@@ -561,7 +544,7 @@ class _Repo(CachingConfigRepository):
 def _config_label(repo: CachingConfigRepository, config_path: str) -> str:
     """The file a config path (``env/prod``) names, as problems show it."""
     config_path = config_path.lstrip("/")
-    name = ConfigSource._normalize_file_name(config_path)
+    name = _hydra.config_file_name(config_path)
     for source in repo.get_sources():
         if source.is_config(config_path):
             return _file_label(os.path.join(source.path, name))
@@ -569,11 +552,7 @@ def _config_label(repo: CachingConfigRepository, config_path: str) -> str:
 
 
 def _search_path(roots: list[tuple[str, Path]]) -> ConfigSearchPathImpl:
-    SourcesRegistry.instance().register(FileConfigSource)
-    search_path = ConfigSearchPathImpl()
-    for name, root in roots:
-        search_path.append(name, f"file://{root}")
-    return search_path
+    return _hydra.search_path([(name, f"file://{root}") for name, root in roots])
 
 
 def _compose_locked(
@@ -587,13 +566,7 @@ def _compose_locked(
         raise ConfigError(bad_choices, env=env)
     failure: Problem | None = None
     try:
-        defaults = create_defaults_list(
-            repo=repo,
-            config_name=PRIMARY,
-            overrides_list=parsed,
-            prepend_hydra=False,
-            skip_missing=False,
-        )
+        defaults = _hydra.defaults_list(repo, PRIMARY, parsed)
     except MissingConfigException as e:
         failure = _missing_config_problem(e, repo)
     except (HydraException, OmegaConfBaseException, ValueError, AssertionError) as e:
@@ -616,7 +589,7 @@ def _compose_locked(
         "${" in (o.input_line or "") for o in defaults.config_overrides
     )
     if merged is None:
-        merged = _merge_with_hydra(defaults.defaults, search_path, env)
+        merged = _merge_with_hydra(defaults.defaults, search_path, repo, env)
     merged.pop("hydra", None)  # Hydra's own settings, which hydra.compose leaves out too
     sites = (
         _interpolations(merged) if whole_tree or any(layer.interpolates for layer in layers) else []
@@ -708,26 +681,18 @@ def _merge_files(
 
 
 def _merge_with_hydra(
-    defaults: Sequence[ResultDefault], search_path: ConfigSearchPathImpl, env: str | None
+    defaults: Sequence[ResultDefault],
+    search_path: ConfigSearchPathImpl,
+    repo: _Repo,
+    env: str | None,
 ) -> dict[Any, Any]:
     """The files merged by Hydra's own code, for the rare tree where a file merges into a key
     whose value is an interpolation: OmegaConf then merges into a copy of what it points at,
     as it stands at that moment."""
-    from hydra._internal.core_plugins.structured_config_source import StructuredConfigSource
-
-    # Hydra's loader checks each file against a ConfigStore schema of the same name, and
-    # expects that source last on the path.
-    SourcesRegistry.instance().register(StructuredConfigSource)
-    with_schema = ConfigSearchPathImpl()
-    for element in search_path.get_path():
-        with_schema.append(element.provider, element.path)
-    with_schema.append("schema", "structured://")
-    hydra_repo = CachingConfigRepository(ConfigRepository(config_search_path=with_schema))
-    loader = ConfigLoaderImpl(config_search_path=with_schema)
     try:
-        cfg = loader._compose_config_from_defaults_list(defaults=list(defaults), repo=hydra_repo)
+        cfg = _hydra.merge_files(defaults, search_path)
     except (HydraException, OmegaConfBaseException) as e:
-        raise ConfigError([_defaults_problem(e, hydra_repo, None)], env=env) from None
+        raise ConfigError([_defaults_problem(e, repo, None)], env=env) from None
     data = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(data, dict)
     return data
@@ -788,7 +753,7 @@ def _apply_with_omegaconf(
     for override in overrides:
         where = mask_url(f"override {override.input_line!r}")
         try:
-            ConfigLoaderImpl._apply_overrides_to_config([override], cfg)
+            _hydra.apply_override(override, cfg)
         # OmegaConf lets a few plain errors out, e.g. a key path through a list (`a.b=1`).
         except (HydraException, OmegaConfBaseException, ValueError, TypeError, LookupError) as e:
             if "To append to your config use" in str(e):
