@@ -25,9 +25,11 @@ alone. The private names, and why no public one serves:
   expects.
 - ``hydra.plugins.config_source.ConfigSource._get_header_dict`` and ``_normalize_file_name``:
   how Hydra reads a ``# @package`` header and names a config's file.
-- ``hydra.version.VersionBase``: the process-wide compatibility rules, pinned while composing.
-- ``omegaconf._utils.get_yaml_loader``: OmegaConf's YAML loader (its float rule, no
-  timestamps, duplicate keys refused), which the fast C-parser loader is built on.
+- ``hydra.version.VersionBase``: the process-wide compatibility rules, pinned to 1.3's while
+  composing on Hydra 1.3 (Hydra 1.4 has one set of rules).
+- ``omegaconf._utils.get_yaml_loader`` (``omegaconf._yaml`` in 2.4): OmegaConf's YAML loader
+  (its float rule, no timestamps, duplicate keys refused), which the fast C-parser loader is
+  built on.
 """
 
 from __future__ import annotations
@@ -64,8 +66,13 @@ __all__ = [
 
 
 def yaml_loader_base() -> type:
-    """OmegaConf's YAML loader class."""
-    from omegaconf._utils import get_yaml_loader
+    """OmegaConf's YAML loader class (PyYAML's pure-Python parser in 2.3, its C parser in
+    2.4)."""
+    try:
+        from omegaconf._utils import get_yaml_loader  # OmegaConf 2.3
+    except ImportError:
+        # OmegaConf 2.4 (its stubs are not what mypy checks against here)
+        from omegaconf._yaml import get_yaml_loader  # type: ignore[import-not-found,no-redef]
 
     loader: type = get_yaml_loader()
     return loader
@@ -130,9 +137,13 @@ def merge_files(defaults: Sequence[ResultDefault], path: ConfigSearchPathImpl) -
 def pinned_version_base(version: str) -> Iterator[None]:
     """Hydra's compatibility rules set to ``version`` for the block, then put back as they were
     (including "never set")."""
+    from hydra import __version__
     from hydra.version import VersionBase
     from packaging.version import Version
 
+    if Version(__version__) >= Version("1.4.0rc1"):
+        yield  # Hydra 1.4 has one set of rules, its own: nothing to pin
+        return
     base = VersionBase.instance()
     saved: Any = base.version_base
     base.version_base = Version(version)

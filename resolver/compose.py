@@ -125,14 +125,14 @@ _ABSENT = object()
 @functools.cache
 def yaml_loader() -> type:
     """OmegaConf's YAML loader (its float resolver, no timestamps, duplicate keys refused) on
-    PyYAML's C parser when libyaml is there: the same values, parsed five to ten times faster."""
-    base: type = _python_loader()
-    if not getattr(yaml, "__with_libyaml__", False):
+    PyYAML's C parser when libyaml is there: the same values, parsed five to ten times faster.
+    OmegaConf 2.4's own loader is built on the C parser already, and is used as it is."""
+    base: type = _omegaconf_loader()
+    parser: type | None = getattr(yaml, "CParser", None)
+    if parser is None or issubclass(base, parser):
         return base
 
-    parser: type = yaml.cyaml.CParser  # type: ignore[attr-defined]
-
-    class CLoader(parser, base):  # type: ignore[misc]
+    class CLoader(parser, base):  # type: ignore[misc,valid-type]
         # CParser comes first: its scanning/parsing/composing replace the pure-Python ones,
         # while construction and tag resolution stay OmegaConf's.
         def __init__(self, stream: str) -> None:
@@ -144,20 +144,21 @@ def yaml_loader() -> type:
 
 
 @functools.cache
-def _python_loader() -> type:
+def _omegaconf_loader() -> type:
     return _hydra.yaml_loader_base()
 
 
-# libyaml is more lenient than PyYAML's own scanner, which Hydra uses: it accepts a tab after a
-# value and reads some non-ASCII line breaks and characters its own way. A text with a tab or
-# any non-ASCII character goes through PyYAML's scanner, so every file of a composition is held
-# to Hydra's rule, whichever path (ours or Hydra's) reads it.
+# libyaml is more lenient than PyYAML's own scanner, which OmegaConf 2.3 (and so Hydra 1.3)
+# uses: it accepts a tab after a value and reads some non-ASCII line breaks and characters its
+# own way. A text with a tab or any non-ASCII character goes through OmegaConf's own loader,
+# so every file of a composition is held to Hydra's rule, whichever path (ours or Hydra's)
+# reads it.
 _PYTHON_ONLY = re.compile(r"[^\x00-\x08\x0a-\x7f]")
 
 
 def parse_yaml(text: str) -> Any:
     """``text`` parsed exactly as Hydra parses a config file (raises ``yaml.YAMLError``)."""
-    loader = _python_loader() if _PYTHON_ONLY.search(text) else yaml_loader()
+    loader = _omegaconf_loader() if _PYTHON_ONLY.search(text) else yaml_loader()
     return yaml.load(text, Loader=loader)
 
 
@@ -895,6 +896,10 @@ def _defaults_problem(
             file=file,
             hint="put every `override ...` entry at the end of the defaults list",
         )
+    if "extension" in text and asked:  # Hydra 1.4 refuses a .yml file by name
+        wrong = _wrong_extension(repo, asked.lstrip("/"), None)
+        if wrong is not None:
+            return wrong
     if text.startswith("Duplicate _self_"):
         return Problem(
             "duplicate-self",
@@ -909,6 +914,27 @@ def _defaults_problem(
     return Problem("bad-defaults", message, file=file)
 
 
+def _wrong_extension(
+    repo: CachingConfigRepository, missing: str, file: str | None
+) -> Problem | None:
+    """``missing`` (``env/canary``) written with another extension (``env/canary.yml``)."""
+    found = [
+        _file_label(os.path.join(source.path, f"{missing}{ext}"))
+        for source in repo.get_sources()
+        for ext in (".yml", ".YAML", ".Yaml")
+        if os.path.isfile(os.path.join(source.path, f"{missing}{ext}"))
+    ]
+    if not found:
+        return None
+    return Problem(
+        "wrong-extension",
+        f"{found[0]} is not read: config files end in .yaml",
+        key=missing.rpartition("/")[0] or None,
+        file=file,
+        hint=f"rename it to {missing}.yaml",
+    )
+
+
 def _missing_config_problem(e: MissingConfigException, repo: CachingConfigRepository) -> Problem:
     missing = e.missing_cfg_file or ""
     group, _, name = missing.rpartition("/")
@@ -916,20 +942,9 @@ def _missing_config_problem(e: MissingConfigException, repo: CachingConfigReposi
     parent = found.group(1) if found else None
     # A defaults list of the primary config only ever misses what the caller chose.
     file = _config_label(repo, parent) if parent and parent != PRIMARY else None
-    wrong_extension = [
-        _file_label(os.path.join(source.path, f"{missing}{ext}"))
-        for source in repo.get_sources()
-        for ext in (".yml", ".YAML", ".Yaml")
-        if os.path.isfile(os.path.join(source.path, f"{missing}{ext}"))
-    ]
-    if wrong_extension:
-        return Problem(
-            "wrong-extension",
-            f"{wrong_extension[0]} is not read: config files end in .yaml",
-            key=group or None,
-            file=file,
-            hint=f"rename it to {missing}.yaml",
-        )
+    wrong = _wrong_extension(repo, missing, file)
+    if wrong is not None:
+        return wrong
     if not group:
         return Problem("compose-failed", _first_line(e), file=file)
     options = repo.get_group_options(group, results_filter=ObjectType.CONFIG)

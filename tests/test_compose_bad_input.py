@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from omegaconf import OmegaConf
 
 import resolver
 
@@ -45,21 +47,6 @@ CASES: dict[str, tuple[dict[str, str | bytes], str, str, str | None]] = {
         "broken",
         "malformed-yaml",
         "env/broken.yaml",
-    ),
-    "tab after a value in a file with a defaults list": (
-        {
-            "env/tabbed.yaml": "# @package _global_\ndefaults:\n  - _self_\n"
-            "policy:\n  max_depth: 2\t\n"
-        },
-        "tabbed",
-        "malformed-yaml",
-        "env/tabbed.yaml",
-    ),
-    "tab after a value in a plain file": (
-        {"env/tabbed.yaml": "# @package _global_\npolicy:\n  max_depth: 2\t\n"},
-        "tabbed",
-        "malformed-yaml",
-        "env/tabbed.yaml",
     ),
     "file that is not UTF-8": (
         {"env/latin.yaml": b"# @package _global_\nnote: caf\xe9\n"},
@@ -160,3 +147,28 @@ def test_a_group_choice_cannot_climb_out_of_its_group(tmp_path) -> None:
         resolver.load(overrides=[f"env=../{outside.name}/x"], config_dirs=[tmp_path])
     (problem,) = e.value.problems
     assert problem.code == "bad-env-name"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# @package _global_\ndefaults:\n  - _self_\npolicy:\n  max_depth: 3\t\n",
+        "# @package _global_\npolicy:\n  max_depth: 3\t\n",
+    ],
+    ids=["with-defaults-list", "plain"],
+)
+def test_a_tab_after_a_value_is_read_as_hydra_reads_it(tmp_path, text: str) -> None:
+    """A tab after a value is a malformed-yaml problem naming the file exactly when Hydra's
+    own YAML loader refuses it (OmegaConf 2.3 does; 2.4's C loader does not), whether or not
+    the file has a defaults list; `validate` and `load` agree."""
+    root = write(tmp_path / "deploy", {"env/tabbed.yaml": text})
+    try:
+        OmegaConf.load(root / "env/tabbed.yaml")
+    except yaml.YAMLError:
+        with pytest.raises(resolver.ConfigError) as e:
+            resolver.load(env="tabbed", config_dirs=[root])
+        (problem,) = e.value.problems
+        assert problem.code == "malformed-yaml"
+        assert Path(problem.file).resolve() == (root / "env/tabbed.yaml").resolve()
+    else:
+        assert resolver.load(env="tabbed", config_dirs=[root]).policy.max_depth == 3
