@@ -30,6 +30,7 @@ import time
 import timeit
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -630,7 +631,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     about = (
         f"{datetime.date.today()}, Python {platform.python_version()}, {platform.machine()}, "
-        f"{os.cpu_count()} CPUs, fallback-resolver {resolver.__version__}; "
+        f"{os.cpu_count()} CPUs, fallback-resolver {resolver.__version__}, "
+        f"hydra-core {metadata.version('hydra-core')}, omegaconf {metadata.version('omegaconf')}; "
         f"`python bench/run.py {' '.join(sys.argv[1:] if argv is None else argv)}` took "
         f"{elapsed:.0f} s."
     )
