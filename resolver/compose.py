@@ -1,37 +1,34 @@
 """Hydra composition: search path, defaults list, overrides, and where each key came from.
 
-This is the only module (with ``origins``' callers) that touches Hydra and OmegaConf. It uses
-Hydra's config repository, defaults-list and override machinery directly rather than
-``hydra.initialize``/``compose``: those keep process-global state (``GlobalHydra``) that would
-clash with an application already running Hydra, and they load Hydra's own job/launcher configs,
-which the resolver never uses and which cost a third of a compose.
-
 Hydra decides *which* files are composed, in which order and at which package (the defaults
-list, ``# @package`` headers, group overrides); the files' contents are then merged here as
-plain dicts. Hydra's own path builds an OmegaConf node per value and deep-copies every tree on
-the way (file -> package -> merge), which at 10,000 models took 16 s against 1 s for parsing
-the same files with PyYAML's C loader. The merge follows OmegaConf's rules (see
-:func:`_merge`); a file OmegaConf would treat differently from plain data (a ``defaults``
-list, a value type beyond YAML's plain ones) goes through Hydra's own loader, and the merged
-tree only becomes OmegaConf when something needs it: overrides or interpolations.
+list, ``# @package`` headers, group overrides), through its own machinery reached in
+:mod:`resolver._hydra` rather than ``hydra.initialize``/``compose``: those keep process-global
+state (``GlobalHydra``) that would clash with an application already running Hydra, and they
+load Hydra's own job/launcher configs, which the resolver never uses.
+
+The files' contents (read by :mod:`resolver.configfile`) are then merged here as plain dicts.
+Hydra's own path builds an OmegaConf node per value and deep-copies every tree on the way
+(file -> package -> merge), which at 10,000 models took 16 s against 1 s for parsing the same
+files with PyYAML's C loader. The merge follows OmegaConf's rules (see :func:`_merge`); a file
+OmegaConf would treat differently from plain data (a ``defaults`` list, a value type beyond
+YAML's plain ones) goes through Hydra's own loader, a file that merges into an interpolation
+through Hydra's own merge, and only what needs OmegaConf becomes OmegaConf: the top-level keys
+an override names, an interpolation that reads only the environment (resolved on its own), or
+the whole tree when an interpolation reads other keys. The result is what ``hydra.compose``
+gives (tests/test_compose_parity.py).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import threading
-import traceback
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hydra.core.default_element import ResultDefault
-from hydra.core.object_type import ObjectType
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException
@@ -47,10 +44,20 @@ from ._hydra import (
     FileConfigSource,
 )
 from .catalog import mask_url
-from .errors import ConfigError, Problem, did_you_mean
+from .compose_problems import (
+    ENV_GROUP,
+    PRIMARY,
+    config_label,
+    defaults_problem,
+    first_line,
+    group_paths,
+    missing_config_problem,
+    override_message,
+    unknown_key_problem,
+)
+from .configfile import FileProblem, file_label, read_config_file
+from .errors import ConfigError, Problem
 
-PRIMARY = "config"
-ENV_GROUP = "env"
 ENV_WITHOUT_HEADER = "env-without-header"
 
 # Hydra's repository, parser and OmegaConf's resolver registry are shared process state;
@@ -122,99 +129,6 @@ class Origins:
 _ABSENT = object()
 
 
-@functools.cache
-def yaml_loader() -> type:
-    """OmegaConf's YAML loader (its float resolver, no timestamps, duplicate keys refused) on
-    PyYAML's C parser when libyaml is there: the same values, parsed five to ten times faster.
-    OmegaConf 2.4's own loader is built on the C parser already, and is used as it is."""
-    base: type = _omegaconf_loader()
-    parser: type | None = getattr(yaml, "CParser", None)
-    if parser is None or issubclass(base, parser):
-        return base
-
-    class CLoader(parser, base):  # type: ignore[misc,valid-type]
-        # CParser comes first: its scanning/parsing/composing replace the pure-Python ones,
-        # while construction and tag resolution stay OmegaConf's.
-        def __init__(self, stream: str) -> None:
-            parser.__init__(self, stream)  # type: ignore[misc]
-            yaml.constructor.SafeConstructor.__init__(self)
-            yaml.resolver.Resolver.__init__(self)
-
-    return CLoader
-
-
-@functools.cache
-def _omegaconf_loader() -> type:
-    return _hydra.yaml_loader_base()
-
-
-# libyaml is more lenient than PyYAML's own scanner, which OmegaConf 2.3 (and so Hydra 1.3)
-# uses: it accepts a tab after a value and reads some non-ASCII line breaks and characters its
-# own way. A text with a tab or any non-ASCII character goes through OmegaConf's own loader,
-# so every file of a composition is held to Hydra's rule, whichever path (ours or Hydra's)
-# reads it.
-_PYTHON_ONLY = re.compile(r"[^\x00-\x08\x0a-\x7f]")
-
-
-def parse_yaml(text: str) -> Any:
-    """``text`` parsed exactly as Hydra parses a config file (raises ``yaml.YAMLError``)."""
-    loader = _omegaconf_loader() if _PYTHON_ONLY.search(text) else yaml_loader()
-    return yaml.load(text, Loader=loader)
-
-
-class _FileProblem(Exception):
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(problem.message)
-        self.problem = problem
-
-
-def read_config_file(path: str, label: str) -> tuple[str, Any]:
-    """A config file's text and data; a file that is not UTF-8 text, not YAML, or not a mapping
-    raises :class:`_FileProblem` naming ``label``."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except UnicodeDecodeError as e:
-        raise _FileProblem(
-            Problem(
-                "not-utf8",
-                f"not UTF-8 text: byte {e.object[e.start]:#04x} at offset {e.start}",
-                file=label,
-                hint="save the file as UTF-8",
-            )
-        ) from None
-    try:
-        data = parse_yaml(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise _FileProblem(
-            Problem(
-                "malformed-yaml",
-                f"not valid YAML{line}: {problem}",
-                file=label,
-                hint="check indentation, closing brackets, quotes around values that contain "
-                "': ', and tabs (YAML indents and separates with spaces only)",
-            )
-        ) from None
-    data = {} if data is None else data
-    if not isinstance(data, dict):
-        raise _FileProblem(
-            Problem(
-                "not-a-mapping",
-                f"the file holds {_kind_of(data)}, where a config file is a mapping of keys",
-                file=label,
-                hint="write `key: value` lines at the top level",
-            )
-        )
-    return text, data
-
-
-def _kind_of(data: Any) -> str:
-    return "a list" if isinstance(data, list) else f"a single value ({type(data).__name__})"
-
-
 @dataclass
 class _PlainResult(ConfigResult):
     plain: dict[Any, Any] | None = None
@@ -241,11 +155,11 @@ class _PlainSource(FileConfigSource):
         full_path = os.path.realpath(os.path.join(self.path, name))
         if not os.path.isfile(full_path):
             return super().load_config(config_path)  # Hydra's own "not found" error
-        label = _file_label(os.path.join(self.path, name))
+        label = file_label(os.path.join(self.path, name))
         try:
             text, data = read_config_file(full_path, label)
             header = _hydra.read_header(text[:512])  # as Hydra reads the header
-        except _FileProblem as e:
+        except FileProblem as e:
             self.problems.append(e.problem)
             text, data, header = "", {}, {"package": None}
         except ValueError as e:  # a `# @...` line that is not `# @package NAME`
@@ -475,7 +389,7 @@ def _parse_overrides(
             problems.append(
                 Problem(
                     "malformed-override",
-                    _first_line(e),
+                    first_line(e),
                     file=where,
                     hint="overrides look like key=value, +key=value, ++key=value or ~key; "
                     "a model id with a dot needs a dict literal: "
@@ -539,17 +453,7 @@ class _Repo(CachingConfigRepository):
         return super().load_config(config_path)
 
     def label(self, config_path: str) -> str:
-        return _config_label(self, config_path)
-
-
-def _config_label(repo: CachingConfigRepository, config_path: str) -> str:
-    """The file a config path (``env/prod``) names, as problems show it."""
-    config_path = config_path.lstrip("/")
-    name = _hydra.config_file_name(config_path)
-    for source in repo.get_sources():
-        if source.is_config(config_path):
-            return _file_label(os.path.join(source.path, name))
-    return name
+        return config_label(self, config_path)
 
 
 def _search_path(roots: list[tuple[str, Path]]) -> ConfigSearchPathImpl:
@@ -562,16 +466,16 @@ def _compose_locked(
     search_path = _search_path(roots)
     file_problems: list[Problem] = []
     repo = _Repo(search_path, file_problems)
-    bad_choices = _group_paths(parsed, repo)
+    bad_choices = group_paths(parsed, repo)
     if bad_choices:
         raise ConfigError(bad_choices, env=env)
     failure: Problem | None = None
     try:
         defaults = _hydra.defaults_list(repo, PRIMARY, parsed)
     except MissingConfigException as e:
-        failure = _missing_config_problem(e, repo)
+        failure = missing_config_problem(e, repo)
     except (HydraException, OmegaConfBaseException, ValueError, AssertionError) as e:
-        failure = _defaults_problem(e, repo, repo.asked)
+        failure = defaults_problem(e, repo, repo.asked)
     except RecursionError:
         failure = Problem(
             "defaults-cycle",
@@ -693,7 +597,7 @@ def _merge_with_hydra(
     try:
         cfg = _hydra.merge_files(defaults, search_path)
     except (HydraException, OmegaConfBaseException) as e:
-        raise ConfigError([_defaults_problem(e, repo, None)], env=env) from None
+        raise ConfigError([defaults_problem(e, repo, None)], env=env) from None
     data = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(data, dict)
     return data
@@ -758,12 +662,12 @@ def _apply_with_omegaconf(
         # OmegaConf lets a few plain errors out, e.g. a key path through a list (`a.b=1`).
         except (HydraException, OmegaConfBaseException, ValueError, TypeError, LookupError) as e:
             if "To append to your config use" in str(e):
-                problems.append(_unknown_key_problem(override, cfg, top_keys, where))
+                problems.append(unknown_key_problem(override, cfg, top_keys, where))
                 continue
             problems.append(
                 Problem(
                     "bad-override",
-                    _override_message(e),
+                    override_message(e),
                     key=override.key_or_group,
                     file=where,
                 )
@@ -779,7 +683,7 @@ def _apply_with_omegaconf(
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or None
         raise ConfigError(
-            [_interpolation_problem(_first_line(e), key, Origins(layers))], env=env
+            [_interpolation_problem(first_line(e), key, Origins(layers))], env=env
         ) from None
     assert isinstance(data, dict)
     return data
@@ -825,7 +729,7 @@ def _resolve_sites(data: dict[Any, Any], origins: Origins, env: str | None) -> d
         except OmegaConfBaseException as e:
             key = _full_key(path)
             raise ConfigError(
-                [_interpolation_problem(_first_line(e), key, origins)], env=env
+                [_interpolation_problem(first_line(e), key, origins)], env=env
             ) from None
         assert isinstance(resolved, dict)
         data = _replaced(data, path, resolved["v"])
@@ -843,180 +747,3 @@ def _replaced(node: Any, path: KeyPath, value: Any) -> Any:
     copy: Any = dict(node) if isinstance(node, dict) else list(node)
     copy[path[0]] = _replaced(node[path[0]], path[1:], value)
     return copy
-
-
-def _file_label(path: str) -> str:
-    try:
-        return str(Path(path).relative_to(Path.cwd()))
-    except ValueError:
-        return path
-
-
-def _group_paths(parsed: Sequence[Override], repo: _Repo) -> list[Problem]:
-    """Group choices that climb out of their group (``env=../../elsewhere/evil``)."""
-    problems = []
-    for override in parsed:
-        value = override.value()
-        names = value if isinstance(value, list) else [value]
-        if not repo.group_exists(override.key_or_group) or all(
-            not isinstance(n, str) or ".." not in n.split("/") for n in names
-        ):
-            continue
-        problems.append(
-            Problem(
-                "bad-env-name" if override.key_or_group == ENV_GROUP else "bad-override",
-                f"{override.input_line!r} names a file outside the config group",
-                file=mask_url(f"override {override.input_line!r}"),
-                hint=f"give a name from the {override.key_or_group}/ folder of a config dir",
-            )
-        )
-    return problems
-
-
-_PLACE = re.compile(r"In '?([^'\s:]+)'?: |defined in (\S+)")
-
-
-def _defaults_problem(
-    e: BaseException, repo: CachingConfigRepository, asked: str | None
-) -> Problem:
-    """A defaults-list failure, placed in the file Hydra names or else the one it was reading."""
-    text = str(e).strip()
-    found = _PLACE.search(text)
-    where = next(g for g in found.groups() if g) if found else asked
-    file = _config_label(repo, where) if where else None
-    message = _first_line(e)
-    if found and found.start() == 0:
-        message = message[found.end() :] or message
-    if isinstance(e, AssertionError) and any(
-        frame.name == "_update_overrides" for frame in traceback.extract_tb(e.__traceback__)
-    ):
-        return Problem(
-            "bad-defaults",
-            "an `override` entry comes before a plain entry in the defaults list",
-            file=file,
-            hint="put every `override ...` entry at the end of the defaults list",
-        )
-    if "extension" in text and asked:  # Hydra 1.4 refuses a .yml file by name
-        wrong = _wrong_extension(repo, asked.lstrip("/"), None)
-        if wrong is not None:
-            return wrong
-    if text.startswith("Duplicate _self_"):
-        return Problem(
-            "duplicate-self",
-            "`_self_` appears more than once in the defaults list",
-            file=file,
-            hint="keep one `_self_`: where it stands decides whether this file's own keys "
-            "come before or after its defaults",
-        )
-    if file is None or not found:
-        # e.g. a config group given a number (env=3) or two values for one group
-        return Problem("bad-override", message)
-    return Problem("bad-defaults", message, file=file)
-
-
-def _wrong_extension(
-    repo: CachingConfigRepository, missing: str, file: str | None
-) -> Problem | None:
-    """``missing`` (``env/canary``) written with another extension (``env/canary.yml``)."""
-    found = [
-        _file_label(os.path.join(source.path, f"{missing}{ext}"))
-        for source in repo.get_sources()
-        for ext in (".yml", ".YAML", ".Yaml")
-        if os.path.isfile(os.path.join(source.path, f"{missing}{ext}"))
-    ]
-    if not found:
-        return None
-    return Problem(
-        "wrong-extension",
-        f"{found[0]} is not read: config files end in .yaml",
-        key=missing.rpartition("/")[0] or None,
-        file=file,
-        hint=f"rename it to {missing}.yaml",
-    )
-
-
-def _missing_config_problem(e: MissingConfigException, repo: CachingConfigRepository) -> Problem:
-    missing = e.missing_cfg_file or ""
-    group, _, name = missing.rpartition("/")
-    found = _PLACE.match(str(e).strip())
-    parent = found.group(1) if found else None
-    # A defaults list of the primary config only ever misses what the caller chose.
-    file = _config_label(repo, parent) if parent and parent != PRIMARY else None
-    wrong = _wrong_extension(repo, missing, file)
-    if wrong is not None:
-        return wrong
-    if not group:
-        return Problem("compose-failed", _first_line(e), file=file)
-    options = repo.get_group_options(group, results_filter=ObjectType.CONFIG)
-    if group == ENV_GROUP:
-        hint = did_you_mean(name, options) or ""
-        return Problem(
-            "unknown-env",
-            f"there is no env {name!r}; known envs: {', '.join(options)}",
-            key=ENV_GROUP,
-            file=file,
-            hint=(hint + " " if hint else "")
-            + "a deployment adds its own env as env/NAME.yaml in a config dir",
-        )
-    return Problem(
-        "unknown-option",
-        f"config group {group!r} has no option {name!r}; options: {', '.join(options)}",
-        key=group,
-        file=file,
-        hint=did_you_mean(name, options),
-    )
-
-
-# Mappings keyed by model id, whose ids may hold dots: a key path cannot name such an id.
-_BY_ID = ("fallbacks", "models", "edge_policy")
-
-
-def _unknown_key_problem(
-    override: Override, cfg: Any, top_keys: Collection[Any], where: str
-) -> Problem:
-    """An override of a key that does not exist: the closest key, or for a dotted model id the
-    dict-literal form. Never Hydra's advice to add the key with `+`: the resolver refuses
-    unknown keys, so adding one only moves the error."""
-    key = override.key_or_group
-    parts = key.split(".")
-    known: Collection[Any] = top_keys or cfg.keys()
-    at = 0
-    for at, part in enumerate(parts):  # down to the first part that is not there
-        if part not in known:
-            break
-        node = OmegaConf.select(cfg, ".".join(parts[: at + 1]))
-        known = node.keys() if OmegaConf.is_dict(node) else ()
-    # The closest key at that level, shown as the whole path to write.
-    close = get_close_matches(parts[at], [str(k) for k in known], n=1, cutoff=0.6)
-    fixed = ".".join([*parts[:at], *close[:1], *parts[at + 1 :]])
-    hint = f"did you mean {fixed!r}?" if close else None
-    if not close and parts[0] in _BY_ID and len(parts) > 2:
-        value = (override.input_line or "").partition("=")[2]
-        model_id = ".".join(parts[1:-1] if parts[0] == "models" else parts[1:])
-        inner = f"{{{parts[-1]}: {value}}}" if parts[0] == "models" else value
-        hint = (
-            "a model id with a dot cannot be part of a key path: write "
-            f"'++{parts[0]}={{{model_id}: {inner}}}'"
-        )
-    elif not close and known:
-        hint = f"known keys under {'.'.join(parts[:at]) or 'the top'}: " + ", ".join(
-            sorted(str(k) for k in known)
-        )
-    return Problem(
-        "unknown-key", f"there is no key {key!r} to override", key=key, file=where, hint=hint
-    )
-
-
-def _override_message(e: BaseException) -> str:
-    # Hydra wraps the useful OmegaConf message ("Key 'x' is not in struct") in its cause.
-    parts = [_first_line(e)]
-    if e.__cause__ is not None:
-        parts.append(_first_line(e.__cause__))
-    text = str(e)
-    if "To append to your config use" in text:
-        parts = [text.replace("\n", " ")]
-    return ": ".join(dict.fromkeys(p for p in parts if p))
-
-
-def _first_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
