@@ -474,7 +474,8 @@ def _compose_locked(
         defaults = _hydra.defaults_list(repo, PRIMARY, parsed)
     except MissingConfigException as e:
         failure = missing_config_problem(e, repo)
-    except (HydraException, OmegaConfBaseException, ValueError, AssertionError) as e:
+    # Hydra lets plain errors out too: an assertion, a TypeError for `group=[1]`.
+    except (HydraException, OmegaConfBaseException, ValueError, TypeError, AssertionError) as e:
         failure = defaults_problem(e, repo, repo.asked)
     except RecursionError:
         failure = Problem(

@@ -81,6 +81,12 @@ def defaults_problem(e: BaseException, repo: CachingConfigRepository, asked: str
         wrong = _wrong_extension(repo, asked.lstrip("/"), None)
         if wrong is not None:
             return wrong
+    if isinstance(e, TypeError) and not found:
+        return Problem(
+            "bad-override",
+            "a config group's choice must be an option name or a list of names",
+            hint="e.g. providers=[synthetic,together] or env=staging",
+        )
     if text.startswith("Duplicate _self_"):
         return Problem(
             "duplicate-self",

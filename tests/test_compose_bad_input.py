@@ -74,6 +74,22 @@ def write(root: Path, files: dict[str, str | bytes]) -> Path:
     return root
 
 
+def assert_refused_by_validate(workdir: Path, code: str, *args: str) -> None:
+    """`python -m resolver validate ARGS` exits 2 naming ``code``, with no traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "resolver", "validate", *args],
+        cwd=workdir,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": PACKAGE_ROOT},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"[{code}]" in done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_is_a_config_error_naming_the_file(tmp_path, case: str) -> None:
     """Each bad input ends in a ConfigError whose one problem has its code and names the file."""
@@ -95,18 +111,7 @@ def test_bad_input_through_the_command_line(tmp_path, case: str) -> None:
     """`validate` exits 2 on each bad input, names the problem's code, and shows no traceback."""
     files, env, code, _ = CASES[case]
     root = write(tmp_path / "deploy", files)
-    done = subprocess.run(
-        [sys.executable, "-m", "resolver", "validate", "--config-dir", str(root), "--env", env],
-        cwd=tmp_path,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": PACKAGE_ROOT},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "Traceback" not in done.stderr
-    assert f"[{code}]" in done.stdout + done.stderr
+    assert_refused_by_validate(tmp_path, code, "--config-dir", str(root), "--env", env)
 
 
 def test_unrelated_unreadable_files_are_not_read(tmp_path) -> None:
@@ -172,3 +177,17 @@ def test_a_tab_after_a_value_is_read_as_hydra_reads_it(tmp_path, text: str) -> N
         assert Path(problem.file).resolve() == (root / "env/tabbed.yaml").resolve()
     else:
         assert resolver.load(env="tabbed", config_dirs=[root]).policy.max_depth == 3
+
+
+@pytest.mark.parametrize(
+    ("override", "code"),
+    [("policy=[1]", "bad-override"), ("policy.fallback_on.server=1", "bad-override")],
+    ids=["group-choice-not-a-name", "key-path-through-a-list"],
+)
+def test_overrides_hydra_fails_on_with_plain_errors(tmp_path, override: str, code: str) -> None:
+    """Overrides on which Hydra or OmegaConf raise a bare TypeError or ValueError are problems,
+    through load() and through `validate` (exit 2, no traceback)."""
+    with pytest.raises(resolver.ConfigError) as e:
+        resolver.load(overrides=[override])
+    assert [p.code for p in e.value.errors] == [code]
+    assert_refused_by_validate(tmp_path, code, override)
