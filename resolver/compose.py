@@ -24,7 +24,7 @@ import os
 import re
 import threading
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -292,9 +292,42 @@ def compose(
     naming every bad directory, env name and malformed override at once, or what stopped the
     composition (an unknown env, unreadable files, a defaults-list mistake).
     """
-    problems: list[Problem] = []
     if isinstance(config_dirs, str | os.PathLike):
         config_dirs = [config_dirs]
+    try:
+        return _compose(env, overrides, config_dirs, config_path)
+    except ConfigError as e:
+        raise ConfigError(_name_variables(e.problems, env, config_dirs), env=e.env) from None
+
+
+def _name_variables(
+    problems: Sequence[Problem], env: str | None, config_dirs: Sequence[str | os.PathLike[str]]
+) -> list[Problem]:
+    """Problems with a bad env or config dir that is the value of ``RESOLVER_ENV`` or part of
+    ``RESOLVER_CONFIG_DIRS`` name the variable: the command line and the default resolver take
+    them from there, and a deployment fixes the variable, not a call."""
+    from_env = os.environ.get("RESOLVER_ENV")
+    from_dirs = os.environ.get("RESOLVER_CONFIG_DIRS", "").split(os.pathsep)
+    named = []
+    for p in problems:
+        variable = None
+        if p.key == ENV_GROUP and env is not None and env == from_env:
+            variable = "RESOLVER_ENV"
+        elif (index := re.fullmatch(r"config_dirs\[(\d+)\]", p.key or "")) and os.fspath(
+            config_dirs[int(index[1])]
+        ) in from_dirs:
+            variable = "RESOLVER_CONFIG_DIRS"
+        named.append(replace(p, message=f"{p.message} ({variable} holds it)") if variable else p)
+    return named
+
+
+def _compose(
+    env: str | None,
+    overrides: Sequence[str],
+    config_dirs: Sequence[str | os.PathLike[str]],
+    config_path: str | os.PathLike[str] | None,
+) -> Composed:
+    problems: list[Problem] = []
     roots = _search_roots(config_dirs, config_path, problems)
     parsed = _parse_overrides(overrides, problems)
     if env is not None:

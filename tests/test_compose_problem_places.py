@@ -136,3 +136,22 @@ def test_an_override_of_a_missing_key_gets_the_key_meant(override: str, hint: st
     assert problem.file == f"override {override!r}"
     assert hint in problem.hint
     assert "+" + override not in f"{problem.message} {problem.hint}"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "code"),
+    [
+        ("RESOLVER_ENV", "../elsewhere", "bad-env-name"),
+        ("RESOLVER_ENV", "prdo", "unknown-env"),
+        ("RESOLVER_CONFIG_DIRS", "no/such/dir", "missing-config-dir"),
+    ],
+)
+def test_a_bad_value_from_a_variable_names_it(monkeypatch, variable, value, code) -> None:
+    """An env or config dir the default resolver took from RESOLVER_ENV or
+    RESOLVER_CONFIG_DIRS is reported as coming from that variable."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(resolver.ConfigError) as e:
+        resolver.get_fallback_provider("deepseek-r1-0528-syn")
+    (problem,) = e.value.errors
+    assert problem.code == code
+    assert f"({variable} holds it)" in problem.message
