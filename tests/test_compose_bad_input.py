@@ -54,6 +54,12 @@ CASES: dict[str, tuple[dict[str, str | bytes], str, str, str | None]] = {
         "not-utf8",
         "env/latin.yaml",
     ),
+    "numeric top-level key (kept an int, as in Hydra)": (
+        {"env/numeric.yaml": "# @package _global_\n2024: {policy: 1}\n"},
+        "numeric",
+        "unknown-key",
+        "env/numeric.yaml",
+    ),
     "env name that climbs out of the config dirs": (
         {"env/x.yaml": "# @package _global_\n"},
         "../../outside/evil",
@@ -92,12 +98,12 @@ def assert_refused_by_validate(workdir: Path, code: str, *args: str) -> None:
 
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_is_a_config_error_naming_the_file(tmp_path, case: str) -> None:
-    """Each bad input ends in a ConfigError whose one problem has its code and names the file."""
+    """Each bad input ends in a ConfigError whose one error has its code and names the file."""
     files, env, code, file = CASES[case]
     root = write(tmp_path / "deploy", files)
     with pytest.raises(resolver.ConfigError) as e:
         resolver.load(env=env, config_dirs=[root])
-    (problem,) = e.value.problems
+    (problem,) = e.value.errors
     assert problem.code == code, problem
     if file is None:
         assert problem.key == "env"
