@@ -24,7 +24,8 @@ def yaml_loader() -> type:
     PyYAML's C parser when libyaml is there: the same values, parsed five to ten times faster.
     OmegaConf 2.4's own loader is built on the C parser already, and is used as it is."""
     base: type = _omegaconf_loader()
-    parser: type | None = getattr(yaml, "CParser", None)
+    # CParser is not exported by `yaml` itself, only by yaml.cyaml, there when libyaml is.
+    parser: type | None = getattr(getattr(yaml, "cyaml", None), "CParser", None)
     if parser is None or issubclass(base, parser):
         return base
 
