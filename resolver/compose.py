@@ -270,13 +270,14 @@ class Composed:
     """The composed configuration. ``data`` shares subtrees with the files' data that
     ``origins`` reads: treat it as read-only."""
 
-    data: dict[str, Any]
+    data: dict[Any, Any]  # keys as Hydra keeps them: `2024:` stays an int
     env: str | None
     choices: dict[str, Any]
     search_path: tuple[str, ...]
     origins: Origins
     problems: tuple[Problem, ...] = ()
-    """Overrides Hydra rejected; they were left out of ``data``."""
+    """Overrides Hydra rejected (left out of ``data``), and an env file without its package
+    header (its keys are under ``env`` in ``data``, as Hydra puts them)."""
 
 
 def compose(
