@@ -2,6 +2,7 @@
 
     python bench/run.py            # every section (about 5-10 minutes on 2 cores)
     python bench/run.py --quick    # tiny sizes, one repeat: a smoke run (CI)
+    python bench/run.py --only scale --models 200 2000 --check    # CI: exit 1 on a regression
 
 Writes the table to bench/results/latest.md (or -o FILE) and, when matplotlib is installed,
 a plot of load time against catalog size next to it (scale.png). Neither is committed: they
@@ -29,6 +30,7 @@ import time
 import timeit
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +72,7 @@ class Bench:
 
     quick: bool
     tmp: Path
+    sizes: tuple[int, ...] = ()  # the scale section's catalog sizes (default: by --quick)
     notes: list[str] = field(default_factory=list)
     # series name -> {catalog size: seconds}, for the plot
     series: dict[str, dict[int, float]] = field(default_factory=dict)
@@ -148,6 +151,8 @@ CLI_LOOKUP = f"import sys; sys.argv[1:] = ['lookup', {LOOKUP_MODEL!r}]; import r
 )
 SNAPSHOT_LOOKUP = f"import resolver; assert resolver.get_fallback_provider({LOOKUP_MODEL!r})"
 OURS_LOAD = "import sys, resolver; resolver.load(config_path=sys.argv[1])"
+# What a load imports whatever the catalog's size: Hydra and OmegaConf come in with compose.
+FIXED_IMPORT = "import resolver, resolver.load, resolver.compose"
 SNAPSHOT_LOAD = "import sys, resolver; resolver.load_snapshot(sys.argv[1])"
 C_PARSE = (
     "import sys, pathlib, yaml\n"
@@ -239,10 +244,15 @@ def bench_cold(b: Bench) -> list[Row]:
 
 
 def bench_scale(b: Bench) -> list[Row]:
-    sizes = (10, 100) if b.quick else (100, 1_000, 10_000)
+    sizes = b.sizes or ((10, 100) if b.quick else (100, 1_000, 10_000))
     largest = sizes[-1]
     rows: list[Row] = []
     times: dict[int, tuple[float, float]] = {}
+    # The cost of importing Hydra and OmegaConf does not grow with the catalog; at small sizes
+    # it is most of a load, so the 1,000-model target is on the load with it set aside.
+    fixed_s = (
+        whole(FIXED_IMPORT, repeat=b.repeats(5))[0] - whole(IMPORT_YAML, repeat=b.repeats(5))[0]
+    )
     for n in sizes:
         tree = catalog.write_tree(n, b.tmp / f"tree-{n}")
         snap = compile_snapshot(b.tmp / f"tree-{n}.json", "--config-path", str(tree))
@@ -252,7 +262,7 @@ def bench_scale(b: Bench) -> list[Row]:
         c_s, c_mb = whole(C_PARSE, str(tree), repeat=repeat)
         snap_s, _ = whole(SNAPSHOT_LOAD, str(snap), repeat=repeat)
         # A bare Hydra compose of 10,000 models takes ~20 s: one run is enough to show it.
-        hydra_s, _ = whole(HYDRA_COMPOSE, str(tree), repeat=1 if n >= 10_000 else repeat)
+        hydra_s, _ = whole(HYDRA_COMPOSE, str(tree), repeat=1 if n >= 1_000 else repeat)
         times[n] = (ours_s, c_s)
         b.memory[n] = ours_mb
         for name, seconds in (
@@ -263,10 +273,15 @@ def bench_scale(b: Bench) -> list[Row]:
         ):
             b.record(name, n, seconds)
         at_target = n == largest and not b.quick
+        at_1000 = n >= 1_000 and not b.quick
         rows += [
             Row("scale", f"{n:,} models: load + validate (whole process)", ours_s,
                 "C-loader parse of the same files", c_s, "s",
                 "<= 3x" if at_target else "", 3.0 if at_target else None),
+            Row("scale", f"{n:,} models: load + validate, Hydra's import "
+                f"({fixed_s:.3f} s) set aside", ours_s - fixed_s,
+                "C-loader parse of the same files", c_s, "s",
+                "<= 3x" if at_1000 else "", 3.0 if at_1000 else None),
             Row("scale", f"{n:,} models: peak memory of load + validate", ours_mb,
                 "C-loader parse (data kept)", c_mb, "MB",
                 "<= 2x" if at_target else "", 2.0 if at_target else None),
@@ -277,10 +292,20 @@ def bench_scale(b: Bench) -> list[Row]:
         ]  # fmt: skip
     for small, big in itertools.pairwise(sizes):
         grow, c_grow = times[big][0] / times[small][0], times[big][1] / times[small][1]
+        # What the models added between two sizes cost, every fixed cost (interpreter, imports,
+        # the shipped policy) cancelled out: the per-model work, which the 10,000-model target
+        # is about, measured at sizes small enough for CI.
+        # (Not in the --quick smoke run: at 10 and 100 models the difference is noise.)
+        added = times[big][0] - times[small][0], times[big][1] - times[small][1]
         rows.append(
             Row("scale", f"time growth {small:,} -> {big:,} models (C loader: {c_grow:.1f}x)",
                 grow, "linear growth", big / small, "x", "<= linear", 1.0)
         )  # fmt: skip
+        if not b.quick:
+            rows.append(
+                Row("scale", f"time the models {small:,} -> {big:,} added", added[0],
+                    "the same for the C-loader parse", added[1], "s", "<= 3x", 3.0)
+            )  # fmt: skip
     return rows
 
 
@@ -628,12 +653,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: a smoke run")
     parser.add_argument("--only", choices=sorted(SECTIONS), nargs="+", help="these sections")
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "bench/results/latest.md")
+    parser.add_argument(
+        "--models", type=int, nargs="+", help="the scale section's catalog sizes, ascending"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when a ratio is over twice its target"
+    )
     args = parser.parse_args(argv)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="fallback-bench-") as tmp:
-        b = Bench(quick=args.quick, tmp=Path(tmp))
+        b = Bench(quick=args.quick, tmp=Path(tmp), sizes=tuple(sorted(args.models or ())))
         for name in SECTIONS:
             if args.only and name not in args.only:
                 continue
@@ -643,14 +674,22 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     about = (
         f"{datetime.date.today()}, Python {platform.python_version()}, {platform.machine()}, "
-        f"{os.cpu_count()} CPUs, fallback-resolver {resolver.__version__}; "
-        f"`python bench/run.py{' --quick' if args.quick else ''}` took {elapsed:.0f} s."
+        f"{os.cpu_count()} CPUs, fallback-resolver {resolver.__version__}, "
+        f"hydra-core {metadata.version('hydra-core')}, omegaconf {metadata.version('omegaconf')}; "
+        f"`python bench/run.py {' '.join(sys.argv[1:] if argv is None else argv)}` took "
+        f"{elapsed:.0f} s."
     )
     notes = "".join(f"- {note}\n" for note in b.notes)
     text = f"{about}\n\n{render(rows)}" + (f"\n{notes}" if notes else "")
     print(text)
     args.output.write_text(text, encoding="utf-8")
-    return 0
+    # Twice the target: far enough above it that a busy machine's noise does not trip it, close
+    # enough that a regression like the 9x load of issue 10 cannot land unseen.
+    over = [row for row in rows if row.limit is not None and row.ratio > 2 * row.limit]
+    for row in over if args.check else ():
+        print(f"--check: {row.case}: {ratio_text(row.ratio)}, over twice {row.target}",
+              file=sys.stderr)  # fmt: skip
+    return 1 if args.check and over else 0
 
 
 if __name__ == "__main__":

@@ -1,65 +1,71 @@
 """Hydra composition: search path, defaults list, overrides, and where each key came from.
 
-This is the only module (with ``origins``' callers) that touches Hydra and OmegaConf. It uses
-Hydra's config repository, defaults-list and override machinery directly rather than
-``hydra.initialize``/``compose``: those keep process-global state (``GlobalHydra``) that would
-clash with an application already running Hydra, and they load Hydra's own job/launcher configs,
-which the resolver never uses and which cost a third of a compose.
-
 Hydra decides *which* files are composed, in which order and at which package (the defaults
-list, ``# @package`` headers, group overrides); the files' contents are then merged here as
-plain dicts. Hydra's own path builds an OmegaConf node per value and deep-copies every tree on
-the way (file -> package -> merge), which at 10,000 models took 16 s against 1 s for parsing
-the same files with PyYAML's C loader. The merge follows OmegaConf's rules (see
-:func:`_merge`); a file OmegaConf would treat differently from plain data (a ``defaults``
-list, a value type beyond YAML's plain ones) goes through Hydra's own loader, and the merged
-tree only becomes OmegaConf when something needs it: overrides or interpolations.
+list, ``# @package`` headers, group overrides), through its own machinery reached in
+:mod:`resolver._hydra` rather than ``hydra.initialize``/``compose``: those keep process-global
+state (``GlobalHydra``) that would clash with an application already running Hydra, and they
+load Hydra's own job/launcher configs, which the resolver never uses.
+
+The files' contents (read by :mod:`resolver.configfile`) are then merged here as plain dicts.
+Hydra's own path builds an OmegaConf node per value and deep-copies every tree on the way
+(file -> package -> merge), which at 10,000 models took 16 s against 1 s for parsing the same
+files with PyYAML's C loader. The merge follows OmegaConf's rules (see :func:`_merge`); a file
+OmegaConf would treat differently from plain data (a ``defaults`` list, a value type beyond
+YAML's plain ones) goes through Hydra's own loader, a file that merges into an interpolation
+through Hydra's own merge, and only what needs OmegaConf becomes OmegaConf: the top-level keys
+an override names, an interpolation that reads only the environment (resolved on its own), or
+the whole tree when an interpolation reads other keys. The result is what ``hydra.compose``
+gives (tests/test_compose_parity.py).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
-from hydra._internal.config_repository import CachingConfigRepository, ConfigRepository
-from hydra._internal.config_search_path_impl import ConfigSearchPathImpl
-from hydra._internal.core_plugins.file_config_source import FileConfigSource
-from hydra._internal.defaults_list import create_defaults_list
-from hydra._internal.sources_registry import SourcesRegistry
-from hydra.core.object_type import ObjectType
+from hydra.core.default_element import ResultDefault
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException
-from hydra.plugins.config_source import ConfigResult, ConfigSource
+from hydra.plugins.config_source import ConfigResult
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from . import _hydra
+from ._hydra import (
+    CachingConfigRepository,
+    ConfigRepository,
+    ConfigSearchPathImpl,
+    FileConfigSource,
+)
 from .catalog import mask_url
-from .errors import ConfigError, Problem, did_you_mean
+from .compose_problems import (
+    ENV_GROUP,
+    PRIMARY,
+    config_label,
+    defaults_problem,
+    first_line,
+    group_paths,
+    missing_config_problem,
+    override_message,
+    unknown_key_problem,
+)
+from .configfile import FileProblem, file_label, read_config_file
+from .configfile import shipped_config_dir as shipped_config_dir
+from .errors import ConfigError, Problem
 
-PRIMARY = "config"
-ENV_GROUP = "env"
+ENV_WITHOUT_HEADER = "env-without-header"
 
 # Hydra's repository, parser and OmegaConf's resolver registry are shared process state;
 # composing under one lock keeps concurrent loads from interleaving inside them.
 _LOCK = threading.Lock()
 
 KeyPath = tuple[str | int, ...]
-
-
-def shipped_config_dir() -> Path:
-    """The configuration tree shipped with the package."""
-    package = Path(__file__).resolve().parent
-    installed = package / "conf"  # a wheel install: conf/ is packaged as resolver/conf
-    return installed if installed.is_dir() else package.parent / "conf"  # a source checkout
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,7 @@ class Layer:
     label: str
     data: Any  # a file's plain data embedded at its package, or an override's plain value
     key: KeyPath = ()
+    interpolates: bool = False  # whether ``data`` holds an interpolation (``${...}``)
 
 
 class Origins:
@@ -90,7 +97,8 @@ class Origins:
         return None
 
     def _label(self, path: KeyPath) -> str | None:
-        # A mapping is declared by its first layer; a value belongs to its last writer.
+        # A mapping is declared by its first layer; a value (a null too) belongs to its last
+        # writer.
         label = None
         for layer in self._layers:
             if path[: len(layer.key)] != layer.key:
@@ -98,37 +106,21 @@ class Origins:
             data: Any = layer.data
             for part in path[len(layer.key) :]:
                 if not isinstance(data, dict) or part not in data:
-                    data = None
+                    data = _ABSENT
                     break
                 data = data[part]
-            if data is None:
-                continue  # nothing here, or a null, which sets no key
+            if data is _ABSENT:
+                continue
             if not isinstance(data, dict) or label is None:
                 label = layer.label
         return label
 
+    def set_by(self, path: KeyPath) -> str | None:
+        """The layer that set ``path`` itself, None when none did (not its parents')."""
+        return self._label(path)
 
-@functools.cache
-def yaml_loader() -> type:
-    """OmegaConf's YAML loader (its float resolver, no timestamps, duplicate keys refused) on
-    PyYAML's C parser when libyaml is there: the same values, parsed five to ten times faster."""
-    from omegaconf._utils import get_yaml_loader
 
-    base: type = get_yaml_loader()
-    if not getattr(yaml, "__with_libyaml__", False):
-        return base
-
-    parser: type = yaml.cyaml.CParser  # type: ignore[attr-defined]
-
-    class CLoader(parser, base):  # type: ignore[misc]
-        # CParser comes first: its scanning/parsing/composing replace the pure-Python ones,
-        # while construction and tag resolution stay OmegaConf's.
-        def __init__(self, stream: str) -> None:
-            parser.__init__(self, stream)  # type: ignore[misc]
-            yaml.constructor.SafeConstructor.__init__(self)
-            yaml.resolver.Resolver.__init__(self)
-
-    return CLoader
+_ABSENT = object()
 
 
 @dataclass
@@ -143,35 +135,49 @@ class _PlainSource(FileConfigSource):
     Hydra only needs a config's header and ``defaults`` list to build the defaults list, so
     the result it sees carries a stand-in config (content or not, which Hydra checks) and the
     data rides along in ``plain``. Files with a ``defaults`` list or values outside YAML's plain
-    types are loaded by Hydra's own source, unchanged.
+    types are loaded by Hydra's own source, unchanged. A file that cannot be read is noted in
+    ``problems`` and stands in as empty, so that one pass finds every unreadable file composed
+    (and reads no file that is not).
     """
 
+    def __init__(self, provider: str, path: str, problems: list[Problem]) -> None:
+        super().__init__(provider, path)
+        self.problems = problems
+
     def load_config(self, config_path: str) -> ConfigResult:
-        full_path = os.path.realpath(
-            os.path.join(self.path, self._normalize_file_name(config_path))
-        )
+        name = _hydra.config_file_name(config_path)
+        full_path = os.path.realpath(os.path.join(self.path, name))
         if not os.path.isfile(full_path):
             return super().load_config(config_path)  # Hydra's own "not found" error
-        label = _file_label(f"file://{self.path}", config_path)
+        label = file_label(os.path.join(self.path, name))
         try:
-            with open(full_path, encoding="utf-8") as f:
-                text = f.read()
-        except UnicodeDecodeError as e:
-            message = f"not UTF-8 text: byte {e.object[e.start]:#04x} at {e.start}"
-            raise _refused(label, message) from None
-        data = yaml.load(text, Loader=yaml_loader())
-        data = {} if data is None else data
-        if not isinstance(data, dict):
-            raise _refused(label, f"the top level is {type(data).__name__}, not a mapping")
+            text, data = read_config_file(full_path, label)
+            header = _hydra.read_header(text[:512])  # as Hydra reads the header
+        except FileProblem as e:
+            self.problems.append(e.problem)
+            text, data, header = "", {}, {"package": None}
+        except ValueError as e:  # a `# @...` line that is not `# @package NAME`
+            self.problems.append(
+                Problem(
+                    "bad-header",
+                    str(e),
+                    file=label,
+                    hint="the only header line is `# @package _global_` (or another package)",
+                )
+            )
+            text, data, header = "", {}, {"package": None}
+        null_key = _null_key(data, label)
+        if null_key is not None:  # OmegaConf would fail on it without saying where
+            self.problems.append(null_key)
+            data, header = {}, {"package": None}
         scanned = _scan(data) if "defaults" not in data else None
         if scanned is None:
-            _refuse_null_keys(data, label)
             return super().load_config(config_path)
         return _PlainResult(
             provider=self.provider,
             path=f"{self.scheme()}://{self.path}",
             config=OmegaConf.create({"_": None} if _has_content(data) else {}),
-            header=ConfigSource._get_header_dict(text[:512]),  # as Hydra reads the header
+            header=header,
             plain=data,
             interpolates=scanned,
         )
@@ -208,35 +214,32 @@ def _scan(data: Any) -> bool | None:
     return found
 
 
-def _refused(
-    label: str, message: str, *, code: str = "bad-file", hint: str | None = None
-) -> ConfigError:
-    """A file Hydra or OmegaConf would fail on without naming it, refused with its name."""
-    return ConfigError([Problem(code, message, file=label, hint=hint)])
-
-
-def _refuse_null_keys(data: Any, label: str) -> None:
-    """A key YAML reads as null (`~:`, an empty key) makes OmegaConf fail without saying
-    where: name the file and the mapping that holds it instead."""
+def _null_key(data: Any, label: str) -> Problem | None:
+    """A key YAML reads as null (`~:`, an empty key), named with its file and mapping."""
     stack: list[tuple[KeyPath, Any]] = [((), data)]
     while stack:
         path, node = stack.pop()
         if isinstance(node, dict):
             if None in node:
                 where = ".".join(map(str, path)) or "the top level"
-                raise _refused(
-                    label,
+                return Problem(
+                    "bad-key",
                     f"a key under {where} is null (`~` or an empty key)",
-                    code="bad-key",
+                    file=label,
                     hint="write the key as text; quote it if it is meant as '~'",
                 )
             stack.extend(((*path, k), v) for k, v in node.items())
         elif isinstance(node, list):
             stack.extend(((*path, i), v) for i, v in enumerate(node))
+    return None
 
 
 class _MergeError(Exception):
     pass
+
+
+class _IntoInterpolation(Exception):
+    """A file merges a mapping, a list or ``???`` into a key whose value is an interpolation."""
 
 
 def _merge(dest: dict[Any, Any], src: dict[Any, Any], owned: set[int]) -> None:
@@ -258,6 +261,12 @@ def _merge(dest: dict[Any, Any], src: dict[Any, Any], owned: set[int]) -> None:
                     owned.add(id(old))
                 _merge(old, value, owned)
                 continue
+            if (
+                isinstance(old, str)
+                and "${" in old
+                and (isinstance(value, dict | list) or value == _MISSING)
+            ):
+                raise _IntoInterpolation
             if isinstance(value, str) and value == _MISSING:
                 continue
             if (isinstance(value, dict) and isinstance(old, list)) or (
@@ -279,40 +288,103 @@ class Composed:
     """The composed configuration. ``data`` shares subtrees with the files' data that
     ``origins`` reads: treat it as read-only."""
 
-    data: dict[str, Any]
+    data: dict[Any, Any]  # keys as Hydra keeps them: `2024:` stays an int
     env: str | None
     choices: dict[str, Any]
     search_path: tuple[str, ...]
     origins: Origins
     problems: tuple[Problem, ...] = ()
-    """Overrides Hydra rejected; they were left out of ``data``."""
+    """Overrides Hydra rejected (left out of ``data``), and an env file without its package
+    header (its keys are under ``env`` in ``data``, as Hydra puts them)."""
 
 
 def compose(
     *,
     env: str | None,
     overrides: Sequence[str],
-    config_dirs: Sequence[str | Path],
-    config_path: str | Path | None,
+    config_dirs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    config_path: str | os.PathLike[str] | None,
 ) -> Composed:
     """Compose the primary config with its defaults, env overlay and overrides.
 
-    Raises :class:`ConfigError` naming every missing directory and malformed override at once,
-    or the single composition failure (unknown env, malformed YAML, an override Hydra rejects).
+    ``config_dirs`` is a list of directories or a single one. Raises :class:`ConfigError`
+    naming every bad directory, env name and malformed override at once, or what stopped the
+    composition (an unknown env, unreadable files, a defaults-list mistake).
     """
+    if isinstance(config_dirs, str | os.PathLike):
+        config_dirs = [config_dirs]
+    try:
+        return _compose(env, overrides, config_dirs, config_path)
+    except ConfigError as e:
+        raise ConfigError(_name_variables(e.problems, env, config_dirs), env=e.env) from None
+
+
+def _name_variables(
+    problems: Sequence[Problem], env: str | None, config_dirs: Sequence[str | os.PathLike[str]]
+) -> list[Problem]:
+    """Problems with a bad env or config dir that is the value of ``RESOLVER_ENV`` or part of
+    ``RESOLVER_CONFIG_DIRS`` name the variable: the command line and the default resolver take
+    them from there, and a deployment fixes the variable, not a call."""
+    from_env = os.environ.get("RESOLVER_ENV")
+    from_dirs = os.environ.get("RESOLVER_CONFIG_DIRS", "").split(os.pathsep)
+    named = []
+    for p in problems:
+        variable = None
+        if p.key == ENV_GROUP and env is not None and env == from_env:
+            variable = "RESOLVER_ENV"
+        elif (index := re.fullmatch(r"config_dirs\[(\d+)\]", p.key or "")) and os.fspath(
+            config_dirs[int(index[1])]
+        ) in from_dirs:
+            variable = "RESOLVER_CONFIG_DIRS"
+        named.append(replace(p, message=f"{p.message} ({variable} holds it)") if variable else p)
+    return named
+
+
+def _compose(
+    env: str | None,
+    overrides: Sequence[str],
+    config_dirs: Sequence[str | os.PathLike[str]],
+    config_path: str | os.PathLike[str] | None,
+) -> Composed:
     problems: list[Problem] = []
     roots = _search_roots(config_dirs, config_path, problems)
     parsed = _parse_overrides(overrides, problems)
     if env is not None:
-        parsed += _parse_overrides([f"{ENV_GROUP}={env}"], problems, origin="env")
+        if _plain_name(env):
+            parsed += _parse_overrides([f"{ENV_GROUP}={env}"], problems, origin="env")
+        else:
+            problems.append(
+                Problem(
+                    "bad-env-name",
+                    f"{env!r} is not an env name",
+                    key=ENV_GROUP,
+                    hint="an env is named by its file env/NAME.yaml in a config dir: give "
+                    "NAME alone, without a path or '..'",
+                )
+            )
     if problems:
         raise ConfigError(problems, env=env)
-    with _LOCK:
+    with _LOCK, _hydra.pinned_version_base(PINNED_VERSION_BASE):
         return _compose_locked(roots, parsed, env)
 
 
+def _plain_name(name: str) -> bool:
+    """Whether ``name`` names an option of a group, not a path that leaves it."""
+    return bool(name) and name.strip() == name and not re.search(r"[/\\]|^\.\.?$", name)
+
+
+# Hydra reads some defaults-list and package-header rules (``# @package _group_`` above all)
+# from a process-wide "version base", which an application's own ``hydra.initialize`` sets and
+# which defaults to 1.1's rules when nobody set it. Composition pins the rules of the Hydra it
+# runs on (1.3, as ``version_base="1.3"``): the same files give the same result whatever the
+# host process did with Hydra. The host's setting is restored afterwards.
+PINNED_VERSION_BASE = "1.3"
+
+
 def _search_roots(
-    config_dirs: Sequence[str | Path], config_path: str | Path | None, problems: list[Problem]
+    config_dirs: Sequence[str | os.PathLike[str]],
+    config_path: str | os.PathLike[str] | None,
+    problems: list[Problem],
 ) -> list[tuple[str, Path]]:
     # Deployment dirs come first: a file there shadows the shipped file of the same name.
     named = [(f"config_dirs[{i}]", Path(d)) for i, d in enumerate(config_dirs)]
@@ -330,6 +402,16 @@ def _search_roots(
                     key=name,
                     hint="pass an existing config directory (relative paths are resolved "
                     f"from {Path.cwd()})",
+                )
+            )
+        elif root.resolve() == Path(root.resolve().anchor):
+            # Every folder of the disk would be searched as a config group.
+            problems.append(
+                Problem(
+                    "bad-config-dir",
+                    f"{str(root)!r} is the root of the filesystem, not a config directory",
+                    key=name,
+                    hint="pass the directory that holds your env/, providers/ ... folders",
                 )
             )
     replaced = Path(config_path) if config_path is not None else None
@@ -359,7 +441,7 @@ def _parse_overrides(
             problems.append(
                 Problem(
                     "malformed-override",
-                    _first_line(e),
+                    first_line(e),
                     file=where,
                     hint="overrides look like key=value, +key=value, ++key=value or ~key; "
                     "a model id with a dot needs a dict literal: "
@@ -400,46 +482,145 @@ def _parse_overrides(
     return parsed
 
 
+class _Repo(CachingConfigRepository):
+    """Hydra's caching repository over :class:`_PlainSource`, noting which config it was asked
+    for last: a defaults-list failure Hydra does not place (an assertion, a recursion) is in
+    the file being expanded."""
+
+    def __init__(self, search_path: ConfigSearchPathImpl, problems: list[Problem]) -> None:
+        plain_repo = ConfigRepository(config_search_path=search_path)
+        # Swapped in on this repository only: the registry is process-wide, and an
+        # application's own Hydra must keep getting Hydra's source.
+        plain_repo.sources = [
+            _PlainSource(s.provider, s.path, problems) for s in plain_repo.sources
+        ]
+        super().__init__(plain_repo)
+        for source in self.get_sources():  # the delegate is a deep copy of plain_repo
+            if isinstance(source, _PlainSource):
+                source.problems = problems
+        self.asked: str | None = None
+
+    def load_config(self, config_path: str) -> ConfigResult | None:
+        self.asked = config_path
+        return super().load_config(config_path)
+
+    def label(self, config_path: str) -> str:
+        return config_label(self, config_path)
+
+
+def _search_path(roots: list[tuple[str, Path]]) -> ConfigSearchPathImpl:
+    return _hydra.search_path([(name, f"file://{root}") for name, root in roots])
+
+
 def _compose_locked(
     roots: list[tuple[str, Path]], parsed: list[Override], env: str | None
 ) -> Composed:
-    SourcesRegistry.instance().register(FileConfigSource)
-    search_path = ConfigSearchPathImpl()
-    for name, root in roots:
-        search_path.append(name, f"file://{root}")
-    plain_repo = ConfigRepository(config_search_path=search_path)
-    # Swapped in on this repository only: the registry is process-wide, and an application's
-    # own Hydra must keep getting Hydra's source.
-    plain_repo.sources = [_PlainSource(s.provider, s.path) for s in plain_repo.sources]
-    repo = CachingConfigRepository(plain_repo)
-
+    search_path = _search_path(roots)
+    file_problems: list[Problem] = []
+    repo = _Repo(search_path, file_problems)
+    bad_choices = group_paths(parsed, repo)
+    if bad_choices:
+        raise ConfigError(bad_choices, env=env)
+    failure: Problem | None = None
     try:
-        defaults = create_defaults_list(
-            repo=repo,
-            config_name=PRIMARY,
-            overrides_list=parsed,
-            prepend_hydra=False,
-            skip_missing=False,
-        )
-    except yaml.YAMLError:
-        raise ConfigError(_yaml_problems(roots), env=env) from None
+        defaults = _hydra.defaults_list(repo, PRIMARY, parsed)
     except MissingConfigException as e:
-        raise ConfigError([_missing_config_problem(e, repo, roots)], env=env) from None
-    except (HydraException, ValueError) as e:
-        # e.g. a config group given a number (env=3) or two values for one group
-        raise ConfigError([_defaults_problem(e, roots)], env=env) from None
-    except (AssertionError, RecursionError) as e:
-        # Hydra's own asserts (`override` followed by a plain entry) and a defaults list that
-        # includes itself end here, naming nothing: point at the env's file, where a
-        # deployment writes its defaults list.
-        raise ConfigError([_defaults_loop_problem(e, roots, env)], env=env) from None
+        failure = missing_config_problem(e, repo)
+    # Hydra lets plain errors out too: an assertion, a TypeError for `group=[1]`.
+    except (HydraException, OmegaConfBaseException, ValueError, TypeError, AssertionError) as e:
+        groups = {
+            key
+            for o in parsed
+            if o.input_line != f"{ENV_GROUP}={env}"
+            and not isinstance(o.value(), dict)  # a value (`++fallbacks={...}`), not a choice
+            and repo.group_exists(key := o.key_or_group.split("@")[0])
+        }
+        failure = defaults_problem(e, repo, repo.asked, override_groups=groups, env=env)
+    except RecursionError:
+        failure = Problem(
+            "defaults-cycle",
+            "the defaults list leads back to this file (itself, or through other files)",
+            file=repo.label(repo.asked) if repo.asked else None,
+            hint="remove the defaults entry that includes this file again",
+        )
+    if file_problems or failure:
+        # A file that could not be read stood in as empty: what failed after it may be its
+        # consequence, so the files' own problems are the ones to fix first.
+        raise ConfigError(file_problems or [failure] if failure else file_problems, env=env)
 
     env = defaults.overrides.known_choices.get(ENV_GROUP, env)  # the default env has a name now
-    merged: dict[Any, Any] = {}
+    layers, merged = _merge_files(defaults.defaults, repo, env)
+    whole_tree = merged is None or any(
+        "${" in (o.input_line or "") for o in defaults.config_overrides
+    )
+    if merged is None:
+        merged = _merge_with_hydra(defaults.defaults, search_path, repo, env)
+    merged.pop("hydra", None)  # Hydra's own settings, which hydra.compose leaves out too
+    sites = (
+        _interpolations(merged) if whole_tree or any(layer.interpolates for layer in layers) else []
+    )
+    whole_tree = whole_tree or not all(_SELF_CONTAINED.fullmatch(text) for _, text in sites)
+
+    overrides = defaults.config_overrides
+    problems = _headerless_env(defaults.defaults, repo, merged)
+    if whole_tree:
+        # A reference to another key may point anywhere in the tree: resolve the whole of it.
+        data = _apply_with_omegaconf(merged, overrides, layers, env, problems, resolve=True)
+    else:
+        data = _apply_to_touched(merged, overrides, layers, env, problems) if overrides else merged
+        data = _resolve_sites(data, Origins(layers), env)
+    choices = dict(defaults.overrides.known_choices)
+    return Composed(
+        data=data,
+        env=choices.get(ENV_GROUP),
+        choices=choices,
+        search_path=tuple(str(root) for _, root in roots),
+        origins=Origins(layers),
+        problems=tuple(problems),
+    )
+
+
+def _headerless_env(
+    defaults: Sequence[ResultDefault], repo: _Repo, merged: dict[Any, Any]
+) -> list[Problem]:
+    """An env file composed without ``# @package _global_`` put its keys under ``env:``
+    (as Hydra does): say so and how to fix it. A resolver rule, not Hydra's: the composed data
+    stays Hydra's, and the loader leaves out validation's "unknown key 'env'"."""
+    for default in defaults:
+        path = default.config_path or ""
+        if (
+            path.startswith(f"{ENV_GROUP}/")
+            and default.package == ENV_GROUP
+            and merged.get(ENV_GROUP)
+        ):
+            label = repo.label(path)
+            with open(label, encoding="utf-8") as f:
+                buried = "# @package _global_" in f.read()
+            return [
+                Problem(
+                    ENV_WITHOUT_HEADER,
+                    "the `# @package _global_` line is not at the top of the file, so Hydra "
+                    "does not read it"
+                    if buried
+                    else "the file has no `# @package _global_` line, so its keys land under "
+                    "`env:`",
+                    file=label,
+                    hint="make `# @package _global_` the first line (Hydra reads the header "
+                    "only from the leading lines that start with `# @`)",
+                )
+            ]
+    return []
+
+
+def _merge_files(
+    defaults: Sequence[ResultDefault], repo: _Repo, env: str | None
+) -> tuple[list[Layer], dict[Any, Any] | None]:
+    """Each composed file as a layer, and their merge as plain data (None when a file merges
+    into an interpolation, which OmegaConf resolves mid-merge: see :func:`_merge_with_hydra`)."""
+    merged: dict[Any, Any] | None = {}
     owned = {id(merged)}
     layers: list[Layer] = []
-    interpolates_any = False
-    for default in defaults.defaults:
+    for default in defaults:
         assert default.config_path is not None
         loaded = repo.load_config(default.config_path)
         assert loaded is not None
@@ -447,37 +628,39 @@ def _compose_locked(
             data, interpolates = loaded.plain, loaded.interpolates
         else:
             container = OmegaConf.to_container(loaded.config, resolve=False)
-            assert isinstance(container, dict)  # Hydra refuses a config that is no mapping
-            data = container
-            scanned = _scan(data)
-            interpolates = scanned is None or scanned
-        interpolates_any = interpolates_any or interpolates
+            assert isinstance(container, dict)  # _PlainSource refused a file that is no mapping
+            data, interpolates = container, _scan(container) is not False
         embedded = _embed(data, default.package)
-        label = _file_label(loaded.path, default.config_path)
-        try:
-            _merge(merged, embedded, owned)
-        except _MergeError as e:
-            raise ConfigError([Problem("compose-failed", str(e), file=label)], env=env) from None
-        layers.append(Layer(label, embedded))
+        label = repo.label(default.config_path)
+        if merged is not None:
+            try:
+                _merge(merged, embedded, owned)
+            except _MergeError as e:
+                raise ConfigError(
+                    [Problem("compose-failed", str(e), file=label)], env=env
+                ) from None
+            except _IntoInterpolation:
+                merged = None
+        layers.append(Layer(label, embedded, interpolates=interpolates))
+    return layers, merged
 
-    overrides = defaults.config_overrides
-    problems: list[Problem] = []
-    if interpolates_any or any("${" in (o.input_line or "") for o in overrides):
-        # An interpolation may point anywhere in the tree: resolve the whole of it.
-        data = _apply_with_omegaconf(merged, overrides, layers, env, problems)
-    elif overrides:
-        data = _apply_to_touched(merged, overrides, layers, env, problems)
-    else:
-        data = merged
-    choices = dict(defaults.overrides.known_choices)
-    return Composed(
-        data={str(k): v for k, v in data.items()},
-        env=choices.get(ENV_GROUP),
-        choices=choices,
-        search_path=tuple(str(root) for _, root in roots),
-        origins=Origins(layers),
-        problems=tuple(problems),
-    )
+
+def _merge_with_hydra(
+    defaults: Sequence[ResultDefault],
+    search_path: ConfigSearchPathImpl,
+    repo: _Repo,
+    env: str | None,
+) -> dict[Any, Any]:
+    """The files merged by Hydra's own code, for the rare tree where a file merges into a key
+    whose value is an interpolation: OmegaConf then merges into a copy of what it points at,
+    as it stands at that moment."""
+    try:
+        cfg = _hydra.merge_files(defaults, search_path)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise ConfigError([defaults_problem(e, repo, None)], env=env) from None
+    data = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(data, dict)
+    return data
 
 
 def _apply_to_touched(
@@ -496,7 +679,13 @@ def _apply_to_touched(
     """
     touched = {_KEY_HEAD.split(o.key_or_group, maxsplit=1)[0] for o in overrides}
     part = _apply_with_omegaconf(
-        {k: v for k, v in merged.items() if k in touched}, overrides, layers, env, problems
+        {k: v for k, v in merged.items() if k in touched},
+        overrides,
+        layers,
+        env,
+        problems,
+        resolve=False,
+        top_keys=merged.keys(),
     )
     data = {
         k: part[k] if k in touched else v
@@ -516,21 +705,29 @@ def _apply_with_omegaconf(
     layers: list[Layer],
     env: str | None,
     problems: list[Problem],
+    *,
+    resolve: bool,
+    top_keys: Collection[Any] = (),
 ) -> dict[Any, Any]:
-    """The merged tree with ``overrides`` applied and interpolations resolved, by OmegaConf.
-    An override OmegaConf rejects is added to ``problems`` and left out."""
+    """The merged tree with ``overrides`` applied (and interpolations resolved if ``resolve``),
+    by OmegaConf. An override OmegaConf rejects is added to ``problems`` and left out.
+    ``top_keys`` are the whole tree's top-level keys when ``merged`` is only part of it."""
     cfg = OmegaConf.create(merged)
     # As Hydra does: the composed tree is closed, so a new key needs + and a typo fails here.
     OmegaConf.set_struct(cfg, True)
     for override in overrides:
         where = mask_url(f"override {override.input_line!r}")
         try:
-            ConfigLoaderImpl._apply_overrides_to_config([override], cfg)
-        except (HydraException, OmegaConfBaseException) as e:
+            _hydra.apply_override(override, cfg)
+        # OmegaConf lets a few plain errors out, e.g. a key path through a list (`a.b=1`).
+        except (HydraException, OmegaConfBaseException, ValueError, TypeError, LookupError) as e:
+            if "To append to your config use" in str(e):
+                problems.append(unknown_key_problem(override, cfg, top_keys, where))
+                continue
             problems.append(
                 Problem(
                     "bad-override",
-                    _override_message(e),
+                    override_message(e),
                     key=override.key_or_group,
                     file=where,
                 )
@@ -542,135 +739,71 @@ def _apply_with_omegaconf(
     # the rest of the configuration's problems in the same pass.
 
     try:
-        data = OmegaConf.to_container(cfg, resolve=True)
+        data = OmegaConf.to_container(cfg, resolve=resolve)
     except OmegaConfBaseException as e:
-        key = getattr(e, "full_key", None)
+        key = getattr(e, "full_key", None) or None
         raise ConfigError(
-            [Problem("bad-interpolation", _first_line(e), key=key or None)], env=env
+            [_interpolation_problem(first_line(e), key, Origins(layers))], env=env
         ) from None
     assert isinstance(data, dict)
     return data
 
 
-@functools.cache
-def _shipped_root() -> Path:
-    return shipped_config_dir().resolve()
-
-
-def _file_label(source_path: str | None, config_path: str) -> str:
-    root = (source_path or "").removeprefix("file://")
-    if Path(root) == _shipped_root():
-        # The same label from a wheel (site-packages/resolver/conf) as from a checkout, and
-        # wherever the command runs: the shipped tree is `conf/`.
-        return f"conf/{config_path}.yaml"
-    path = Path(root) / f"{config_path}.yaml"
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _yaml_problems(roots: list[tuple[str, Path]]) -> list[Problem]:
-    """Every malformed YAML file under the search path, not only the first Hydra met."""
-    from omegaconf._utils import get_yaml_loader
-
-    problems = []
-    for _, root in roots:
-        for path in sorted(root.rglob("*.yaml")):
-            try:
-                # The loader that failed: Hydra's own, which refuses what libyaml lets through
-                # (a tab after a key), so that the failure is found again and named.
-                yaml.load(path.read_text(encoding="utf-8"), Loader=get_yaml_loader())
-            except UnicodeDecodeError:
-                continue  # not what failed: a composed file that is not UTF-8 is named on load
-            except yaml.YAMLError as e:
-                mark = getattr(e, "problem_mark", None)
-                line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-                problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-                problems.append(
-                    Problem(
-                        "malformed-yaml",
-                        f"not valid YAML{line}: {problem}",
-                        file=_file_label(f"file://{root}", str(path.relative_to(root))[:-5]),
-                        hint="check indentation, closing brackets and quotes around values "
-                        "that contain ': '",
-                    )
-                )
-    return problems
-
-
-# Hydra names the config whose defaults list it refuses: "Duplicate _self_ defined in env/x".
-_NAMED_CONFIG = re.compile(r"\b[Ii]n '?([\w.-]+(?:/[\w.-]+)*)'?")
-
-
-def _defaults_problem(
-    e: BaseException, roots: list[tuple[str, Path]], *, code: str = "bad-defaults"
-) -> Problem:
-    """A defaults-list failure, at the file Hydra names when it names one in the search path,
-    else at the defaults list (or the overrides that chose it)."""
-    for name in _NAMED_CONFIG.findall(str(e)):
-        for _, root in roots:
-            if (root / f"{name}.yaml").is_file():
-                label = _file_label(f"file://{root}", name)
-                return Problem(code, _first_line(e), file=label)
-    return Problem("bad-override", _first_line(e), key="defaults list or group overrides")
-
-
-def _defaults_loop_problem(
-    e: BaseException, roots: list[tuple[str, Path]], env: str | None
-) -> Problem:
-    what = (
-        "a defaults list includes itself, directly or through the configs it includes"
-        if isinstance(e, RecursionError)
-        else "Hydra cannot build the defaults list: an `override` entry must come after "
-        "every plain entry"
+def _interpolation_problem(message: str, key: str | None, origins: Origins) -> Problem:
+    path: KeyPath = (
+        tuple(int(p) if p.isdigit() else p for p in re.split(r"[.\[\]]+", key) if p) if key else ()
     )
-    name = f"{ENV_GROUP}/{env}" if env else PRIMARY
-    for _, root in roots:
-        if (root / f"{name}.yaml").is_file():
-            label = _file_label(f"file://{root}", name)
-            return Problem(
-                "bad-defaults", f"{what} (in {label} or a config it includes)", file=label
-            )
-    return Problem("bad-defaults", what, key="defaults list")
+    return Problem("bad-interpolation", message, key=key, file=origins.of(path) if path else None)
 
 
-def _missing_config_problem(
-    e: MissingConfigException, repo: CachingConfigRepository, roots: list[tuple[str, Path]]
-) -> Problem:
-    missing = e.missing_cfg_file or ""
-    group, _, name = missing.rpartition("/")
-    if group == ENV_GROUP:
-        options = repo.get_group_options(ENV_GROUP, results_filter=ObjectType.CONFIG)
-        hint = did_you_mean(name, options) or ""
-        return Problem(
-            "unknown-env",
-            f"there is no env {name!r}; known envs: {', '.join(options)}",
-            key=ENV_GROUP,
-            hint=(hint + " " if hint else "")
-            + "a deployment adds its own env as env/NAME.yaml in a config dir",
-        )
-    if group:
-        options = repo.get_group_options(group, results_filter=ObjectType.CONFIG)
-        return Problem(
-            "unknown-option",
-            f"config group {group!r} has no option {name!r}; options: {', '.join(options)}",
-            key=group,
-            hint=did_you_mean(name, options),
-        )
-    return _defaults_problem(e, roots, code="compose-failed")
+# An interpolation that reads only the environment (``${oc.env:NAME,default}``, alone or in a
+# text) has the same value wherever it stands: it is resolved on its own, and the rest of the
+# tree stays plain data. Any other interpolation may read any key, and sends the whole tree
+# through OmegaConf. Backslashes (escapes) are left to OmegaConf.
+_SELF_CONTAINED = re.compile(
+    r"(?:[^$\\]|\$(?!\{))*(?:\$\{oc\.env:[^${}\\]*\}(?:[^$\\]|\$(?!\{))*)+"
+)
 
 
-def _override_message(e: BaseException) -> str:
-    # Hydra wraps the useful OmegaConf message ("Key 'x' is not in struct") in its cause.
-    parts = [_first_line(e)]
-    if e.__cause__ is not None:
-        parts.append(_first_line(e.__cause__))
-    text = str(e)
-    if "To append to your config use" in text:
-        parts = [text.replace("\n", " ")]
-    return ": ".join(dict.fromkeys(p for p in parts if p))
+def _interpolations(tree: Any) -> list[tuple[KeyPath, str]]:
+    """Every text in ``tree`` with ``${`` in it, and its key path."""
+    found: list[tuple[KeyPath, str]] = []
+    stack: list[tuple[KeyPath, Any]] = [((), tree)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(((*path, k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend(((*path, i), v) for i, v in enumerate(node))
+        elif isinstance(node, str) and "${" in node:
+            found.append((path, node))
+    return found
 
 
-def _first_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+def _resolve_sites(data: dict[Any, Any], origins: Origins, env: str | None) -> dict[Any, Any]:
+    """``data`` with each (environment-only) interpolation resolved by OmegaConf, on its own;
+    the containers on the way are copied, as they may be shared with the files' data."""
+    for path, text in _interpolations(data):
+        try:
+            resolved = OmegaConf.to_container(OmegaConf.create({"v": text}), resolve=True)
+        except OmegaConfBaseException as e:
+            key = _full_key(path)
+            raise ConfigError(
+                [_interpolation_problem(first_line(e), key, origins)], env=env
+            ) from None
+        assert isinstance(resolved, dict)
+        data = _replaced(data, path, resolved["v"])
+    return data
+
+
+def _full_key(path: KeyPath) -> str:
+    """``path`` written as OmegaConf writes a key in its errors: ``a.b[0].c``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def _replaced(node: Any, path: KeyPath, value: Any) -> Any:
+    if not path:
+        return value
+    copy: Any = dict(node) if isinstance(node, dict) else list(node)
+    copy[path[0]] = _replaced(node[path[0]], path[1:], value)
+    return copy

@@ -402,9 +402,10 @@ def _held_by(obj: object) -> list[object]:
     return found
 
 
-def did_you_mean(name: str, options: Iterable[str]) -> str | None:
-    """A hint naming the closest known option to a misspelt ``name``, if one is close."""
+def did_you_mean(name: object, options: Iterable[object]) -> str | None:
+    """A hint naming the closest known option to a misspelt ``name``, if one is close. Keys
+    YAML reads as numbers (``2024:``) are compared as the text they were written as."""
     from difflib import get_close_matches
 
-    close = get_close_matches(name, list(options), n=1, cutoff=0.6)
+    close = get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError
@@ -13,14 +13,14 @@ from .resolve import Resolver
 from .validate import validate
 
 if TYPE_CHECKING:
-    from .compose import Composed
+    from .compose import Composed, KeyPath, Origins
 
 
 def load(
     env: str | None = None,
     overrides: Sequence[str] = (),
-    config_dirs: Sequence[str | Path] | str | Path = (),
-    config_path: str | Path | None = None,
+    config_dirs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] = (),
+    config_path: str | os.PathLike[str] | None = None,
     *,
     strict: bool = False,
     environ: Mapping[str, str] | None = None,
@@ -28,8 +28,8 @@ def load(
     """Compose the configuration, validate it whole, and return an immutable :class:`Resolver`.
 
     ``env`` picks the deployment overlay (``env/<name>.yaml``; the primary config's default,
-    ``prod``, when None). ``overrides`` are Hydra override strings. ``config_dirs`` add a
-    deployment's own config trees (one path, or several), searched before the shipped one;
+    ``prod``, when None). ``overrides`` are Hydra override strings. ``config_dirs`` (a list,
+    or one path) add a deployment's own config trees, searched before the shipped one;
     ``config_path`` replaces the shipped tree. ``environ`` (default ``os.environ``) is what the
     key-variable warnings check.
 
@@ -46,29 +46,30 @@ def load(
 def load_composed(
     env: str | None = None,
     overrides: Sequence[str] = (),
-    config_dirs: Sequence[str | Path] | str | Path = (),
-    config_path: str | Path | None = None,
+    config_dirs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] = (),
+    config_path: str | os.PathLike[str] | None = None,
     *,
     strict: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> tuple[Resolver, Composed]:
     """:func:`load`, also returning the composition it validated (for tools that show it)."""
     # Hydra is imported here, not at module level, so that `import resolver` stays light.
-    from .compose import compose
+    from .compose import ENV_WITHOUT_HEADER, compose
 
     if isinstance(overrides, str):
         overrides = [overrides]
-    if isinstance(config_dirs, str | Path):  # one dir, not a sequence of its characters
-        config_dirs = [config_dirs]
     composed = compose(
         env=env, overrides=overrides, config_dirs=config_dirs, config_path=config_path
     )
     validated = validate(
         composed.data,
-        origin_of=composed.origins.of,
+        origin_of=functools.partial(_origin_of, composed.origins),
         environ=os.environ if environ is None else environ,
     )
     problems = composed.problems + validated.problems
+    if any(p.code == ENV_WITHOUT_HEADER for p in composed.problems):
+        # The env's keys under `env:` are that one problem, not an unknown key besides.
+        problems = tuple(p for p in problems if not (p.code == "unknown-key" and p.key == "env"))
     if strict:
         problems = tuple(replace(p, severity="error") for p in problems)
     if any(p.severity == "error" for p in problems):
@@ -77,3 +78,14 @@ def load_composed(
         source: composed.origins.of(("fallbacks", source)) or "?" for source in validated.fallbacks
     }
     return Resolver(validated, env=composed.env, origins=origins), composed
+
+
+def _origin_of(origins: Origins, path: KeyPath) -> str | None:
+    """The layer that wrote the value at ``path``. A per-model patch (``models.ID``) is
+    validated where the model is declared (``providers.VENDOR.models.ID``), but a value the
+    patch set is the patch's file's, not the vendor file's."""
+    if len(path) > 4 and path[0] == "providers" and path[2] == "models":
+        patched = origins.set_by(("models", *path[3:]))
+        if patched is not None:
+            return patched
+    return origins.of(path)

@@ -10,24 +10,24 @@ from resolver import ConfigError
 from resolver.cli import main
 
 CASES = {
-    "top-level list": ({"env/fz.yaml": b"- a\n- b\n"}, "bad-file", "not a mapping"),
+    "top-level list": ({"env/fz.yaml": b"- a\n- b\n"}, "not-a-mapping", "holds a list"),
     "defaults list includes itself": (
         {"env/fz.yaml": b"defaults: [fz]\n"},
-        "bad-defaults",
-        "itself",
+        "defaults-cycle",
+        "leads back to this file",
     ),
     "override before a plain entry": (
         {"env/fz.yaml": b"defaults:\n- override /providers: [synthetic]\n- /policy: default\n"},
         "bad-defaults",
         "override",
     ),
-    "_self_ twice": ({"env/fz.yaml": b"defaults: [_self_, _self_]\n"}, "bad-defaults", "_self_"),
+    "_self_ twice": ({"env/fz.yaml": b"defaults: [_self_, _self_]\n"}, "duplicate-self", "_self_"),
     "tab after a key with a defaults list": (
         {"env/fz.yaml": b"defaults:\t[]\n"},
         "malformed-yaml",
         "line 1",
     ),
-    "not UTF-8": ({"env/fz.yaml": b"models: {}\n# \xff\n"}, "bad-file", "not UTF-8"),
+    "not UTF-8": ({"env/fz.yaml": b"models: {}\n# \xff\n"}, "not-utf8", "not UTF-8"),
     "YAML error beside a non-UTF-8 file": (
         {"env/fz.yaml": b"models: {a: [1\n", "env/zz.yaml": b"\xff\xfe: 1\n"},
         "malformed-yaml",

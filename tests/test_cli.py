@@ -92,7 +92,7 @@ def test_lookup_without_a_usable_backup_exits_1_with_one_line_saying_why(workdir
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["foo=1"], "Could not override 'foo'"),
+        (["foo=1"], "there is no key 'foo' to override"),
         (["policy.max_depth=["], "malformed-override"),
         (["--env", "nope"], "there is no env 'nope'"),
         (["lookup", "deepseek-r1-0528"], "did you mean 'deepseek-r1-0528-syn'?"),
