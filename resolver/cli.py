@@ -25,6 +25,7 @@ from .commands import (
     cmd_graph,
     cmd_health,
     cmd_lookup,
+    cmd_serve,
     cmd_show,
     cmd_table,
     cmd_validate,
@@ -45,6 +46,12 @@ _VALUED = {
     "--output",
     "-o",
     "--reset",
+    "--host",
+    "--port",
+    "--snapshot",
+    "--grace-s",
+    "--max-body-bytes",
+    "--max-messages",
 }
 _JSON_COMMANDS = {"table", "lookup", "explain", "validate", "diff", "health"}
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -99,6 +106,13 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         f"  {PROG} compile --env prod -o fallbacks.prod.json\n"
         f"  RESOLVER_SNAPSHOT=fallbacks.prod.json python -m your_service\n"
         f"  {PROG} compile --env staging | less    # without -o: to stdout, no file written",
+    ),
+    "serve": (
+        "an OpenAI-compatible gateway: POST /v1/chat/completions through each model's chain "
+        "(needs the gateway extra)",
+        f"  {PROG} serve --env prod --port 8080\n"
+        f"  RESOLVER_GATEWAY_KEYS=... {PROG} serve --host 0.0.0.0 --snapshot prod.json --watch\n"
+        f"  kill -HUP <pid>    # reload; a bad config is refused and the last good one serves",
     ),
 }
 _OVERRIDE_HELP = (
@@ -165,6 +179,38 @@ def _add_command_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--info", action="store_true", help="also the chosen config groups and search path"
         )
+    elif name == "serve":
+        _add_serve_arguments(p)
+
+
+def _add_serve_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("gateway")
+    g.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    g.add_argument("--port", type=int, default=8080, help="port to bind (default: 8080)")
+    g.add_argument(
+        "--snapshot",
+        metavar="FILE",
+        default=os.environ.get("RESOLVER_SNAPSHOT") or None,
+        help="serve a compiled snapshot instead of composing (default: $RESOLVER_SNAPSHOT)",
+    )
+    g.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload when a file of the config dirs (or the snapshot) changes; SIGHUP always does",
+    )
+    g.add_argument(
+        "--grace-s",
+        type=float,
+        default=30.0,
+        help="on SIGTERM, how long requests and streams in flight may finish (default: 30)",
+    )
+    g.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, metavar="N")
+    g.add_argument("--max-messages", type=int, default=1000, metavar="N")
+    g.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve beyond loopback without client keys (RESOLVER_GATEWAY_KEYS)",
+    )
 
 
 def _add_common(p: argparse.ArgumentParser, *, json: bool) -> None:
@@ -320,6 +366,8 @@ def _run(command: str, args: argparse.Namespace, made: list[tuple[str, str]]) ->
         return cmd_health(ctx, reset=args.reset, reset_all=args.reset_all)
     if command == "compile":
         return cmd_compile(ctx, args.output)
+    if command == "serve":
+        return cmd_serve(ctx, args)
     return cmd_table(ctx)
 
 

@@ -7,6 +7,7 @@ so that two runs on the same configuration print the same text (CI diffs it).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -424,4 +425,60 @@ def cmd_health(ctx: Context, *, reset: str | None, reset_all: bool) -> int:
         ctx.out.line("  ".join([*cells, row[4]]).rstrip())
     out = sum(not s.in_rotation for s in states)
     ctx.out.line(f"{len(states) - out} in rotation, {out} out of rotation")
+    return 0
+
+
+def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
+    try:
+        from .serve import Gateway, Limits
+        from .serve.auth import check_binding, keys_from
+        from .serve.run import serve
+    except ImportError as e:
+        raise UsageError(
+            f"serve needs the gateway extra ({e.name} is missing): "
+            "pip install 'fallback-resolver[gateway]'"
+        ) from None
+    for name in ("max_body_bytes", "max_messages", "port"):
+        if getattr(args, name) < (0 if name == "port" else 1):
+            raise UsageError(f"--{name.replace('_', '-')} must be a positive number")
+    keys = keys_from(os.environ)
+    check_binding(args.host, keys, insecure_no_auth=args.insecure_no_auth)
+    if args.snapshot is not None:
+        from .snapshot import load_snapshot
+
+        if ctx.overrides or args.config_dir or ctx.config_path or args.env:
+            raise UsageError(
+                f"--snapshot {args.snapshot} is served as compiled: drop --env, --config-dir, "
+                "--config-path and overrides, or compile them into the snapshot"
+            )
+        snapshot = Path(args.snapshot)
+        watched = [snapshot]
+
+        def load() -> Resolver:
+            return load_snapshot(snapshot)
+    else:
+        from .compose import shipped_config_dir
+
+        watched = [Path(d) for d in ctx.config_dirs]
+        watched.append(Path(ctx.config_path) if ctx.config_path else shipped_config_dir())
+
+        def load() -> Resolver:
+            return ctx.load()[0]
+
+    limits = Limits(max_body_bytes=args.max_body_bytes, max_messages=args.max_messages)
+    gateway = Gateway(load, keys=keys, limits=limits)
+    r = gateway.resolver
+    enabled = sum(p.enabled for p in r.providers.values())
+    auth = f"{len(keys)} client key(s)" if keys else "no client key"
+    print(
+        f"serving env {r.env} ({enabled} models, {auth}) on http://{args.host}:{args.port}/v1",
+        file=sys.stderr,
+    )
+    serve(
+        gateway,
+        host=args.host,
+        port=args.port,
+        grace_s=args.grace_s,
+        watch=watched if args.watch else (),
+    )
     return 0
