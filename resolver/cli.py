@@ -52,6 +52,7 @@ _VALUED = {
     "--grace-s",
     "--max-body-bytes",
     "--max-messages",
+    "--workers",
 }
 _JSON_COMMANDS = {"table", "lookup", "explain", "validate", "diff", "health"}
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -206,6 +207,13 @@ def _add_serve_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, metavar="N")
     g.add_argument("--max-messages", type=int, default=1000, metavar="N")
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes; they share health only through Redis (policy.health.store)",
+    )
     g.add_argument(
         "--insecure-no-auth",
         action="store_true",

@@ -430,43 +430,38 @@ def cmd_health(ctx: Context, *, reset: str | None, reset_all: bool) -> int:
 
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     try:
-        from .serve import Gateway, Limits
+        from .serve import Limits
         from .serve.auth import check_binding, keys_from
-        from .serve.run import serve
+        from .serve.run import Setup, serve
     except ImportError as e:
         raise UsageError(
             f"serve needs the gateway extra ({e.name} is missing): "
             "pip install 'fallback-resolver[gateway]'"
         ) from None
-    for name in ("max_body_bytes", "max_messages", "port"):
-        if getattr(args, name) < (0 if name == "port" else 1):
-            raise UsageError(f"--{name.replace('_', '-')} must be a positive number")
+    for flag, value in (
+        ("--max-body-bytes", args.max_body_bytes),
+        ("--max-messages", args.max_messages),
+        ("--workers", args.workers),
+    ):
+        if value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
     keys = keys_from(os.environ)
     check_binding(args.host, keys, insecure_no_auth=args.insecure_no_auth)
-    if args.snapshot is not None:
-        from .snapshot import load_snapshot
-
-        if ctx.overrides or args.config_dir or ctx.config_path or args.env:
-            raise UsageError(
-                f"--snapshot {args.snapshot} is served as compiled: drop --env, --config-dir, "
-                "--config-path and overrides, or compile them into the snapshot"
-            )
-        snapshot = Path(args.snapshot)
-        watched = [snapshot]
-
-        def load() -> Resolver:
-            return load_snapshot(snapshot)
-    else:
-        from .compose import shipped_config_dir
-
-        watched = [Path(d) for d in ctx.config_dirs]
-        watched.append(Path(ctx.config_path) if ctx.config_path else shipped_config_dir())
-
-        def load() -> Resolver:
-            return ctx.load()[0]
-
-    limits = Limits(max_body_bytes=args.max_body_bytes, max_messages=args.max_messages)
-    gateway = Gateway(load, keys=keys, limits=limits)
+    if args.snapshot is not None and (ctx.overrides or args.config_dir or args.env):
+        raise UsageError(
+            f"--snapshot {args.snapshot} is served as compiled: drop --env, --config-dir and "
+            "the overrides, or compile them into the snapshot"
+        )
+    setup = Setup(
+        snapshot=args.snapshot,
+        env=ctx.env,
+        overrides=ctx.overrides,
+        config_dirs=ctx.config_dirs,
+        config_path=ctx.config_path,
+        limits=Limits(max_body_bytes=args.max_body_bytes, max_messages=args.max_messages),
+        watch=args.watch,
+    )
+    gateway = setup.gateway()  # a config that does not load stops here, exit 2
     r = gateway.resolver
     enabled = sum(p.enabled for p in r.providers.values())
     auth = f"{len(keys)} client key(s)" if keys else "no client key"
@@ -474,11 +469,14 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         f"serving env {r.env} ({enabled} models, {auth}) on http://{args.host}:{args.port}/v1",
         file=sys.stderr,
     )
+    if args.workers > 1 and r.policy.health.store != "redis":
+        print(
+            f"warning: {args.workers} workers without a shared health store: each worker "
+            "keeps its own health, so a failing model leaves rotation worker by worker "
+            "(share it with policy.health.store=redis)",
+            file=sys.stderr,
+        )
     serve(
-        gateway,
-        host=args.host,
-        port=args.port,
-        grace_s=args.grace_s,
-        watch=watched if args.watch else (),
+        gateway, setup, host=args.host, port=args.port, grace_s=args.grace_s, workers=args.workers
     )
     return 0

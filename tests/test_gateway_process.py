@@ -112,3 +112,25 @@ def test_sigterm_lets_requests_and_streams_in_flight_finish(chat_server, roomy, 
 
     assert answers[:6] == [f"ok from {roomy.providers[PRIMARY].model}"] * 6
     assert answers[6:] == [f"ok from {roomy.providers[STREAMED].model}"] * 6
+
+
+def test_workers_serve_and_warn_that_health_is_per_worker(chat_server, keys, tmp_path):
+    """`serve --workers 2` without Redis warns at start that health is kept per worker, and its
+    workers serve every request."""
+    path = tmp_path / "fallbacks.json"
+    snapshot_of(chat_server, path)
+    log = tmp_path / "gateway.log"
+    with serve(["--snapshot", str(path), "--workers", "2"], keys, log) as (proc, url):
+        client = sdk(url)
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(
+                pool.map(
+                    lambda _: client.chat.completions.create(model=PRIMARY, messages=MESSAGES),
+                    range(40),
+                )
+            )
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+    assert {a.model for a in answers} == {PRIMARY}
+    assert "each worker keeps its own health" in log.read_text()

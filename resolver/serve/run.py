@@ -3,22 +3,28 @@
 SIGTERM (or Ctrl+C) stops accepting connections and lets requests and streams in flight finish
 for up to ``grace_s`` seconds (uvicorn's graceful shutdown), then closes. SIGHUP, and with
 ``watch`` a change to a watched file, reloads the configuration off the request path
-(:meth:`Gateway.reload`).
+(:meth:`Gateway.reload`). With several workers, each process composes, watches and reloads on
+its own (uvicorn's supervisor answers SIGHUP by replacing the workers instead).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .app import Gateway
+from ..resolve import Resolver
+from .app import Gateway, Limits
+from .auth import keys_from
 
 WATCH_INTERVAL_S = 1.0
 
@@ -91,25 +97,92 @@ def configure_logging() -> None:
     gateway_log.propagate = False
 
 
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """What a gateway serves, in a form that crosses into worker processes (as JSON)."""
+
+    snapshot: str | None = None
+    env: str | None = None
+    overrides: tuple[str, ...] = ()
+    config_dirs: tuple[str, ...] = ()
+    config_path: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    watch: bool = False
+
+    def load(self) -> Resolver:
+        """The configuration, composed or read from the snapshot (raises what does not load)."""
+        if self.snapshot is not None:
+            from ..snapshot import load_snapshot
+
+            return load_snapshot(self.snapshot)
+        from ..load import load
+
+        return load(self.env, self.overrides, self.config_dirs, self.config_path)
+
+    def watched(self) -> list[Path]:
+        """What --watch polls: the snapshot file, or every config tree composed from."""
+        if not self.watch:
+            return []
+        if self.snapshot is not None:
+            return [Path(self.snapshot)]
+        from ..compose import shipped_config_dir
+
+        root = Path(self.config_path) if self.config_path else shipped_config_dir()
+        return [*map(Path, self.config_dirs), root]
+
+    def gateway(self) -> Gateway:
+        """A gateway on this setup, with the client keys of this process's environment."""
+        return Gateway(self.load, keys=keys_from(os.environ), limits=self.limits)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Setup:
+        data = json.loads(text)
+        data["limits"] = Limits(**data["limits"])
+        for name in ("overrides", "config_dirs"):
+            data[name] = tuple(data[name])
+        return cls(**data)
+
+
+_WORKER_SETUP = "RESOLVER_GATEWAY_WORKER_SETUP"
+"""How the command hands its :class:`Setup` to uvicorn's worker processes."""
+
+
+def worker_app() -> Any:
+    """The app of one worker process (uvicorn's factory with ``--workers``)."""
+    configure_logging()
+    setup = Setup.from_json(os.environ[_WORKER_SETUP])
+    gateway = setup.gateway()
+    return gateway.app(lifespan=lifespan(gateway, setup.watched()))
+
+
 def serve(
     gateway: Gateway,
+    setup: Setup,
     *,
     host: str,
     port: int,
     grace_s: float,
-    watch: Sequence[Path] = (),
+    workers: int = 1,
 ) -> None:
-    """Serve ``gateway`` until SIGTERM or Ctrl+C."""
+    """Serve until SIGTERM or Ctrl+C: ``gateway`` itself, or with ``workers`` > 1 that many
+    processes each serving its own gateway on ``setup``."""
     import uvicorn
 
     configure_logging()
-    app = gateway.app(lifespan=lifespan(gateway, watch))
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        access_log=False,  # ours is one JSON line per request, with attribution
-        timeout_graceful_shutdown=max(1, round(grace_s)),
-        lifespan="on",
-    )
-    uvicorn.Server(config).run()
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": False,  # ours is one JSON line per request, with attribution
+        "timeout_graceful_shutdown": max(1, round(grace_s)),
+        "lifespan": "on",
+    }
+    if workers > 1:
+        os.environ[_WORKER_SETUP] = setup.to_json()
+        target = "resolver.serve.run:worker_app"
+        uvicorn.run(target, factory=True, workers=workers, **options)
+        return
+    app = gateway.app(lifespan=lifespan(gateway, setup.watched()))
+    uvicorn.Server(uvicorn.Config(app, **options)).run()
