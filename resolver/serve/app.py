@@ -126,20 +126,19 @@ class Gateway:
             fallback, deadline_s = _per_request(request, resolver)
             seen["stream"] = stream
             seen["fallback"] = fallback
-            if stream:
-                return await self._stream(
-                    model, messages, resolver, fallback, deadline_s, params, seen
-                )
-            outcome = await achat(
-                model,
-                messages,
-                resolver=resolver,
-                environ=self.environ,
-                deadline_s=deadline_s,
-                client=self.client,
-                fallback=fallback,
+            # The call's settings come from the gateway and the narrowing headers only: the
+            # body's parameters cannot name them (_RESERVED).
+            call: dict[str, Any] = {
+                "resolver": resolver,
+                "environ": self.environ,
+                "deadline_s": deadline_s,
+                "client": self.client,
+                "fallback": fallback,
                 **params,
-            )
+            }
+            if stream:
+                return await _stream(model, messages, call, seen)
+            outcome = await achat(model, messages, **call)
         except Exception as exc:
             return _refused(exc, seen)
         served = outcome.served_by
@@ -147,46 +146,6 @@ class Gateway:
         data = {**outcome.value.raw, "model": served}
         headers = _attribution(model, served, len(outcome.attempts))
         return Response(json.dumps(data), 200, headers, media_type="application/json")
-
-    async def _stream(
-        self,
-        model: str,
-        messages: list[Any],
-        resolver: Resolver,
-        fallback: bool,
-        deadline_s: float | None,
-        params: dict[str, Any],
-        seen: dict[str, Any],
-    ) -> Response:
-        def count(event: Event) -> None:
-            if event.kind == "attempt":
-                seen["attempts"] = seen.get("attempts", 0) + 1
-
-        chunks = achat_stream(
-            model,
-            messages,
-            resolver=resolver,
-            environ=self.environ,
-            deadline_s=deadline_s,
-            client=self.client,
-            fallback=fallback,
-            on_event=count,
-            **params,
-        )
-        try:
-            # Before the first content every failure falls back inside the stream: until it
-            # comes, nothing is sent, so a stream that never starts is an ordinary error answer.
-            first = await anext(chunks)
-        except BaseException:
-            await chunks.aclose()
-            raise
-        served = first.provider_id
-        seen["served"] = served
-        # The attempt serving now is counted when its stream ends.
-        headers = _attribution(model, served, seen.get("attempts", 0) + 1)
-        return StreamingResponse(
-            _events(chunks, first, seen), media_type="text/event-stream", headers=headers
-        )
 
     async def _models(self, request: Request) -> Response:
         try:
@@ -326,6 +285,30 @@ def _refused(exc: Exception, seen: dict[str, Any]) -> Response:
     if "requested" in seen:
         headers = {wire.REQUESTED: seen["requested"], wire.ATTEMPTS: str(len(attempts))}
     return JSONResponse(body, status, headers)
+
+
+async def _stream(
+    model: str, messages: list[Any], call: dict[str, Any], seen: dict[str, Any]
+) -> Response:
+    def count(event: Event) -> None:
+        if event.kind == "attempt":
+            seen["attempts"] = seen.get("attempts", 0) + 1
+
+    chunks = achat_stream(model, messages, on_event=count, **call)
+    try:
+        # Before the first content every failure falls back inside the stream: until it comes,
+        # nothing is sent, so a stream that never starts is an ordinary error answer.
+        first = await anext(chunks)
+    except BaseException:
+        await chunks.aclose()
+        raise
+    served = first.provider_id
+    seen["served"] = served
+    # The attempt serving now is counted when its stream ends.
+    headers = _attribution(model, served, seen.get("attempts", 0) + 1)
+    return StreamingResponse(
+        _events(chunks, first, seen), media_type="text/event-stream", headers=headers
+    )
 
 
 async def _events(
