@@ -205,8 +205,20 @@ def _add_serve_arguments(p: argparse.ArgumentParser) -> None:
         default=30.0,
         help="on SIGTERM, how long requests and streams in flight may finish (default: 30)",
     )
-    g.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, metavar="N")
-    g.add_argument("--max-messages", type=int, default=1000, metavar="N")
+    g.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=4 * 1024 * 1024,
+        metavar="N",
+        help="larger request bodies get a 413 (default: 4 MiB)",
+    )
+    g.add_argument(
+        "--max-messages",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="requests with more messages get a 400 (default: 1000)",
+    )
     g.add_argument(
         "--workers",
         type=int,
