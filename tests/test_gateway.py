@@ -233,3 +233,24 @@ def test_health_readiness_and_metrics(chat_server, roomy, base_url):
         f'llm_gateway_request_seconds_count{{model="{PRIMARY}",route="/v1/chat/completions"'
         in metrics
     )
+
+
+class _BrokenEnviron(dict):
+    """An environment whose lookups fail, as a misbehaving mapping of the caller's would."""
+
+    def get(self, key, default=None):
+        raise RuntimeError("secret-detail-of-the-failure")
+
+
+def test_an_internal_error_is_a_500_in_openais_shape_without_its_cause(chat_server, roomy):
+    """A failure the gateway has no name for is a 500 in OpenAI's shape that says nothing of
+    its cause (which stays in the gateway's log)."""
+    with (
+        serving(gateway_for(roomy, _BrokenEnviron())) as url,
+        pytest.raises(openai.InternalServerError) as caught,
+    ):
+        sdk(url).chat.completions.create(model=PRIMARY, messages=MESSAGES)
+
+    assert caught.value.status_code == 500
+    assert caught.value.code == "internal_error"
+    assert "secret-detail" not in str(caught.value.body)

@@ -274,11 +274,19 @@ def _attribution(requested: str, served: str, attempts: int) -> dict[str, str]:
     return {wire.REQUESTED: requested, wire.SERVED_BY: served, wire.ATTEMPTS: str(attempts)}
 
 
-def _refused(exc: Exception, seen: dict[str, Any]) -> Response:
+def _answer_for(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """The status and OpenAI error body for ``exc``; a failure that is none of ours to name
+    (a bug) is logged and answered with a 500 that says nothing of its cause."""
     mapped = wire.failure(exc)
     if mapped is None:
-        raise exc
-    status, body = mapped
+        log.error("internal error while answering a request", exc_info=exc)
+        message = "the gateway failed to answer (an internal error, logged on its side)"
+        return 500, wire.error_body(message, "server_error", code="internal_error")
+    return mapped
+
+
+def _refused(exc: Exception, seen: dict[str, Any]) -> Response:
+    status, body = _answer_for(exc)
     attempts = getattr(exc, "attempts", ())
     seen["attempts"] = len(attempts)
     headers = {}
@@ -322,11 +330,8 @@ async def _events(
             yield _event(chunk)
         yield b"data: [DONE]\n\n"
     except Exception as exc:
-        mapped = wire.failure(exc)
-        if mapped is None:
-            raise
         seen["broken"] = True
-        yield b"data: " + json.dumps(mapped[1]).encode() + b"\n\n"
+        yield b"data: " + json.dumps(_answer_for(exc)[1]).encode() + b"\n\n"
     finally:
         with contextlib.suppress(Exception):
             await chunks.aclose()
