@@ -9,8 +9,10 @@ this one. Sections:
 - overhead: completions at 200 concurrent, straight to a fast upstream (bench/fast_server.py)
   against the same through the gateway, interleaved in rounds; p50 and p99 and the milliseconds
   added (targets: +1 ms at p50, +5 ms at p99), and the gateway's throughput;
-- LiteLLM's proxy: not measured here yet; the section prints a note (issue 13 asks for the
-  throughput ratio against it when it is installed);
+- LiteLLM's proxy (`litellm --config`, one worker, the same primary and backup on the same
+  upstream, with the same fallback edge): requests per second at 200 concurrent, interleaved with
+  the gateway's (target: ours at least 3x); skipped with a note when there is no `litellm`
+  command (`--litellm PATH`, else the one on PATH; it may live in a venv of its own);
 - a burst of 1,000 concurrent completions through the gateway with half the primaries failing
   (resolver.testing.ChatServer, a seeded 50% of 500s): 0 lost, and each answer's attribution
   (the x-fallback-served-by header and the body's model) checked against the upstream's own
@@ -26,6 +28,8 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -48,6 +52,8 @@ from resolver.testing import ChatServer, make_resolver  # noqa: E402
 MESSAGES = [{"role": "user", "content": "Will it rain tomorrow?"}]
 PRIMARY, BACKUP = "deepseek-r1-0528-syn", "deepseek-r1"
 CONCURRENT = 200
+KEY = "sk-" + secrets.token_hex(32)
+"""The client key of this run: the gateway's and LiteLLM's master key, so both check one."""
 
 # The burst's upstream: a ChatServer whose primary fails half its requests (seeded); prints its
 # port, and when its stdin closes, the requests it saw per model string and how many it failed.
@@ -73,7 +79,8 @@ def free_port() -> int:
 
 
 def child_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), **ChatServer.environ()}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **ChatServer.environ()}
+    return env | {"RESOLVER_GATEWAY_KEYS": KEY}
 
 
 def fast_upstream(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -113,6 +120,50 @@ def wait_until(condition: object, seconds: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+# LiteLLM's proxy given the same two models and fallback edge, on the same upstream.
+LITELLM_CONFIG = """
+model_list:
+  - model_name: %(primary)s
+    litellm_params: {model: "openai/%(primary_model)s", api_base: "%(base)s", api_key: test-key}
+  - model_name: %(backup)s
+    litellm_params: {model: "openai/%(backup_model)s", api_base: "%(base)s", api_key: test-key}
+router_settings:
+  fallbacks: [{"%(primary)s": ["%(backup)s"]}]
+"""
+
+
+def litellm_proxy(binary: str, base_url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    r = make_resolver(env="prod")
+    config = tmp / "litellm.yaml"
+    config.write_text(
+        LITELLM_CONFIG
+        % {
+            "primary": PRIMARY,
+            "backup": BACKUP,
+            "primary_model": r.providers[PRIMARY].model,
+            "backup_model": r.providers[BACKUP].model,
+            "base": base_url,
+        }
+    )
+    port = free_port()
+    env = {
+        **child_env(),
+        "LITELLM_MASTER_KEY": KEY,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_LOG": "ERROR",
+    }
+    with (tmp / "litellm.log").open("wb") as log:
+        child = subprocess.Popen(
+            [binary, "--config", str(config), "--port", str(port), "--num_workers", "1"],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: answers(url + "/health/liveliness"), seconds=180)
+    return child, url + "/v1"
+
+
 def snapshot_for(base_url: str, path: Path) -> None:
     overrides = [f"providers.{v}.base_url={base_url}" for v in ("synthetic", "together")]
     # Health is not what this measures: keep the failing half from opening the breaker, so that
@@ -130,29 +181,31 @@ async def timed(session: aiohttp.ClientSession, url: str, body: dict[str, object
 
 
 async def overhead(
-    direct_url: str, gateway_url: str, model: str, rounds: int
+    base_url: str, base_model: str, gateway_url: str, rounds: int
 ) -> tuple[list[float], list[float], float, float]:
-    """Latencies at CONCURRENT in flight, direct and through the gateway, alternating rounds;
-    and each side's requests per second."""
-    direct: list[float] = []
+    """Latencies at CONCURRENT in flight, the baseline's and through the gateway, alternating
+    rounds; and each side's requests per second."""
+    base: list[float] = []
     through: list[float] = []
-    spent = {"direct": 0.0, "gateway": 0.0}
+    spent = [0.0, 0.0]
     connector = aiohttp.TCPConnector(limit=CONCURRENT)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         for n in range(rounds + 1):  # round 0 warms both pools up and is not counted
-            for name, url, body, into in (
-                ("direct", direct_url, {"model": model, "messages": MESSAGES}, direct),
-                ("gateway", gateway_url, {"model": PRIMARY, "messages": MESSAGES}, through),
+            for side, url, model, into in (
+                (0, base_url, base_model, base),
+                (1, gateway_url, PRIMARY, through),
             ):
+                body = {"model": model, "messages": MESSAGES}
                 began = time.perf_counter()
                 seconds = await asyncio.gather(
                     *(timed(session, url + "/chat/completions", body) for _ in range(CONCURRENT))
                 )
                 if n:
-                    spent[name] += time.perf_counter() - began
+                    spent[side] += time.perf_counter() - began
                     into.extend(seconds)
     total = rounds * CONCURRENT
-    return direct, through, total / spent["direct"], total / spent["gateway"]
+    return base, through, total / spent[0], total / spent[1]
 
 
 async def burst(gateway_url: str, n: int) -> Counter[str]:
@@ -160,7 +213,10 @@ async def burst(gateway_url: str, n: int) -> Counter[str]:
     counts: Counter[str] = Counter()
     connector = aiohttp.TCPConnector(limit=n)
     timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, headers=headers
+    ) as session:
 
         async def one() -> None:
             body = {"model": PRIMARY, "messages": MESSAGES}
@@ -184,7 +240,10 @@ async def burst(gateway_url: str, n: int) -> Counter[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--litellm", metavar="PATH", help="LiteLLM's `litellm` command")
     args = parser.parse_args(argv)
+    litellm = args.litellm or shutil.which("litellm")
+    peer: tuple[float, float] | None = None
     rounds, n = (2, 100) if args.quick else (20, 1_000)
     r = make_resolver(env="prod")
     primary_model, backup_model = r.providers[PRIMARY].model, r.providers[BACKUP].model
@@ -198,8 +257,15 @@ def main(argv: list[str] | None = None) -> int:
             served, gateway_url = gateway(tmp / "fast.json", tmp / "fast.log")
             children.append(served)
             direct, through, direct_rps, gateway_rps = asyncio.run(
-                overhead(upstream_url, gateway_url, primary_model, rounds)
+                overhead(upstream_url, primary_model, gateway_url, rounds)
             )
+            if litellm is not None:
+                proxy, proxy_url = litellm_proxy(litellm, upstream_url, tmp)
+                children.append(proxy)
+                _, _, litellm_rps, ours_rps = asyncio.run(
+                    overhead(proxy_url, PRIMARY, gateway_url, rounds)
+                )
+                peer = (ours_rps, litellm_rps)
         finally:
             for child in children:
                 child.terminate()
@@ -240,6 +306,14 @@ def main(argv: list[str] | None = None) -> int:
             "straight to the upstream, p99, + 5 ms", pct(direct, 99) + 0.005, "ms", "<= +5 ms",
             1.0),
     ]  # fmt: skip
+    if peer is not None:
+        # Requests per second as seconds per 1,000 requests, so that lower is better like the
+        # other rows and the ratio reads as ours against theirs.
+        rows.append(
+            Row("gateway", f"1,000 completions at {CONCURRENT} concurrent", 1000 / peer[0],
+                "LiteLLM proxy, same config and upstream", 1000 / peer[1], "s",
+                ">= 3x throughput", 1 / 3)
+        )  # fmt: skip
     print(render(rows))
     print(
         f"- added at p50: {(p50(through) - p50(direct)) * 1000:+.2f} ms; at p99: "
@@ -247,12 +321,16 @@ def main(argv: list[str] | None = None) -> int:
         f"(direct p50 {p50(direct) * 1000:.2f} ms, p99 {pct(direct, 99) * 1000:.2f} ms)"
     )
     print(f"- throughput: gateway {gateway_rps:,.0f} requests/s, upstream alone {direct_rps:,.0f}")
-    try:
-        import litellm  # noqa: F401
-    except ImportError:
-        print("- LiteLLM's proxy: skipped, LiteLLM is not installed (pip install litellm)")
+    if peer is None:
+        print(
+            "- LiteLLM's proxy: skipped, no `litellm` command (pip install 'litellm[proxy]' "
+            "into a venv of its own and pass --litellm PATH)"
+        )
     else:
-        print("- LiteLLM's proxy: installed, but this benchmark does not drive it yet")
+        print(
+            f"- throughput against LiteLLM's proxy: ours {peer[0]:,.0f} requests/s, LiteLLM "
+            f"{peer[1]:,.0f} ({peer[0] / peer[1]:.1f}x)"
+        )
     shown = ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items()))
     print(f"- {n:,} concurrent completions, half the primaries failing: {shown}")
     seen, failed = Counter(upstream_counts["seen"]), Counter(upstream_counts["failed"])
