@@ -3,6 +3,7 @@ requests and streams in flight finish before it exits."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -134,3 +135,27 @@ def test_workers_serve_and_warn_that_health_is_per_worker(chat_server, keys, tmp
 
     assert {a.model for a in answers} == {PRIMARY}
     assert "each worker keeps its own health" in log.read_text()
+
+
+def test_watch_reloads_a_changed_config_dir_under_traffic(chat_server, keys, tmp_path):
+    """`serve --config-dir D --watch` picks up an edit of D by itself while completions keep
+    being served, and logs one JSON access line per request."""
+    deploy = tmp_path / "deploy"
+    (deploy / "fallbacks").mkdir(parents=True)
+    edges = deploy / "fallbacks" / "seed.yaml"
+    edges.write_text(f"{PRIMARY}: [deepseek-r1]\n", encoding="utf-8")
+    log = tmp_path / "gateway.log"
+    args = ["--config-dir", str(deploy), "--watch", *chat_server.overrides()]
+    with serve(args, keys, log) as (_, url):
+        traffic = Traffic(url)
+        wait_for(lambda: len(traffic.statuses) >= 20)
+        edges.write_text(f"{PRIMARY}: [deepseek-r1]\n{TOGGLED}: [deepseek-r1]\n", encoding="utf-8")
+        wait_for(lambda: '"event": "reloaded"' in log.read_text(), seconds=15)
+        count = len(traffic.statuses)
+        wait_for(lambda: len(traffic.statuses) >= count + 20)
+        statuses = traffic.finish()
+
+    assert set(statuses) == {200}
+    access = [json.loads(line) for line in log.read_text().splitlines() if '"path"' in line]
+    assert len(access) >= len(statuses)
+    assert {line["status"] for line in access} == {200}
