@@ -27,6 +27,7 @@ from .commands import (
     cmd_health,
     cmd_import,
     cmd_lookup,
+    cmd_serve,
     cmd_show,
     cmd_table,
     cmd_validate,
@@ -50,6 +51,12 @@ _VALUED = {
     "--snapshot",
     "--from",
     "--name",
+    "--host",
+    "--port",
+    "--grace-s",
+    "--max-body-bytes",
+    "--max-messages",
+    "--workers",
 }
 _JSON_COMMANDS = {"table", "lookup", "explain", "validate", "diff", "health"}
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -119,6 +126,13 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "config.yaml); what cannot be carried over is reported",
         f"  {PROG} import --from litellm config.yaml -o deploy/conf\n"
         f"  {PROG} validate --config-dir deploy/conf --env imported",
+    ),
+    "serve": (
+        "an OpenAI-compatible gateway: POST /v1/chat/completions through each model's chain "
+        "(needs the gateway extra)",
+        f"  {PROG} serve --env prod --port 8080\n"
+        f"  RESOLVER_GATEWAY_KEYS=... {PROG} serve --host 0.0.0.0 --snapshot prod.json --watch\n"
+        f"  kill -HUP <pid>    # reload; a bad config is refused and the last good one serves",
     ),
 }
 _OVERRIDE_HELP = (
@@ -190,6 +204,8 @@ def _add_command_arguments(name: str, p: argparse.ArgumentParser) -> None:
         )
     elif name == "export":
         _add_export_arguments(p)
+    elif name == "serve":
+        _add_serve_arguments(p)
 
 
 def _add_export_arguments(p: argparse.ArgumentParser) -> None:
@@ -214,6 +230,55 @@ def _add_import_arguments(p: argparse.ArgumentParser) -> None:
         help="name of the env written, env/NAME.yaml (default: imported)",
     )
     p.set_defaults(model_flags=[], overrides=[])
+
+
+def _add_serve_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("gateway")
+    g.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    g.add_argument("--port", type=int, default=8080, help="port to bind (default: 8080)")
+    g.add_argument(
+        "--snapshot",
+        metavar="FILE",
+        default=os.environ.get("RESOLVER_SNAPSHOT") or None,
+        help="serve a compiled snapshot instead of composing (default: $RESOLVER_SNAPSHOT)",
+    )
+    g.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload when a file of the config dirs (or the snapshot) changes; SIGHUP always does",
+    )
+    g.add_argument(
+        "--grace-s",
+        type=float,
+        default=30.0,
+        help="on SIGTERM, how long requests and streams in flight may finish (default: 30)",
+    )
+    g.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=4 * 1024 * 1024,
+        metavar="N",
+        help="larger request bodies get a 413 (default: 4 MiB)",
+    )
+    g.add_argument(
+        "--max-messages",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="requests with more messages get a 400 (default: 1000)",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes; they share health only through Redis (policy.health.store)",
+    )
+    g.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve beyond loopback without client keys (RESOLVER_GATEWAY_KEYS)",
+    )
 
 
 def _add_common(p: argparse.ArgumentParser, *, json: bool) -> None:
@@ -417,6 +482,8 @@ def _run(command: str, args: argparse.Namespace, made: list[tuple[str, str]]) ->
         return cmd_compile(ctx, args.output)
     if command == "export":
         return cmd_export(ctx, args.format, args.output, args.snapshot)
+    if command == "serve":
+        return cmd_serve(ctx, args)
     return cmd_table(ctx)
 
 

@@ -7,6 +7,7 @@ so that two runs on the same configuration print the same text (CI diffs it).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -509,3 +510,57 @@ def _write_text(text: str, output: str | None) -> None:
         Path(output).write_text(text, encoding="utf-8")
     except OSError as e:
         raise UsageError(f"cannot write {output}: {e.strerror or e}") from None
+
+
+def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
+    try:
+        from .serve import Limits
+        from .serve.auth import check_binding, keys_from
+        from .serve.run import Setup, serve
+    except ImportError as e:
+        raise UsageError(
+            f"serve needs the gateway extra ({e.name} is missing): "
+            "pip install 'fallback-resolver[gateway]'"
+        ) from None
+    for flag, value in (
+        ("--max-body-bytes", args.max_body_bytes),
+        ("--max-messages", args.max_messages),
+        ("--workers", args.workers),
+    ):
+        if value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
+    keys = keys_from(os.environ)
+    check_binding(args.host, keys, insecure_no_auth=args.insecure_no_auth)
+    if args.snapshot is not None and (ctx.overrides or args.config_dir or args.env):
+        raise UsageError(
+            f"--snapshot {args.snapshot} is served as compiled: drop --env, --config-dir and "
+            "the overrides, or compile them into the snapshot"
+        )
+    setup = Setup(
+        snapshot=args.snapshot,
+        env=ctx.env,
+        overrides=ctx.overrides,
+        config_dirs=ctx.config_dirs,
+        config_path=ctx.config_path,
+        limits=Limits(max_body_bytes=args.max_body_bytes, max_messages=args.max_messages),
+        watch=args.watch,
+    )
+    gateway = setup.gateway()  # a config that does not load stops here, exit 2
+    r = gateway.resolver
+    enabled = sum(p.enabled for p in r.providers.values())
+    auth = f"{len(keys)} client key(s)" if keys else "no client key"
+    print(
+        f"serving env {r.env} ({enabled} models, {auth}) on http://{args.host}:{args.port}/v1",
+        file=sys.stderr,
+    )
+    if args.workers > 1 and r.policy.health.store != "redis":
+        print(
+            f"warning: {args.workers} workers without a shared health store: each worker "
+            "keeps its own health, so a failing model leaves rotation worker by worker "
+            "(share it with policy.health.store=redis)",
+            file=sys.stderr,
+        )
+    serve(
+        gateway, setup, host=args.host, port=args.port, grace_s=args.grace_s, workers=args.workers
+    )
+    return 0

@@ -489,6 +489,7 @@ def call_with_fallback(
     deadline_s: float | None = None,
     on_event: Listener | None = None,
     classify: Classify | None = None,
+    fallback: bool = True,
 ) -> Outcome[T]:
     """Call ``fn(provider)`` on ``model_id``, then on its usable backups, until one serves.
 
@@ -497,11 +498,13 @@ def call_with_fallback(
     where backups' key variables are looked up; ``deadline_s`` overrides ``policy.deadline_s``
     (a running ``fn`` is not interrupted: cap your own timeouts with :func:`time_left`).
     ``on_event`` receives each :class:`Event` of this call; ``classify`` maps your exceptions to
-    error classes (return None to use the defaults). Returns an :class:`Outcome`; raises
+    error classes (return None to use the defaults); ``fallback=False`` calls ``model_id`` alone
+    (its own retries still apply), never a backup. Returns an :class:`Outcome`; raises
     :class:`FallbackExhausted` when nothing served, :class:`ModelUnavailable` for an unknown or
     disabled ``model_id``, and re-raises a failure that does not fall back.
     """
-    run = _Run(model_id, resolver, environ, deadline_s, on_event, classify)
+    run = _Run(model_id, resolver, environ, deadline_s, on_event, classify, _alone(fallback))
+    run.stop = "" if fallback else _ALONE
     health = run.resolver.health
     token = _deadline.set(run.deadline)
     try:
@@ -540,6 +543,7 @@ async def acall_with_fallback(
     deadline_s: float | None = None,
     on_event: Listener | None = None,
     classify: Classify | None = None,
+    fallback: bool = True,
 ) -> Outcome[T]:
     """:func:`call_with_fallback` for a coroutine function ``fn``.
 
@@ -551,8 +555,9 @@ async def acall_with_fallback(
     # along, a third of `import resolver`, which sync users and lookups never need.
     import asyncio
 
-    plan = await resolver._aplan(model_id, _environ(environ))
+    plan = _alone(fallback) or await resolver._aplan(model_id, _environ(environ))
     run = _Run(model_id, resolver, environ, deadline_s, on_event, classify, plan)
+    run.stop = "" if fallback else _ALONE
     health = resolver.health
     token = _deadline.set(run.deadline)
     try:
@@ -592,6 +597,14 @@ async def acall_with_fallback(
         raise run.exhausted() from run.last_exc
     finally:
         _deadline.reset(token)
+
+
+_ALONE = "fallback=False: no backup is tried"
+
+
+def _alone(fallback: bool) -> Plan | None:
+    """The plan of a call that tries no backup (``fallback=False``); None: the resolver's."""
+    return None if fallback else ([], [])
 
 
 def _not_sent(provider: Provider, run: _Run) -> ProviderError:

@@ -373,14 +373,15 @@ def chat(
     on_event: Listener | None = None,
     classify: Classify | None = None,
     client: Client | None = None,
+    fallback: bool = True,
     **params: Any,
 ) -> Outcome[ChatResult]:
     """Ask ``model_id`` for a chat completion, falling back through its backups.
 
     ``messages`` is the OpenAI ``messages`` list; ``params`` go into the request body as they
-    are. The other keywords are :func:`resolver.call_with_fallback`'s, and ``client`` picks the
-    connection pool. Returns an :class:`~resolver.execute.Outcome` whose ``value`` is a
-    :class:`ChatResult`.
+    are. The other keywords are :func:`resolver.call_with_fallback`'s (``fallback=False`` tries
+    ``model_id`` alone), and ``client`` picks the connection pool. Returns an
+    :class:`~resolver.execute.Outcome` whose ``value`` is a :class:`ChatResult`.
     """
     _refuse_unsupported(params)
     pool = client or default_client()
@@ -392,6 +393,7 @@ def chat(
         deadline_s=deadline_s,
         on_event=on_event,
         classify=classify,
+        fallback=fallback,
     )
 
 
@@ -405,6 +407,7 @@ async def achat(
     on_event: Listener | None = None,
     classify: Classify | None = None,
     client: Client | None = None,
+    fallback: bool = True,
     **params: Any,
 ) -> Outcome[ChatResult]:
     """:func:`chat` for asyncio. Cancelling it cancels the request in flight."""
@@ -418,6 +421,7 @@ async def achat(
         deadline_s=deadline_s,
         on_event=on_event,
         classify=classify,
+        fallback=fallback,
     )
 
 

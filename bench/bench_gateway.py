@@ -1,0 +1,352 @@
+"""Gateway benchmark (issue 13): what `fallback-resolver serve` adds in front of an upstream.
+
+    python bench/bench_gateway.py            # about a minute on 2 cores
+    python bench/bench_gateway.py --quick    # tiny sizes: a smoke run
+
+The upstream and the gateway each run in a process of their own, and the client (aiohttp) in
+this one. Sections:
+
+- overhead: completions at 200 concurrent, straight to a fast upstream (bench/fast_server.py)
+  against the same through the gateway, interleaved in rounds; p50 and p99 and the milliseconds
+  added (targets: +1 ms at p50, +5 ms at p99), and the gateway's throughput;
+- LiteLLM's proxy (`litellm --config`, one worker, the same primary and backup on the same
+  upstream, with the same fallback edge): requests per second at 200 concurrent, interleaved with
+  the gateway's (target: ours at least 3x); skipped with a note when there is no `litellm`
+  command (`--litellm PATH`, else the one on PATH; it may live in a venv of its own);
+- a burst of 1,000 concurrent completions through the gateway with half the primaries failing
+  (resolver.testing.ChatServer, a seeded 50% of 500s): 0 lost, and each answer's attribution
+  (the x-fallback-served-by header and the body's model) checked against the upstream's own
+  count of the requests each model served.
+
+Prints a Markdown table (ratios against the baseline of the same run) and the burst counts;
+exits 1 if a request was lost or misattributed (a missed ratio never fails it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import aiohttp  # noqa: E402
+from run import Row, render  # noqa: E402
+
+from resolver.snapshot import write  # noqa: E402
+from resolver.testing import ChatServer, make_resolver  # noqa: E402
+
+MESSAGES = [{"role": "user", "content": "Will it rain tomorrow?"}]
+PRIMARY, BACKUP = "deepseek-r1-0528-syn", "deepseek-r1"
+CONCURRENT = 200
+KEY = "sk-" + secrets.token_hex(32)
+"""The client key of this run: the gateway's and LiteLLM's master key, so both check one."""
+
+# The burst's upstream: a ChatServer whose primary fails half its requests (seeded); prints its
+# port, and when its stdin closes, the requests it saw per model string and how many it failed.
+SERVER = """
+import json, sys
+from collections import Counter
+from resolver.testing import ChatServer, make_resolver
+r = make_resolver(env="prod")
+server = ChatServer(seed=13).start()
+server.set_fault(r.providers[%(primary)r].model, "server", rate=0.5)
+print(server.port, flush=True)
+sys.stdin.read()
+seen = Counter(q.model for q in server.requests)
+failed = Counter(q.model for q in server.requests if q.fault is not None)
+print(json.dumps({"seen": seen, "failed": failed}), flush=True)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def child_env() -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **ChatServer.environ()}
+    return env | {"RESOLVER_GATEWAY_KEYS": KEY}
+
+
+def fast_upstream(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port_file = tmp / "port"
+    child = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "fast_server.py"), str(port_file)], env=child_env()
+    )
+    wait_until(lambda: port_file.exists() and port_file.read_text() != "")
+    return child, f"http://127.0.0.1:{port_file.read_text()}/v1"
+
+
+def gateway(snapshot: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    args = ["-m", "resolver", "serve", "--snapshot", str(snapshot), "--port", str(port)]
+    with log.open("wb") as err:
+        child = subprocess.Popen([sys.executable, *args], env=child_env(), stderr=err)
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: answers(url + "/healthz"))
+    return child, url + "/v1"
+
+
+def answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def wait_until(condition: object, seconds: float = 30.0) -> None:
+    give_up = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > give_up:
+            raise RuntimeError("a benchmark process did not start")
+        time.sleep(0.05)
+
+
+# LiteLLM's proxy given the same two models and fallback edge, on the same upstream.
+LITELLM_CONFIG = """
+model_list:
+  - model_name: %(primary)s
+    litellm_params: {model: "openai/%(primary_model)s", api_base: "%(base)s", api_key: test-key}
+  - model_name: %(backup)s
+    litellm_params: {model: "openai/%(backup_model)s", api_base: "%(base)s", api_key: test-key}
+router_settings:
+  fallbacks: [{"%(primary)s": ["%(backup)s"]}]
+"""
+
+
+def litellm_proxy(binary: str, base_url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    r = make_resolver(env="prod")
+    config = tmp / "litellm.yaml"
+    config.write_text(
+        LITELLM_CONFIG
+        % {
+            "primary": PRIMARY,
+            "backup": BACKUP,
+            "primary_model": r.providers[PRIMARY].model,
+            "backup_model": r.providers[BACKUP].model,
+            "base": base_url,
+        }
+    )
+    port = free_port()
+    env = {
+        **child_env(),
+        "LITELLM_MASTER_KEY": KEY,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_LOG": "ERROR",
+    }
+    with (tmp / "litellm.log").open("wb") as log:
+        child = subprocess.Popen(
+            [binary, "--config", str(config), "--port", str(port), "--num_workers", "1"],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: answers(url + "/health/liveliness"), seconds=180)
+    return child, url + "/v1"
+
+
+def snapshot_for(base_url: str, path: Path) -> None:
+    overrides = [f"providers.{v}.base_url={base_url}" for v in ("synthetic", "together")]
+    # Health is not what this measures: keep the failing half from opening the breaker, so that
+    # every request tries the primary first and the upstream's counts are exact.
+    write(make_resolver(env="prod", overrides=[*overrides, "policy.health.enabled=false"]), path)
+
+
+async def timed(session: aiohttp.ClientSession, url: str, body: dict[str, object]) -> float:
+    began = time.perf_counter()
+    async with session.post(url, json=body) as response:
+        await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{url}: HTTP {response.status}")
+    return time.perf_counter() - began
+
+
+async def overhead(
+    base_url: str, base_model: str, gateway_url: str, rounds: int
+) -> tuple[list[float], list[float], float, float]:
+    """Latencies at CONCURRENT in flight, the baseline's and through the gateway, alternating
+    rounds; and each side's requests per second."""
+    base: list[float] = []
+    through: list[float] = []
+    spent = [0.0, 0.0]
+    connector = aiohttp.TCPConnector(limit=CONCURRENT)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        for n in range(rounds + 1):  # round 0 warms both pools up and is not counted
+            for side, url, model, into in (
+                (0, base_url, base_model, base),
+                (1, gateway_url, PRIMARY, through),
+            ):
+                body = {"model": model, "messages": MESSAGES}
+                began = time.perf_counter()
+                seconds = await asyncio.gather(
+                    *(timed(session, url + "/chat/completions", body) for _ in range(CONCURRENT))
+                )
+                if n:
+                    spent[side] += time.perf_counter() - began
+                    into.extend(seconds)
+    total = rounds * CONCURRENT
+    return base, through, total / spent[0], total / spent[1]
+
+
+async def burst(gateway_url: str, n: int) -> Counter[str]:
+    """n completions at once; counts of who served, by header and by body, and the lost."""
+    counts: Counter[str] = Counter()
+    connector = aiohttp.TCPConnector(limit=n)
+    timeout = aiohttp.ClientTimeout(total=120)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, headers=headers
+    ) as session:
+
+        async def one() -> None:
+            body = {"model": PRIMARY, "messages": MESSAGES}
+            try:
+                async with session.post(gateway_url + "/chat/completions", json=body) as response:
+                    data = await response.json()
+                    served = response.headers.get("x-fallback-served-by")
+                    if response.status != 200:
+                        counts[f"lost: HTTP {response.status}"] += 1
+                    elif data.get("model") != served:
+                        counts["misattributed: body and header differ"] += 1
+                    else:
+                        counts[f"served by {served}"] += 1
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                counts[f"lost: {type(exc).__name__}"] += 1
+
+        await asyncio.gather(*(one() for _ in range(n)))
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--litellm", metavar="PATH", help="LiteLLM's `litellm` command")
+    args = parser.parse_args(argv)
+    litellm = args.litellm or shutil.which("litellm")
+    peer: tuple[float, float] | None = None
+    rounds, n = (2, 100) if args.quick else (20, 1_000)
+    r = make_resolver(env="prod")
+    primary_model, backup_model = r.providers[PRIMARY].model, r.providers[BACKUP].model
+    children: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        try:
+            upstream, upstream_url = fast_upstream(tmp)
+            children.append(upstream)
+            snapshot_for(upstream_url, tmp / "fast.json")
+            served, gateway_url = gateway(tmp / "fast.json", tmp / "fast.log")
+            children.append(served)
+            direct, through, direct_rps, gateway_rps = asyncio.run(
+                overhead(upstream_url, primary_model, gateway_url, rounds)
+            )
+            if litellm is not None:
+                proxy, proxy_url = litellm_proxy(litellm, upstream_url, tmp)
+                children.append(proxy)
+                _, _, litellm_rps, ours_rps = asyncio.run(
+                    overhead(proxy_url, PRIMARY, gateway_url, rounds)
+                )
+                peer = (ours_rps, litellm_rps)
+        finally:
+            for child in children:
+                child.terminate()
+                child.wait(timeout=30)
+        children.clear()
+
+        chat = subprocess.Popen(
+            [sys.executable, "-c", SERVER % {"primary": PRIMARY}],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+        )
+        assert chat.stdin is not None
+        assert chat.stdout is not None
+        try:
+            chat_url = f"http://127.0.0.1:{int(chat.stdout.readline())}/v1"
+            snapshot_for(chat_url, tmp / "burst.json")
+            served, gateway_url = gateway(tmp / "burst.json", tmp / "burst.log")
+            try:
+                counts = asyncio.run(burst(gateway_url, n))
+            finally:
+                served.terminate()
+                served.wait(timeout=30)
+        finally:
+            chat.stdin.close()
+            upstream_counts = json.loads(chat.stdout.readline())
+            chat.wait(timeout=30)
+
+    def pct(values: list[float], q: int) -> float:
+        return statistics.quantiles(values, n=100)[q - 1]
+
+    p50 = statistics.median
+    rows = [
+        Row("gateway", f"completion at {CONCURRENT} concurrent, p50", p50(through),
+            "straight to the upstream, p50, + 1 ms", p50(direct) + 0.001, "ms", "<= +1 ms", 1.0),
+        Row("gateway", f"completion at {CONCURRENT} concurrent, p99", pct(through, 99),
+            "straight to the upstream, p99, + 5 ms", pct(direct, 99) + 0.005, "ms", "<= +5 ms",
+            1.0),
+    ]  # fmt: skip
+    if peer is not None:
+        # Requests per second as seconds per 1,000 requests, so that lower is better like the
+        # other rows and the ratio reads as ours against theirs.
+        rows.append(
+            Row("gateway", f"1,000 completions at {CONCURRENT} concurrent", 1000 / peer[0],
+                "LiteLLM proxy, same config and upstream", 1000 / peer[1], "s",
+                ">= 3x throughput", 1 / 3)
+        )  # fmt: skip
+    print(render(rows))
+    print(
+        f"- added at p50: {(p50(through) - p50(direct)) * 1000:+.2f} ms; at p99: "
+        f"{(pct(through, 99) - pct(direct, 99)) * 1000:+.2f} ms "
+        f"(direct p50 {p50(direct) * 1000:.2f} ms, p99 {pct(direct, 99) * 1000:.2f} ms)"
+    )
+    print(f"- throughput: gateway {gateway_rps:,.0f} requests/s, upstream alone {direct_rps:,.0f}")
+    if peer is None:
+        print(
+            "- LiteLLM's proxy: skipped, no `litellm` command (pip install 'litellm[proxy]' "
+            "into a venv of its own and pass --litellm PATH)"
+        )
+    else:
+        print(
+            f"- throughput against LiteLLM's proxy: ours {peer[0]:,.0f} requests/s, LiteLLM "
+            f"{peer[1]:,.0f} ({peer[0] / peer[1]:.1f}x)"
+        )
+    shown = ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items()))
+    print(f"- {n:,} concurrent completions, half the primaries failing: {shown}")
+    seen, failed = Counter(upstream_counts["seen"]), Counter(upstream_counts["failed"])
+    expected = {
+        f"served by {PRIMARY}": seen[primary_model] - failed[primary_model],
+        f"served by {BACKUP}": seen[backup_model] - failed[backup_model],
+    }
+    lost = sum(v for k, v in counts.items() if not k.startswith("served by"))
+    wrong = {k: (counts[k], v) for k, v in expected.items() if counts[k] != v}
+    print(
+        f"- upstream counts: {primary_model}: {seen[primary_model]:,} requests, "
+        f"{failed[primary_model]:,} failed; {backup_model}: {seen[backup_model]:,} requests"
+    )
+    print(f"- lost: {lost}; attribution that disagrees with the upstream's counts: {wrong or 0}")
+    return 1 if lost or wrong else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,390 @@
+"""The gateway's ASGI app: OpenAI's chat completions over the resolver's chains.
+
+Each request takes the :class:`Gateway`'s current resolver when it starts and keeps it to the
+end, so a reload (which swaps that one reference) never changes a request in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import ResolverError
+from ..execute import Event
+from ..http import Client, achat
+from ..resolve import Resolver
+from ..sse import ChatChunk
+from ..stream import AsyncFallbackStream, achat_stream
+from . import wire
+from .auth import allowed
+from .metrics import Metrics
+
+log = logging.getLogger("resolver.gateway")
+access_log = logging.getLogger("resolver.gateway.access")
+
+# Keywords of achat/achat_stream that are not request-body parameters: a body naming one is
+# refused, so nothing a client sends reaches the resolver, the environment or the pool.
+_RESERVED = frozenset(
+    name
+    for fn in (achat, achat_stream)
+    for name, p in inspect.signature(fn).parameters.items()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY
+)
+_OFF = ("off", "false", "0", "no")
+_ON = ("on", "true", "1", "yes")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one request may carry."""
+
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_messages: int = 1000
+
+
+class Gateway:
+    """The state a gateway serves from: the resolver (swapped whole on reload), client keys,
+    limits, the vendor keys' environment and the upstream connection pool."""
+
+    def __init__(
+        self,
+        load: Callable[[], Resolver],
+        *,
+        keys: Sequence[bytes] = (),
+        limits: Limits = Limits(),
+        environ: Mapping[str, str] | None = None,
+        client: Client | None = None,
+    ) -> None:
+        self._load = load
+        self.resolver = load()
+        self.problems: str | None = None
+        """Why the last reload was refused (None: the config serving is the newest)."""
+        self.keys = tuple(keys)
+        self.limits = limits
+        self.environ = environ
+        self.client = client or Client()
+        self.metrics = Metrics(self)
+        self._reload_lock: asyncio.Lock | None = None
+
+    async def reload(self) -> bool:
+        """Compose (or read the snapshot) again off the request path and swap it in whole.
+        A config that does not load is refused: the last good one keeps serving, and
+        :attr:`problems` (shown on ``/readyz``) says why. Health carries over."""
+        if self._reload_lock is None:
+            self._reload_lock = asyncio.Lock()
+        async with self._reload_lock:
+            try:
+                fresh = await asyncio.to_thread(self._load)
+            except ResolverError as e:  # ConfigError, SnapshotError: every problem named
+                self.problems = str(e)
+                log.error(json.dumps({"event": "reload_refused", "problems": self.problems}))
+                return False
+            current = self.resolver
+            if fresh.policy.health == current.policy.health:
+                fresh = fresh.with_health(current.health)
+            self.resolver = fresh
+            self.problems = None
+            log.info(json.dumps({"event": "reloaded", "env": fresh.env}))
+            return True
+
+    def app(self, *, lifespan: Any = None) -> ASGIApp:
+        """The ASGI app serving this gateway."""
+        routes = [
+            Route("/v1/chat/completions", self._chat, methods=["POST"]),
+            Route("/v1/models", self._models, methods=["GET"]),
+            Route("/healthz", self._healthz, methods=["GET"]),
+            Route("/readyz", self._readyz, methods=["GET"]),
+            Route("/metrics", self._metrics, methods=["GET"]),
+        ]
+        return _Observed(Starlette(routes=routes, lifespan=lifespan), self)
+
+    # --- endpoints ------------------------------------------------------------------------------
+
+    async def _chat(self, request: Request) -> Response:
+        resolver = self.resolver  # this request's config to the end, whatever a reload does
+        seen: dict[str, Any] = request.scope["state"]
+        try:
+            self._authorize(request)
+            body = await _read_json(request, self.limits.max_body_bytes)
+            model, messages, stream, params = _parse_chat(body, self.limits)
+            if model in resolver.providers:
+                seen["requested"] = model
+            fallback, deadline_s = _per_request(request, resolver)
+            seen["stream"] = stream
+            seen["fallback"] = fallback
+            # The call's settings come from the gateway and the narrowing headers only: the
+            # body's parameters cannot name them (_RESERVED).
+            call: dict[str, Any] = {
+                "resolver": resolver,
+                "environ": self.environ,
+                "deadline_s": deadline_s,
+                "client": self.client,
+                "fallback": fallback,
+                **params,
+            }
+            if stream:
+                return await _stream(model, messages, call, seen)
+            outcome = await achat(model, messages, **call)
+        except Exception as exc:
+            return _refused(exc, seen)
+        served = outcome.served_by
+        seen.update(served=served, attempts=len(outcome.attempts))
+        data = {**outcome.value.raw, "model": served}
+        headers = _attribution(model, served, len(outcome.attempts))
+        return Response(json.dumps(data), 200, headers, media_type="application/json")
+
+    async def _models(self, request: Request) -> Response:
+        try:
+            self._authorize(request)
+        except wire.ClientError as exc:
+            return _refused(exc, request.scope["state"])
+        data = [
+            {"id": p.id, "object": "model", "created": 0, "owned_by": p.vendor}
+            for p in sorted(self.resolver.providers.values(), key=lambda p: p.id)
+            if p.enabled
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def _healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def _readyz(self, request: Request) -> Response:
+        resolver = self.resolver
+        reasons = []
+        if self.problems is not None:
+            reasons.append(
+                f"the last reload was refused, the previous config serves: {self.problems}"
+            )
+        check = getattr(resolver.health, "check", None)  # a shared store: is it reachable?
+        if check is not None:
+            try:
+                await asyncio.to_thread(check)
+            except ResolverError as e:
+                reasons.append(str(e))
+        status = "degraded" if reasons else "ready"
+        return JSONResponse({"status": status, "env": resolver.env, "reasons": reasons})
+
+    async def _metrics(self, request: Request) -> Response:
+        text, content_type = self.metrics.render()
+        return Response(text, 200, media_type=content_type)
+
+    def _authorize(self, request: Request) -> None:
+        if self.keys and not allowed(request.headers.get("authorization"), self.keys):
+            raise wire.ClientError(
+                401,
+                "Incorrect or missing API key: send the gateway's client key as "
+                "'Authorization: Bearer <key>'",
+                code="invalid_api_key",
+            )
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise _too_large(limit)
+    try:
+        return json.loads(body)
+    except ValueError as e:
+        raise wire.ClientError(
+            400, f"the body is not valid JSON: {e}", code="invalid_json"
+        ) from None
+
+
+def _too_large(limit: int) -> wire.ClientError:
+    return wire.ClientError(
+        413, f"the body is larger than the gateway's limit of {limit} bytes (--max-body-bytes)"
+    )
+
+
+def _parse_chat(body: Any, limits: Limits) -> tuple[str, list[Any], bool, dict[str, Any]]:
+    if not isinstance(body, dict):
+        raise wire.ClientError(400, "the body must be a JSON object")
+    params = dict(body)
+    model = params.pop("model", None)
+    if not isinstance(model, str) or not model:
+        raise wire.ClientError(400, "'model' must name a model id of the catalog", param="model")
+    messages = params.pop("messages", None)
+    if not isinstance(messages, list) or not messages:
+        raise wire.ClientError(400, "'messages' must be a non-empty list", param="messages")
+    if not all(isinstance(m, dict) for m in messages):
+        raise wire.ClientError(400, "each of 'messages' must be an object", param="messages")
+    if len(messages) > limits.max_messages:
+        raise wire.ClientError(
+            400,
+            f"{len(messages)} messages, more than the gateway's limit of {limits.max_messages} "
+            "(--max-messages)",
+            param="messages",
+        )
+    stream = params.pop("stream", False)
+    if not isinstance(stream, bool):
+        raise wire.ClientError(400, "'stream' must be true or false", param="stream")
+    for name in sorted(_RESERVED & params.keys()):
+        message = f"{name!r} is not a chat completion parameter"
+        raise wire.ClientError(400, message, param=name, code="unknown_parameter")
+    return model, messages, stream, params
+
+
+def _per_request(request: Request, resolver: Resolver) -> tuple[bool, float | None]:
+    """``x-fallback: off`` and ``x-fallback-deadline-s``: a client may narrow a call, never
+    widen it (no backup added, no deadline made longer than the policy's)."""
+    switch = request.headers.get("x-fallback", "on").strip().lower()
+    if switch not in _OFF + _ON:
+        raise wire.ClientError(400, f"x-fallback: {switch!r}; use 'off' or 'on'")
+    deadline = resolver.policy.deadline_s
+    given = request.headers.get("x-fallback-deadline-s")
+    if given is not None:
+        try:
+            seconds = float(given)
+        except ValueError:
+            seconds = math.nan
+        if not (seconds > 0 and math.isfinite(seconds)):
+            raise wire.ClientError(
+                400, f"x-fallback-deadline-s: {given!r} is not a positive number of seconds"
+            )
+        deadline = seconds if deadline is None else min(deadline, seconds)
+    return switch in _ON, deadline
+
+
+# --- answers -------------------------------------------------------------------------------------
+
+
+def _attribution(requested: str, served: str, attempts: int) -> dict[str, str]:
+    return {wire.REQUESTED: requested, wire.SERVED_BY: served, wire.ATTEMPTS: str(attempts)}
+
+
+def _answer_for(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """The status and OpenAI error body for ``exc``; a failure that is none of ours to name
+    (a bug) is logged and answered with a 500 that says nothing of its cause."""
+    mapped = wire.failure(exc)
+    if mapped is None:
+        log.error("internal error while answering a request", exc_info=exc)
+        message = "the gateway failed to answer (an internal error, logged on its side)"
+        return 500, wire.error_body(message, "server_error", code="internal_error")
+    return mapped
+
+
+def _refused(exc: Exception, seen: dict[str, Any]) -> Response:
+    status, body = _answer_for(exc)
+    attempts = getattr(exc, "attempts", ())
+    seen["attempts"] = len(attempts)
+    headers = {}
+    if "requested" in seen:
+        headers = {wire.REQUESTED: seen["requested"], wire.ATTEMPTS: str(len(attempts))}
+    return JSONResponse(body, status, headers)
+
+
+async def _stream(
+    model: str, messages: list[Any], call: dict[str, Any], seen: dict[str, Any]
+) -> Response:
+    def count(event: Event) -> None:
+        if event.kind == "attempt":
+            seen["attempts"] = seen.get("attempts", 0) + 1
+
+    chunks = achat_stream(model, messages, on_event=count, **call)
+    try:
+        # Before the first content every failure falls back inside the stream: until it comes,
+        # nothing is sent, so a stream that never starts is an ordinary error answer.
+        first = await anext(chunks)
+    except BaseException:
+        await chunks.aclose()
+        raise
+    served = first.provider_id
+    seen["served"] = served
+    # The attempt serving now is counted when its stream ends.
+    headers = _attribution(model, served, seen.get("attempts", 0) + 1)
+    return StreamingResponse(
+        _events(chunks, first, seen), media_type="text/event-stream", headers=headers
+    )
+
+
+async def _events(
+    chunks: AsyncFallbackStream[ChatChunk], first: ChatChunk, seen: dict[str, Any]
+) -> AsyncIterator[bytes]:
+    """The stream as SSE, each chunk's ``model`` naming the model that served it. A break
+    after content ends it with an error event and no ``[DONE]``: never as a complete answer."""
+    try:
+        yield _event(first)
+        async for chunk in chunks:
+            yield _event(chunk)
+        yield b"data: [DONE]\n\n"
+    except Exception as exc:
+        seen["broken"] = True
+        yield b"data: " + json.dumps(_answer_for(exc)[1]).encode() + b"\n\n"
+    finally:
+        with contextlib.suppress(Exception):
+            await chunks.aclose()
+
+
+def _event(chunk: ChatChunk) -> bytes:
+    raw = chunk.raw
+    data = {**raw, "model": chunk.provider_id} if isinstance(raw, dict) else raw
+    return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+
+# --- per request: the access log line and the latency histogram ----------------------------------
+
+
+class _Observed:
+    """Wraps the app: one JSON access log line and one latency observation per request, taken
+    when the answer (a stream's last byte included) has been sent. Never a header or a body."""
+
+    def __init__(self, app: ASGIApp, gateway: Gateway) -> None:
+        self.app = app
+        self.gateway = gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.monotonic()
+        seen: dict[str, Any] = scope.setdefault("state", {})
+        status = 500
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            seconds = time.monotonic() - began
+            path = scope["path"]
+            self.gateway.metrics.observe(path, seen, status, seconds)
+            if path.startswith("/v1/"):
+                line = {
+                    "method": scope["method"],
+                    "path": path,
+                    "status": status,
+                    "requested": seen.get("requested"),
+                    "served": seen.get("served"),
+                    "attempts": seen.get("attempts"),
+                    "stream": seen.get("stream", False),
+                    "fallback": seen.get("fallback", True),
+                    "broken": seen.get("broken", False),
+                    "latency_ms": round(seconds * 1000, 2),
+                }
+                access_log.info(json.dumps(line))

@@ -1,0 +1,77 @@
+"""Client keys of the gateway: read from its environment, compared in constant time.
+
+``RESOLVER_GATEWAY_KEYS`` holds keys separated by commas; ``RESOLVER_GATEWAY_KEYS_FILE`` names a
+file with one key per line (``#`` starts a comment). Vendor keys are another matter: they come
+from the provider's ``api_key_env``, and a client's ``Authorization`` never goes upstream.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ..errors import ResolverError
+
+KEYS_ENV = "RESOLVER_GATEWAY_KEYS"
+KEYS_FILE_ENV = "RESOLVER_GATEWAY_KEYS_FILE"
+
+
+class GatewaySetupError(ResolverError):
+    """The gateway cannot start as configured (the CLI exits 2 with this message)."""
+
+
+def keys_from(environ: Mapping[str, str]) -> tuple[bytes, ...]:
+    """Every client key the environment gives (none: the gateway asks for no key)."""
+    keys = [k.strip() for k in environ.get(KEYS_ENV, "").split(",") if k.strip()]
+    path = environ.get(KEYS_FILE_ENV, "").strip()
+    if path:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            reason = getattr(e, "strerror", None) or type(e).__name__
+            raise GatewaySetupError(
+                f"{KEYS_FILE_ENV}={path}: cannot read the key file ({reason}); point it at a "
+                "readable file with one key per line, or unset it"
+            ) from None
+        found = [line.split("#", 1)[0].strip() for line in lines]
+        found = [k for k in found if k]
+        if not found:
+            raise GatewaySetupError(
+                f"{KEYS_FILE_ENV}={path}: the key file holds no key; put one key per line"
+            )
+        keys += found
+    return tuple(k.encode() for k in keys)
+
+
+def allowed(authorization: str | None, keys: Sequence[bytes]) -> bool:
+    """Whether ``Authorization: Bearer <key>`` names one of ``keys``. Every key is compared,
+    each in constant time, so the time taken says nothing about which one nearly matched."""
+    scheme, _, given = (authorization or "").partition(" ")
+    offered = given.strip().encode() if scheme.lower() == "bearer" else b""
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(offered, key)
+    return matched and bool(offered)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the gateway reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_binding(host: str, keys: Sequence[bytes], *, insecure_no_auth: bool) -> None:
+    """Refuse to expose a gateway without client keys beyond loopback."""
+    if keys or insecure_no_auth or is_loopback(host):
+        return
+    raise GatewaySetupError(
+        f"refusing to serve on {host} without client keys: anyone who can reach it could spend "
+        f"your vendor keys. Set {KEYS_ENV} (or {KEYS_FILE_ENV}), bind 127.0.0.1, or pass "
+        "--insecure-no-auth if something in front of the gateway checks clients"
+    )

@@ -1,0 +1,90 @@
+"""What the gateway sends: OpenAI's error shape, the status of each failure, attribution headers.
+
+Errors are ``{"error": {"message", "type", "param", "code"}}`` as OpenAI sends them, so that
+every OpenAI client raises its usual exception class; a failed fallback call adds ``attempts``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from ..errors import (
+    Attempt,
+    FallbackExhausted,
+    ModelUnavailable,
+    ProviderError,
+    StreamInterrupted,
+    UnsupportedParameter,
+)
+
+REQUESTED = "x-fallback-requested"
+SERVED_BY = "x-fallback-served-by"
+ATTEMPTS = "x-fallback-attempts"
+
+
+class ClientError(Exception):
+    """A request the gateway refuses before any call: its status and OpenAI error fields."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        error_type: str = "invalid_request_error",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+        self.error_type = error_type
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.error_type, code=self.code, param=self.param)
+
+
+def error_body(
+    message: str,
+    error_type: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    attempts: Sequence[Attempt] | None = None,
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"message": message, "type": error_type, "param": param, "code": code}
+    if attempts is not None:
+        error["attempts"] = [asdict(a) for a in attempts]
+    return {"error": error}
+
+
+def failure(exc: Exception) -> tuple[int, dict[str, Any]] | None:
+    """The status and body for an error of a call through the chain (None: not one of ours)."""
+    if isinstance(exc, ClientError):
+        return exc.status, exc.body()
+    if isinstance(exc, ModelUnavailable):
+        return 404, error_body(str(exc), "invalid_request_error", code="model_not_found")
+    if isinstance(exc, UnsupportedParameter):
+        return 400, error_body(str(exc), "invalid_request_error", code="unsupported_parameter")
+    if isinstance(exc, FallbackExhausted):
+        # Our own deadline ended it (the client's x-fallback-deadline-s or the policy's): a
+        # gateway timeout; otherwise every upstream failed: a bad gateway.
+        timed_out = exc.reason.startswith("deadline")
+        status, code = (504, "deadline_exceeded") if timed_out else (502, "fallback_exhausted")
+        return status, error_body(str(exc), "server_error", code=code, attempts=exc.attempts)
+    if isinstance(exc, StreamInterrupted):
+        code = "stream_interrupted"
+        return 502, error_body(str(exc), "server_error", code=code, attempts=exc.attempts)
+    if isinstance(exc, ProviderError):
+        # A failure that does not fall back: about the request itself (400, as the vendor
+        # worded it), or the upstream's (502; a vendor's 401 is no fault of the client's key).
+        status = 400 if exc.error_class in _THE_REQUESTS else 502
+        error_type = "invalid_request_error" if status == 400 else "server_error"
+        return status, error_body(str(exc), error_type, code=exc.error_class, attempts=exc.attempts)
+    return None
+
+
+_THE_REQUESTS = ("bad_request", "context_window", "content_policy")
