@@ -5,6 +5,7 @@ keyless gateway beyond loopback."""
 from __future__ import annotations
 
 import json
+import time
 import logging
 
 import httpx
@@ -79,7 +80,14 @@ def test_the_access_log_has_one_json_line_and_no_key(chat_server, locked, caplog
     caplog.set_level(logging.INFO, logger="resolver.gateway")
     sdk(locked, CLIENT_KEY).chat.completions.create(model=PRIMARY, messages=MESSAGES)
 
-    lines = [r.getMessage() for r in caplog.records if r.name == "resolver.gateway.access"]
+    def access_lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "resolver.gateway.access"]
+
+    # The line is written once the response has gone, so the client may see the answer first.
+    waited = time.monotonic() + 5.0
+    while not access_lines() and time.monotonic() < waited:
+        time.sleep(0.01)
+    lines = access_lines()
     assert len(lines) == 1
     line = json.loads(lines[0])
     assert (line["requested"], line["served"], line["attempts"], line["status"]) == (
