@@ -5,8 +5,8 @@ keyless gateway beyond loopback."""
 from __future__ import annotations
 
 import json
-import time
 import logging
+import time
 
 import httpx
 import openai
