@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import types
 from collections.abc import Callable
 from email.utils import formatdate
 from typing import Any
@@ -162,14 +163,23 @@ def test_an_httpx_connection_error_is_a_connection_failure(keys):
         closed_port = s.getsockname()[1]
     r = make_resolver(overrides=[f"providers.synthetic.base_url=http://127.0.0.1:{closed_port}/v1"])
 
+    raised: list[str] = []
+
     def fn(provider: Provider) -> str:
-        return posting()(provider) if provider.id == PRIMARY else provider.id
+        if provider.id != PRIMARY:
+            return provider.id
+        try:
+            return posting()(provider)
+        except httpx.ConnectError as e:
+            raised.append(str(e))
+            raise
 
     outcome = resolver.call_with_fallback(PRIMARY, fn, environ=keys, resolver=r)
 
     first = outcome.attempts[0]
     assert (first.error_class, first.status, outcome.served_by) == ("connection", None, BACKUP)
-    assert first.message  # httpx's own description, never empty
+    assert raised
+    assert first.message == raised[0]  # httpx's own description
 
 
 # --- Python's own errors and SDK-style status errors -------------------------------------------
@@ -218,14 +228,16 @@ def test_long_messages_are_clipped_to_500_characters(roomy):
     exact = "x" * 500
     longer = "y" * 600
     assert first_attempt(roomy, TimeoutError(exact)).message == exact
+    assert first_attempt(roomy, TimeoutError(exact + "z")).message == "x" * 497 + "..."
     assert first_attempt(roomy, TimeoutError(longer)).message == "y" * 497 + "..."
 
 
 def test_odd_status_attributes_leave_a_failure_unclassed(roomy):
-    """An exception whose status is not an int (a bool, a string) gets no class: it is
-    re-raised unchanged and no backup is called."""
-    for odd in (True, "429"):
-        exc = VendorError(odd, "odd")
+    """An exception whose status (on itself or its response) is not an int gets no class: it
+    is re-raised unchanged and no backup is called."""
+    odd_response = VendorError(None, "odd")
+    odd_response.response = types.SimpleNamespace(status_code="503", headers={})
+    for exc in (VendorError(True, "odd"), VendorError("429", "odd"), odd_response):
         with pytest.raises(VendorError) as caught:
             resolver.call_with_fallback(PRIMARY, raising(exc), environ=KEYS, resolver=roomy)
         assert caught.value is exc
