@@ -26,12 +26,12 @@ def test_calling_an_unknown_or_disabled_model_is_refused_with_the_reason():
     naming the model and why."""
     r = make_resolver()
     with pytest.raises(ModelUnavailable) as unknown:
-        r.call_with_fallback("zzzz-no-such-model", served, environ=KEYS)
+        resolver.call_with_fallback("zzzz-no-such-model", served, environ=KEYS, resolver=r)
     assert (unknown.value.model_id, unknown.value.reason) == ("zzzz-no-such-model", "unknown model")
 
     off = make_resolver(overrides=["++models={deepseek-r1: {enabled: false}}"])
     with pytest.raises(ModelUnavailable) as disabled:
-        off.call_with_fallback(BACKUP, served, environ=KEYS)
+        resolver.call_with_fallback(BACKUP, served, environ=KEYS, resolver=off)
     assert (disabled.value.model_id, disabled.value.reason) == (
         BACKUP,
         "disabled (no reason given)",
@@ -47,8 +47,12 @@ def test_the_attempt_that_served_is_recorded_and_reported():
         status: int
 
     events: list[Event] = []
-    outcome = make_resolver().call_with_fallback(
-        PRIMARY, lambda p: Reply(201), environ=KEYS, on_event=events.append
+    outcome = resolver.call_with_fallback(
+        PRIMARY,
+        lambda p: Reply(201),
+        environ=KEYS,
+        on_event=events.append,
+        resolver=make_resolver(),
     )
 
     (attempt,) = outcome.attempts
@@ -79,7 +83,9 @@ def test_a_failed_attempts_event_carries_its_duration_and_elapsed_time():
             raise ProviderError("server", "down", 500)
         return provider.id
 
-    make_resolver().call_with_fallback(PRIMARY, fn, environ=KEYS, on_event=events.append)
+    resolver.call_with_fallback(
+        PRIMARY, fn, environ=KEYS, on_event=events.append, resolver=make_resolver()
+    )
 
     failed = events[0]
     assert (failed.kind, failed.error_class) == ("attempt", "server")
@@ -95,8 +101,8 @@ def test_a_status_that_is_not_an_int_is_not_reported():
         status: Any
 
     for odd in (True, "200"):
-        outcome = make_resolver().call_with_fallback(
-            PRIMARY, lambda p, odd=odd: Reply(odd), environ=KEYS
+        outcome = resolver.call_with_fallback(
+            PRIMARY, lambda p, odd=odd: Reply(odd), environ=KEYS, resolver=make_resolver()
         )
         assert outcome.attempts[0].status is None
 
@@ -104,7 +110,7 @@ def test_a_status_that_is_not_an_int_is_not_reported():
 def test_an_exhausted_call_says_every_candidate_failed():
     """When every candidate was called and failed, the reason says so."""
     with pytest.raises(FallbackExhausted) as caught, fail_calls(PRIMARY, BACKUP):
-        make_resolver().call_with_fallback(PRIMARY, served, environ=KEYS)
+        resolver.call_with_fallback(PRIMARY, served, environ=KEYS, resolver=make_resolver())
     assert caught.value.reason == "every candidate failed"
 
 
@@ -112,7 +118,9 @@ def test_forced_failures_say_where_they_come_from():
     """A failure made by fail_calls is a ProviderError naming the provider and fail_calls."""
     events: list[Event] = []
     with fail_calls(PRIMARY):
-        make_resolver().call_with_fallback(PRIMARY, served, environ=KEYS, on_event=events.append)
+        resolver.call_with_fallback(
+            PRIMARY, served, environ=KEYS, on_event=events.append, resolver=make_resolver()
+        )
     first = events[0]
     assert (first.provider_id, first.error_class) == (PRIMARY, "server")
     assert first.message == "failure forced by resolver.testing.fail_calls"
@@ -126,7 +134,7 @@ def test_a_failure_that_does_not_fall_back_is_counted_as_failed():
         raise ValueError("a bug in fn")
 
     with pytest.raises(ValueError, match="a bug in fn"):
-        r.call_with_fallback(PRIMARY, fn, environ=KEYS)
+        resolver.call_with_fallback(PRIMARY, fn, environ=KEYS, resolver=r)
 
     stats = r.stats()[PRIMARY]
     assert (stats.calls, stats.failed) == (1, 1)
@@ -146,8 +154,12 @@ def test_a_listener_that_raises_is_logged_and_the_others_still_hear(caplog):
     remove = resolver.add_listener(remove_after)
     caplog.set_level(logging.ERROR, logger="resolver")
     try:
-        outcome = make_resolver().call_with_fallback(PRIMARY, served, environ=KEYS, on_event=broken)
-        make_resolver().call_with_fallback(PRIMARY, served, environ=KEYS)  # no on_event
+        outcome = resolver.call_with_fallback(
+            PRIMARY, served, environ=KEYS, on_event=broken, resolver=make_resolver()
+        )
+        resolver.call_with_fallback(
+            PRIMARY, served, environ=KEYS, resolver=make_resolver()
+        )  # no on_event
     finally:
         remove()
 
@@ -165,5 +177,7 @@ def test_a_cost_needs_both_token_counts():
         prompt_tokens: Any
         completion_tokens: Any
 
-    outcome = make_resolver().call_with_fallback(PRIMARY, lambda p: Reply(100, None), environ=KEYS)
+    outcome = resolver.call_with_fallback(
+        PRIMARY, lambda p: Reply(100, None), environ=KEYS, resolver=make_resolver()
+    )
     assert (outcome.cost_usd, outcome.requested_cost_usd) == (None, None)
