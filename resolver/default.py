@@ -57,7 +57,14 @@ def default_resolver(env: str | None = None) -> Resolver:
 def _build(env: str | None, dirs: tuple[str, ...], snapshot: str) -> Resolver:
     if not snapshot:
         return load(env=env, config_dirs=dirs)
-    found = load_snapshot(snapshot)
+    try:
+        found = load_snapshot(snapshot)
+    except SnapshotError as e:  # say where the path came from: no caller of ours passed it
+        raise SnapshotError(
+            f"{e.path} (from RESOLVER_SNAPSHOT)",
+            e.reason,
+            hint=e.hint or "point RESOLVER_SNAPSHOT at a file `fallback-resolver compile` wrote",
+        ) from None
     if env is not None and env != found.env:
         raise SnapshotError(
             snapshot,
