@@ -215,9 +215,12 @@ def bench_lookup(b: Bench) -> list[Row]:
         assert plain(model) == r.get_fallback_provider(model), model
         ours = per_call(lambda m=model: r.get_fallback_provider(m), number=number, repeat=repeat)
         base = per_call(lambda m=model: plain(m), number=number, repeat=repeat)
+        # Issue 10: the health check must stay under 1.3x on a model with backups; the paths
+        # without one (no backups, unknown id) keep the lookup target of 2x.
+        limit = 1.3 if model == LOOKUP_MODEL else 2.0
         rows.append(
             Row("lookup", f"get_fallback_provider({model!r})", ours, "dict.get + os.environ.get",
-                base, "us", "<= 1.3x", 1.3)
+                base, "us", f"<= {limit:g}x", limit)
         )  # fmt: skip
     return rows
 

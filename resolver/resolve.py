@@ -124,6 +124,11 @@ class Resolver:
             usable = tuple((h.provider, h.provider.api_key_env) for h in hops if not h.blocked)
             if usable:
                 self._candidates[source] = usable
+        # Every enabled model has an entry, empty without backups: a lookup of one is then a
+        # dict read, and a missing entry means an unknown or disabled id.
+        for model_id, provider in self._providers.items():
+            if provider.enabled:
+                self._candidates.setdefault(model_id, ())
 
     def __repr__(self) -> str:
         enabled = sum(p.enabled for p in self._providers.values())
@@ -164,8 +169,12 @@ class Resolver:
         :class:`ModelUnavailable` for an unknown or disabled model instead.
         """
         candidates = self._candidates.get(model_id)
-        if candidates is None:
-            self._no_candidates(model_id, strict)
+        if not candidates:
+            # An unknown id is reported once: after that, two set lookups and no call.
+            if candidates is None and (
+                strict or (model_id not in self._providers and model_id not in self._unknown_seen)
+            ):
+                self._no_candidates(model_id, strict)
             return None
         env = os.environ if environ is None else environ
         if self.health.all_in_rotation:  # the common case pays one attribute read for health
