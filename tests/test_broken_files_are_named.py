@@ -3,6 +3,7 @@ ConfigError naming the file; `validate` fails on them exactly as `load()` does."
 
 from __future__ import annotations
 
+import omegaconf
 import pytest
 
 import resolver
@@ -36,7 +37,24 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", CASES)
+# OmegaConf 2.4's YAML reads a tab after a key as plain space, as Hydra 1.4 then does: the
+# parity test holds us to the same; on 2.3 the tab is a YAML error.
+_TAB_IS_YAML = int(omegaconf.__version__.split(".")[1]) >= 4
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            case,
+            marks=pytest.mark.skipif(
+                "tab" in case and _TAB_IS_YAML,
+                reason="OmegaConf 2.4 reads a tab after a key as YAML (as Hydra 1.4 does)",
+            ),
+        )
+        for case in CASES
+    ],
+)
 def test_broken_env_file_is_named(case: str, tmp_path, capsys) -> None:
     """Each broken env file is one located error, and `validate` exits 2 naming it."""
     files, code, words = CASES[case]
