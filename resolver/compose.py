@@ -55,7 +55,7 @@ from .compose_problems import (
     override_message,
     unknown_key_problem,
 )
-from .configfile import FileProblem, file_label, read_config_file
+from .configfile import FileProblem, file_label, read_config_file, yaml_loader
 from .configfile import shipped_config_dir as shipped_config_dir
 from .errors import ConfigError, Problem
 
@@ -362,6 +362,12 @@ def _compose(
                     "NAME alone, without a path or '..'",
                 )
             )
+    try:
+        yaml_loader()
+    except ValueError as e:  # OmegaConf 2.4 refuses its node-limit variable's value
+        problems.append(
+            Problem("bad-node-limit", str(e), hint="unset, the limit is 10,000 nodes a file")
+        )
     if problems:
         raise ConfigError(problems, env=env)
     with _LOCK, _hydra.pinned_version_base(PINNED_VERSION_BASE):

@@ -8,6 +8,7 @@ naming it.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,25 @@ import yaml
 from . import _hydra
 from .errors import Problem
 
+NODE_LIMIT_VARIABLE = "OMEGACONF_MAX_YAML_EXPANDED_NODES"
+"""OmegaConf 2.4 caps the YAML nodes of a file (10,000 by default) and reads this variable
+whenever it builds a loader; earlier OmegaConf has no cap and ignores it."""
 
-@functools.cache
+
 def yaml_loader() -> type:
     """OmegaConf's YAML loader (its float resolver, no timestamps, duplicate keys refused) on
     PyYAML's C parser when libyaml is there: the same values, parsed five to ten times faster.
-    OmegaConf 2.4's own loader is built on the C parser already, and is used as it is."""
-    base: type = _omegaconf_loader()
+    OmegaConf 2.4's own loader is built on the C parser already, and is used as it is.
+
+    Raises ValueError when OmegaConf 2.4 refuses the value of :data:`NODE_LIMIT_VARIABLE`."""
+    # Keyed on the variable, as Hydra builds a loader per file: a limit changed between two
+    # loads applies to both readers alike.
+    return _yaml_loader(os.environ.get(NODE_LIMIT_VARIABLE))
+
+
+@functools.cache
+def _yaml_loader(node_limit: str | None) -> type:
+    base: type = _omegaconf_loader(node_limit)
     # CParser is not exported by `yaml` itself, only by yaml.cyaml, there when libyaml is.
     parser: type | None = getattr(getattr(yaml, "cyaml", None), "CParser", None)
     if parser is None or issubclass(base, parser):
@@ -41,7 +54,8 @@ def yaml_loader() -> type:
 
 
 @functools.cache
-def _omegaconf_loader() -> type:
+def _omegaconf_loader(node_limit: str | None) -> type:
+    # node_limit only keys the cache: OmegaConf reads the variable itself.
     return _hydra.yaml_loader_base()
 
 
@@ -55,7 +69,8 @@ _PYTHON_ONLY = re.compile(r"[^\x00-\x08\x0a-\x7f]")
 
 def parse_yaml(text: str) -> Any:
     """``text`` parsed exactly as Hydra parses a config file (raises ``yaml.YAMLError``)."""
-    loader = _omegaconf_loader() if _PYTHON_ONLY.search(text) else yaml_loader()
+    limit = os.environ.get(NODE_LIMIT_VARIABLE)
+    loader = _omegaconf_loader(limit) if _PYTHON_ONLY.search(text) else _yaml_loader(limit)
     return yaml.load(text, Loader=loader)
 
 
@@ -85,9 +100,20 @@ def read_config_file(path: str, label: str) -> tuple[str, Any]:
     try:
         data = parse_yaml(text)
     except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        if NODE_LIMIT_VARIABLE in problem:
+            # OmegaConf 2.4's cap on a file's nodes: the file is fine, the cap is too low.
+            raise FileProblem(
+                Problem(
+                    "yaml-too-large",
+                    f"more YAML nodes than OmegaConf allows: {problem}",
+                    file=label,
+                    hint=f"raise {NODE_LIMIT_VARIABLE} (a number of nodes) in the environment "
+                    "that loads the config, or split the file's models over several files",
+                )
+            ) from None
         mark = getattr(e, "problem_mark", None)
         line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise FileProblem(
             Problem(
                 "malformed-yaml",
