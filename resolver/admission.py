@@ -11,6 +11,10 @@ pool bookkeeping is quadratic in its queue).
 
 Queues are fair: ``asyncio.Semaphore`` and ``threading.Semaphore`` wake waiters in arrival
 order. Async queues belong to one event loop, like every asyncio primitive.
+
+A third kind paces rather than caps: :class:`PerTurn` lets at most so many callers through in
+one turn of the event loop, so that work a burst would start all at once (every call's first
+step, every new connection) is spread over turns and no turn blocks the loop for long.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import contextvars
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import (
     AbstractAsyncContextManager,
@@ -33,7 +38,7 @@ from .catalog import Provider
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Mark", "ahold", "hold", "pending", "sent", "track"]
+__all__ = ["Mark", "PerTurn", "ahold", "hold", "pending", "sent", "track"]
 
 
 # Classes rather than @contextmanager generators: they run on every attempt of every call.
@@ -174,3 +179,49 @@ def _held(provider: Provider, timeout: float | None) -> Iterator[bool]:
     finally:
         for gate in held:
             gate.release()
+
+
+class PerTurn:
+    """At most ``limit`` callers of :meth:`wait` pass in one turn of ``loop``, first come first
+    served; the others wait for the next turns."""
+
+    __slots__ = ("_limit", "_loop", "_passed", "_ticking", "_waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
+        self._loop = loop
+        self._limit = limit
+        self._passed = 0  # callers let through in this turn
+        self._ticking = False  # a _turn is scheduled for the next turn
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    async def wait(self) -> bool:
+        """Pass now if this turn has room and nobody waits, else wait in line. True if it
+        waited (a later turn)."""
+        if not self._waiting and self._passed < self._limit:
+            self._passed += 1
+            self._tick()
+            return False
+        future = self._loop.create_future()
+        self._waiting.append(future)
+        self._tick()
+        await future  # a cancelled waiter is skipped by _turn
+        return True
+
+    def _tick(self) -> None:
+        if not self._ticking:
+            self._ticking = True
+            self._loop.call_soon(self._turn)
+
+    def _turn(self) -> None:
+        # A new turn: wake the next ``limit`` waiters. They run in the turn after this one,
+        # which the count is for; a caller arriving then with nobody waiting adds to it.
+        self._ticking = False
+        self._passed = 0
+        waiting = self._waiting
+        while waiting and self._passed < self._limit:
+            future = waiting.popleft()
+            if not future.done():
+                future.set_result(None)
+                self._passed += 1
+        if self._passed:
+            self._tick()
