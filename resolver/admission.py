@@ -38,19 +38,21 @@ from .catalog import Provider
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Mark", "PerTurn", "ahold", "hold", "pending", "sent", "track"]
+__all__ = ["Mark", "PerTurn", "ahold", "hold", "pending", "reused", "sent", "track"]
 
 
 # Classes rather than @contextmanager generators: they run on every attempt of every call.
 
 
 class Mark:
-    """Whether the attempt running now has not sent its request yet."""
+    """Whether the attempt running now has not sent its request yet, and whether it went on a
+    connection that had served before."""
 
-    __slots__ = ("queued",)
+    __slots__ = ("queued", "reused")
 
     def __init__(self) -> None:
         self.queued = False
+        self.reused = False
 
 
 _mark: contextvars.ContextVar[Mark | None] = contextvars.ContextVar("resolver_mark", default=None)
@@ -79,11 +81,19 @@ def pending() -> None:
         mark.queued = True
 
 
-def sent() -> None:
-    """The running attempt's request has left (or, for a user's fn, is about to be made)."""
+def sent(reused: bool = False) -> None:
+    """The running attempt's request has left (or, for a user's fn, is about to be made);
+    ``reused``: on a pooled connection that served an earlier request."""
     mark = _mark.get()
     if mark is not None:
         mark.queued = False
+        mark.reused = reused
+
+
+def reused() -> bool:
+    """Whether the running attempt's request went on a pooled connection that served before."""
+    mark = _mark.get()
+    return mark is not None and mark.reused
 
 
 def _capped(provider: Provider) -> bool:

@@ -91,11 +91,13 @@ class _Pool:
 
     __slots__ = (
         "_by_origin",
+        "_fresh",
         "busy",
         "closer",
         "connects",
         "keepalive_s",
         "last_used",
+        "limit",
         "proxies",
         "session",
         "slots",
@@ -103,11 +105,16 @@ class _Pool:
         "warm",
     )
 
-    def __init__(
-        self, session: aiohttp.ClientSession, slots: asyncio.Semaphore, keepalive_s: float
-    ) -> None:
-        self.session = session
-        self.slots = slots
+    def __init__(self, limit: int, keepalive_s: float) -> None:
+        import aiohttp  # here, not at the top: sync chats never need it
+
+        connector = _connector_type()(
+            limit=limit, limit_per_host=limit, keepalive_timeout=keepalive_s
+        )
+        self.session = aiohttp.ClientSession(connector=connector)
+        self._fresh: aiohttp.ClientSession | None = None  # new connections only, for resends
+        self.limit = limit
+        self.slots = asyncio.Semaphore(limit)
         self.keepalive_s = keepalive_s
         self.busy = 0  # requests holding a slot
         self.warm = 0  # connections believed open: the most requests held at once lately
@@ -115,7 +122,7 @@ class _Pool:
         loop = asyncio.get_running_loop()
         self.starts = admission.PerTurn(loop, STARTS_PER_TURN)
         self.connects = admission.PerTurn(loop, CONNECTS_PER_TURN)
-        self.closer = _close_at_loop_shutdown(session)
+        self.closer = _close_at_loop_shutdown(self)
         # Read from the environment once, when the pool is made, as httpx does for chat().
         # aiohttp's own trust_env is not used: it reads ~/.netrc in a thread on every request.
         self.proxies = urllib.request.getproxies()
@@ -142,6 +149,39 @@ class _Pool:
     def leave(self) -> None:
         self.busy -= 1
         self.slots.release()
+
+    async def post(
+        self, url: str, headers: Mapping[str, str], body: bytes
+    ) -> aiohttp.ClientResponse:
+        """Send a request and read the answer's head. aiohttp reuses an idle pooled connection
+        without checking it: when the server had hung up on it, the request fails before any
+        byte of an answer, never having reached the server's handling. Such a request is sent
+        again, once, on a new connection."""
+        import aiohttp
+
+        proxy = self.proxy_for(url)
+        try:
+            return await self.session.post(url, headers=headers, data=body, proxy=proxy)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            # A disconnect mid-head carries the part read; a reset cannot say, and is taken
+            # as the server's hanging up on the idle connection.
+            if not admission.reused() or not isinstance(getattr(exc, "message", ""), str):
+                raise
+        return await self.fresh().post(url, headers=headers, data=body, proxy=proxy)
+
+    def fresh(self) -> aiohttp.ClientSession:
+        """A session that opens a new connection for every request (made on first use)."""
+        if self._fresh is None:
+            import aiohttp
+
+            connector = _connector_type()(force_close=True, limit=self.limit)
+            self._fresh = aiohttp.ClientSession(connector=connector)
+        return self._fresh
+
+    async def close(self) -> None:
+        await self.session.close()
+        if self._fresh is not None:
+            await self._fresh.close()
 
     def proxy_for(self, url: str) -> str | None:
         """The proxy for ``url`` as the environment names it (``HTTPS_PROXY``, ``NO_PROXY``...)."""
@@ -215,14 +255,7 @@ class Client:
         loop = asyncio.get_running_loop()
         pool = self._async.get(loop)
         if pool is None:
-            import aiohttp  # here, not at the top: sync chats never need it
-
-            n = self.max_connections
-            connector = _connector_type()(
-                limit=n, limit_per_host=n, keepalive_timeout=self.keepalive_s
-            )
-            session = aiohttp.ClientSession(connector=connector)
-            pool = self._async[loop] = _Pool(session, asyncio.Semaphore(n), self.keepalive_s)
+            pool = self._async[loop] = _Pool(self.max_connections, self.keepalive_s)
             await pool.closer.__anext__()  # the loop tracks its generators weakly
         return pool
 
@@ -249,7 +282,7 @@ class Client:
         self.close()
         pool = self._async.pop(asyncio.get_running_loop(), None)
         if pool is not None:
-            await pool.session.close()
+            await pool.close()
 
     # one attempt on one provider
 
@@ -297,11 +330,8 @@ class Client:
         seconds = _timeout(provider)
         try:
             url, headers, body = _request(provider, messages, params, environ)
-            proxy = pool.proxy_for(url)
             async with asyncio.timeout(seconds):
-                async with pool.session.post(
-                    url, headers=headers, data=body, proxy=proxy
-                ) as response:
+                async with await pool.post(url, headers, body) as response:
                     status, got, content = response.status, response.headers, await response.read()
         except TimeoutError as exc:  # aiohttp's socket timeouts are TimeoutErrors too
             raise ProviderError(
@@ -326,23 +356,32 @@ def _connector_type() -> type[aiohttp.TCPConnector]:
     class Connector(aiohttp.TCPConnector):
         """Marks the running attempt as sent once it holds a connection (aiohttp writes the
         request on it right away), so that a deadline that ends a call while it is still
-        connecting ends a call that never left. A tracing hook would say the same at the cost
-        of several awaited signals on every request."""
+        connecting ends a call that never left; and whether that connection served before.
+        A tracing hook would say the same at the cost of several awaited signals on every
+        request."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._served: weakref.WeakSet[Any] = weakref.WeakSet()
 
         async def connect(self, *args: Any, **kwargs: Any) -> Any:
             connection = await super().connect(*args, **kwargs)
-            admission.sent()
+            protocol = connection.protocol
+            reused = protocol in self._served
+            if not reused:
+                self._served.add(protocol)
+            admission.sent(reused)
             return connection
 
     return Connector
 
 
-async def _close_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+async def _close_at_loop_shutdown(pool: _Pool) -> AsyncGenerator[None, None]:
     # Suspended at its yield until the loop's shutdown_asyncgens() closes it.
     try:
         yield
     finally:
-        await session.close()
+        await pool.close()
 
 
 _default: Client | None = None
