@@ -73,17 +73,17 @@ class ChatResult:
     """The whole response body, as JSON."""
 
 
-# New connections started in one turn of the event loop, at most. Connecting is a system call
-# each (about 1 ms on a loaded 2-core machine): a cold burst starting all 256 in one turn
-# blocked the loop for a quarter of a second, in aiohttp used directly too. Measured on cold
-# bursts of 5,000 calls: 16 a turn blocked the loop least but took 1.7-1.9x aiohttp's wall
-# time (the pool fills slowly); 64 kept the block below aiohttp's at 1.1-1.6x.
-CONNECTS_PER_TURN = 64
+# Requests that begin in one turn of the event loop, at most: each is built and written, and
+# a cold pool's connects it (a system call, about 1 ms on a loaded 2-core machine; a cold burst
+# starting all 256 connections in one turn blocked the loop for a quarter of a second, in
+# aiohttp used directly too). Completions that free many slots in one turn wake as many
+# waiters, whose requests are then spread over the following turns.
+SENDS_PER_TURN = 64
 # Calls of achat that start in one turn, at most. A call's first step (its plan, deadline and
 # bookkeeping, up to the queue for a connection) costs tens of microseconds: 5,000 calls
 # started at once blocked the loop for 180 ms in their first turn. Paced, the first turn of
 # a burst only puts the calls in line.
-STARTS_PER_TURN = 256
+STARTS_PER_TURN = 64
 
 
 class _Pool:
@@ -92,17 +92,13 @@ class _Pool:
     __slots__ = (
         "_by_origin",
         "_fresh",
-        "busy",
         "closer",
-        "connects",
-        "keepalive_s",
-        "last_used",
         "limit",
         "proxies",
+        "sends",
         "session",
         "slots",
         "starts",
-        "warm",
     )
 
     def __init__(self, limit: int, keepalive_s: float) -> None:
@@ -115,13 +111,9 @@ class _Pool:
         self._fresh: aiohttp.ClientSession | None = None  # new connections only, for resends
         self.limit = limit
         self.slots = asyncio.Semaphore(limit)
-        self.keepalive_s = keepalive_s
-        self.busy = 0  # requests holding a slot
-        self.warm = 0  # connections believed open: the most requests held at once lately
-        self.last_used = 0.0
         loop = asyncio.get_running_loop()
         self.starts = admission.PerTurn(loop, STARTS_PER_TURN)
-        self.connects = admission.PerTurn(loop, CONNECTS_PER_TURN)
+        self.sends = admission.PerTurn(loop, SENDS_PER_TURN)
         self.closer = _close_at_loop_shutdown(self)
         # Read from the environment once, when the pool is made, as httpx does for chat().
         # aiohttp's own trust_env is not used: it reads ~/.netrc in a thread on every request.
@@ -129,25 +121,16 @@ class _Pool:
         self._by_origin: dict[tuple[str, str], str | None] = {}
 
     async def admit(self) -> None:
-        """Wait for a slot, in FIFO order; a request that will need a new connection also
-        waits for a loop turn with fewer than CONNECTS_PER_TURN connections started."""
+        """Wait for a slot, then for a loop turn with room for one more request to begin
+        (SENDS_PER_TURN), both in FIFO order."""
         await self.slots.acquire()
-        self.busy += 1
         try:
-            now = asyncio.get_running_loop().time()
-            if now - self.last_used > self.keepalive_s:
-                self.warm = 0  # idle longer than keep-alive: the connections are gone
-            self.last_used = now
-            if self.busy <= self.warm:
-                return  # an open connection is likely free for it (a guess: they are per host)
-            self.warm = self.busy
-            await self.connects.wait()
+            await self.sends.wait()
         except BaseException:
-            self.leave()
+            self.slots.release()
             raise
 
     def leave(self) -> None:
-        self.busy -= 1
         self.slots.release()
 
     async def post(
