@@ -42,7 +42,14 @@ from . import admission
 from .catalog import ErrorClass, Provider
 from .classify import Classify, classify_status, parse_retry_after
 from .errors import ProviderError, UnsupportedParameter, mask_secrets
-from .execute import Listener, Outcome, acall_with_fallback, call_with_fallback, time_left
+from .execute import (
+    _MIN_ATTEMPT_S,
+    Listener,
+    Outcome,
+    acall_with_fallback,
+    call_with_fallback,
+    time_left,
+)
 from .resolve import Resolver
 
 if TYPE_CHECKING:
@@ -242,16 +249,28 @@ class Client:
             await pool.closer.__anext__()  # the loop tracks its generators weakly
         return pool
 
-    async def _start(self, resolver: Resolver, deadline_s: float | None) -> float | None:
-        """Wait for a loop turn with room for one more call to start (STARTS_PER_TURN); gives
-        the call's ``deadline_s``, less the time it waited, so the deadline still counts from
-        the call."""
+    async def _start(
+        self, resolver: Resolver, deadline_s: float | None
+    ) -> tuple[float | None, str | None]:
+        """Wait for a loop turn with room for one more call to start (STARTS_PER_TURN). Gives
+        the call's ``deadline_s`` less the time it waited, so that the deadline still counts
+        from the call; and, when that wait used it up, why the call is never sent."""
         loop = asyncio.get_running_loop()
         began = loop.time()
         if not await (await self._pool()).starts.wait():
-            return deadline_s
+            return deadline_s, None
         budget = deadline_s if deadline_s is not None else resolver.policy.deadline_s
-        return None if budget is None else max(0.0, budget - (loop.time() - began))
+        if budget is None:
+            return None, None
+        waited = loop.time() - began
+        if budget - waited > _LAST_CHANCE_S:
+            return budget - waited, None
+        # Too late for a request. The call still makes its one attempt, which ends at once as
+        # never sent (class local): the same account as a call queued for a connection.
+        late = (
+            f"never sent: waited {waited:.3f}s for its turn to start, past the {budget:g}s deadline"
+        )
+        return _LAST_CHANCE_S, late
 
     def close(self) -> None:
         """Close the sync pool; async pools are dropped with their loops (or :meth:`aclose`)."""
@@ -330,6 +349,9 @@ class Client:
 
 
 _QUEUED = "never sent: waited for a free connection until the deadline passed"
+# What a call that waited past its deadline to start is given to make its attempt (which ends
+# as never sent): more than the executor's least time for an attempt.
+_LAST_CHANCE_S = 2 * _MIN_ATTEMPT_S
 
 
 @functools.cache
@@ -446,10 +468,16 @@ async def achat(
     """:func:`chat` for asyncio. Cancelling it cancels the request in flight."""
     _refuse_unsupported(params)
     pool = client or default_client()
-    deadline_s = await pool._start(resolver, deadline_s)
+    deadline_s, late = await pool._start(resolver, deadline_s)
+
+    async def send(provider: Provider) -> ChatResult:
+        if late is not None:
+            raise ProviderError("local", late, provider_id=provider.id)
+        return await pool.acall(provider, messages, params, environ)
+
     return await acall_with_fallback(
         model_id,
-        lambda provider: pool.acall(provider, messages, params, environ),
+        send,
         resolver=resolver,
         environ=environ,
         deadline_s=deadline_s,
