@@ -16,6 +16,8 @@ httpx's async pool blocked the event loop for seconds in its bookkeeping (issue 
 are in bench/README.md). Requests beyond ``max_connections`` wait in our own FIFO queue
 (:mod:`resolver.admission`), never in the HTTP library's: a request's ``timeout_s`` starts when
 it is sent, and a call whose deadline passes while it waits was never sent (class ``local``).
+A burst is spread over the loop's turns (STARTS_PER_TURN, SENDS_PER_TURN), so that no turn
+blocks the loop with the work of thousands of calls at once.
 
 This module imports httpx (and aiohttp when an async chat is made); ``import resolver`` does
 not, until a chat is made.
