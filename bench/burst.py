@@ -4,13 +4,20 @@ Each round starts N calls at once on a pool with no connection open yet, against
 loopback server in a process of its own (bench/fast_server.py, aiohttp's web server), and
 does the same N requests with aiohttp directly on an equally sized pool. It reports the wall
 time, each call's latency (p50, p99) and the longest time the event loop was blocked, read by
-a ticker that asks to wake every millisecond and records how late it woke.
+a ticker that asks to wake every millisecond and records how late it woke. Each side then
+idles past its pool's keep-alive and does the same again, on a pool gone cold.
+
+Two rows show what is not either client's: the harness alone (the gather of N tasks that only
+yield, with the same ticker), and the longest pause of Python's garbage collector in each
+round (read from ``gc.callbacks``; a full collection walks every object of the process, and
+a burst of thousands of calls in flight sets one off).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import statistics
 import subprocess
@@ -23,6 +30,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 MODEL = "deepseek-r1-0528-syn"
 MESSAGES = [{"role": "user", "content": "Will it rain tomorrow? Answer yes or no."}]
+KEEPALIVE_S = 2.0
+"""Both sides' pool keep-alive: short, so that the idle gap between rounds stays short."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,21 @@ class Round:
     p50: float
     p99: float
     lag: float
+    gc: float
+    """The longest garbage-collector pause during the round."""
+
+
+@dataclass(frozen=True)
+class Burst:
+    """Median rounds of one burst size."""
+
+    ours: Round
+    theirs: Round
+    ours_idle: Round
+    """After an idle gap longer than the pool's keep-alive."""
+    theirs_idle: Round
+    harness: Round
+    """N tasks that only yield: what the harness itself costs."""
 
 
 @contextlib.contextmanager
@@ -55,6 +79,13 @@ async def _round(n: int, one: Callable[[], Awaitable[None]]) -> Round:
     loop = asyncio.get_running_loop()
     worst = 0.0
     done = False
+    collecting = [0.0, 0.0]  # since, longest
+
+    def collector(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting[0] = time.perf_counter()
+        else:
+            collecting[1] = max(collecting[1], time.perf_counter() - collecting[0])
 
     async def ticker() -> None:
         nonlocal worst
@@ -70,17 +101,23 @@ async def _round(n: int, one: Callable[[], Awaitable[None]]) -> Round:
 
     tick = asyncio.create_task(ticker())
     await asyncio.sleep(0.01)  # the ticker is running before the burst starts
+    gc.callbacks.append(collector)
     start = time.perf_counter()
-    latencies = sorted(await asyncio.gather(*(timed() for _ in range(n))))
-    wall = time.perf_counter() - start
+    try:
+        latencies = sorted(await asyncio.gather(*(timed() for _ in range(n))))
+    finally:
+        wall = time.perf_counter() - start
+        gc.callbacks.remove(collector)
     done = True
     await tick
-    return Round(wall, latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)], worst)
+    p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+    return Round(wall, p50, p99, worst, collecting[1])
 
 
-def burst_rounds(base_url: str, n: int, repeat: int) -> tuple[Round, Round]:
+def burst_rounds(base_url: str, n: int, repeat: int) -> Burst:
     """Median rounds of N concurrent calls through `achat` and through aiohttp directly,
-    alternated, each on a cold pool of its own."""
+    alternated, each on a cold pool of its own and again after an idle gap; and of the
+    harness alone."""
     import aiohttp
 
     import resolver
@@ -98,8 +135,8 @@ def burst_rounds(base_url: str, n: int, repeat: int) -> tuple[Round, Round]:
         "Authorization": f"Bearer {environ[provider.api_key_env or '']}",
     }
 
-    async def ours() -> Round:
-        async with Client() as pool:
+    async def ours() -> tuple[Round, Round]:
+        async with Client(keepalive_s=KEEPALIVE_S) as pool:
 
             async def one() -> None:
                 outcome = await resolver.achat(
@@ -107,10 +144,12 @@ def burst_rounds(base_url: str, n: int, repeat: int) -> tuple[Round, Round]:
                 )
                 assert outcome.value.content
 
-            return await _round(n, one)
+            return await _cold_then_idle(n, one)
 
-    async def direct() -> Round:
-        connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=MAX_CONNECTIONS)
+    async def direct() -> tuple[Round, Round]:
+        connector = aiohttp.TCPConnector(
+            limit=MAX_CONNECTIONS, limit_per_host=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S
+        )
         async with aiohttp.ClientSession(connector=connector) as session:
 
             async def one() -> None:
@@ -119,17 +158,25 @@ def burst_rounds(base_url: str, n: int, repeat: int) -> tuple[Round, Round]:
                     answer = json.loads(await response.read())
                 assert answer["choices"][0]["message"]["content"]
 
-            return await _round(n, one)
+            return await _cold_then_idle(n, one)
 
-    mine: list[Round] = []
-    theirs: list[Round] = []
+    rounds: dict[str, list[Round]] = {f: [] for f in Burst.__dataclass_fields__}
     for _ in range(repeat):
-        mine.append(asyncio.run(ours()))
-        theirs.append(asyncio.run(direct()))
-    return _median(mine), _median(theirs)
+        for side, run in (("ours", ours), ("theirs", direct)):
+            cold, idle = asyncio.run(run())
+            rounds[side].append(cold)
+            rounds[f"{side}_idle"].append(idle)
+        rounds["harness"].append(asyncio.run(_round(n, lambda: asyncio.sleep(0))))
+    return Burst(**{f: _median(x) for f, x in rounds.items()})
+
+
+async def _cold_then_idle(n: int, one: Callable[[], Awaitable[None]]) -> tuple[Round, Round]:
+    cold = await _round(n, one)
+    await asyncio.sleep(KEEPALIVE_S * 1.5)  # every pooled connection has expired
+    return cold, await _round(n, one)
 
 
 def _median(rounds: list[Round]) -> Round:
     return Round(
-        *(statistics.median(getattr(x, f) for x in rounds) for f in ("wall", "p50", "p99", "lag"))
+        *(statistics.median(getattr(x, f) for x in rounds) for f in Round.__dataclass_fields__)
     )

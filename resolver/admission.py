@@ -11,6 +11,10 @@ pool bookkeeping is quadratic in its queue).
 
 Queues are fair: ``asyncio.Semaphore`` and ``threading.Semaphore`` wake waiters in arrival
 order. Async queues belong to one event loop, like every asyncio primitive.
+
+A third kind paces rather than caps: :class:`PerTurn` lets at most so many callers through in
+one turn of the event loop, so that work a burst would start all at once (every call's first
+step, every new connection) is spread over turns and no turn blocks the loop for long.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import contextvars
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import (
     AbstractAsyncContextManager,
@@ -33,19 +38,21 @@ from .catalog import Provider
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Mark", "ahold", "hold", "pending", "sent", "track"]
+__all__ = ["Mark", "PerTurn", "ahold", "hold", "pending", "reused", "sent", "track"]
 
 
 # Classes rather than @contextmanager generators: they run on every attempt of every call.
 
 
 class Mark:
-    """Whether the attempt running now has not sent its request yet."""
+    """Whether the attempt running now has not sent its request yet, and whether it went on a
+    connection that had served before."""
 
-    __slots__ = ("queued",)
+    __slots__ = ("queued", "reused")
 
     def __init__(self) -> None:
         self.queued = False
+        self.reused = False
 
 
 _mark: contextvars.ContextVar[Mark | None] = contextvars.ContextVar("resolver_mark", default=None)
@@ -74,11 +81,19 @@ def pending() -> None:
         mark.queued = True
 
 
-def sent() -> None:
-    """The running attempt's request has left (or, for a user's fn, is about to be made)."""
+def sent(reused: bool = False) -> None:
+    """The running attempt's request has left (or, for a user's fn, is about to be made);
+    ``reused``: on a pooled connection that served an earlier request."""
     mark = _mark.get()
     if mark is not None:
         mark.queued = False
+        mark.reused = reused
+
+
+def reused() -> bool:
+    """Whether the running attempt's request went on a pooled connection that served before."""
+    mark = _mark.get()
+    return mark is not None and mark.reused
 
 
 def _capped(provider: Provider) -> bool:
@@ -174,3 +189,49 @@ def _held(provider: Provider, timeout: float | None) -> Iterator[bool]:
     finally:
         for gate in held:
             gate.release()
+
+
+class PerTurn:
+    """At most ``limit`` callers of :meth:`wait` pass in one turn of ``loop``, first come first
+    served; the others wait for the next turns."""
+
+    __slots__ = ("_limit", "_loop", "_passed", "_ticking", "_waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int) -> None:
+        self._loop = loop
+        self._limit = limit
+        self._passed = 0  # callers let through in this turn
+        self._ticking = False  # a _turn is scheduled for the next turn
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    async def wait(self) -> bool:
+        """Pass now if this turn has room and nobody waits, else wait in line. True if it
+        waited (a later turn)."""
+        if not self._waiting and self._passed < self._limit:
+            self._passed += 1
+            self._tick()
+            return False
+        future = self._loop.create_future()
+        self._waiting.append(future)
+        self._tick()
+        await future  # a cancelled waiter is skipped by _turn
+        return True
+
+    def _tick(self) -> None:
+        if not self._ticking:
+            self._ticking = True
+            self._loop.call_soon(self._turn)
+
+    def _turn(self) -> None:
+        # A new turn: wake the next ``limit`` waiters. They run in the turn after this one,
+        # which the count is for; a caller arriving then with nobody waiting adds to it.
+        self._ticking = False
+        self._passed = 0
+        waiting = self._waiting
+        while waiting and self._passed < self._limit:
+            future = waiting.popleft()
+            if not future.done():
+                future.set_result(None)
+                self._passed += 1
+        if self._passed:
+            self._tick()

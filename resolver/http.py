@@ -16,6 +16,8 @@ httpx's async pool blocked the event loop for seconds in its bookkeeping (issue 
 are in bench/README.md). Requests beyond ``max_connections`` wait in our own FIFO queue
 (:mod:`resolver.admission`), never in the HTTP library's: a request's ``timeout_s`` starts when
 it is sent, and a call whose deadline passes while it waits was never sent (class ``local``).
+A burst is spread over the loop's turns (STARTS_PER_TURN, SENDS_PER_TURN), so that no turn
+blocks the loop with the work of thousands of calls at once.
 
 This module imports httpx (and aiohttp when an async chat is made); ``import resolver`` does
 not, until a chat is made.
@@ -42,7 +44,14 @@ from . import admission
 from .catalog import ErrorClass, Provider
 from .classify import Classify, classify_status, parse_retry_after
 from .errors import ProviderError, UnsupportedParameter, mask_secrets
-from .execute import Listener, Outcome, acall_with_fallback, call_with_fallback, time_left
+from .execute import (
+    _MIN_ATTEMPT_S,
+    Listener,
+    Outcome,
+    acall_with_fallback,
+    call_with_fallback,
+    time_left,
+)
 from .resolve import Resolver
 
 if TYPE_CHECKING:
@@ -73,12 +82,17 @@ class ChatResult:
     """The whole response body, as JSON."""
 
 
-# New connections started in one turn of the event loop, at most. Connecting is a system call
-# each (about 1 ms on a loaded 2-core machine): a cold burst starting all 256 in one turn
-# blocked the loop for a quarter of a second, in aiohttp used directly too. Measured on cold
-# bursts of 5,000 calls: 16 a turn blocked the loop least but took 1.7-1.9x aiohttp's wall
-# time (the pool fills slowly); 64 kept the block below aiohttp's at 1.1-1.6x.
-CONNECTS_PER_TURN = 64
+# Requests that begin in one turn of the event loop, at most: each is built and written, and
+# a cold pool's connects it (a system call, about 1 ms on a loaded 2-core machine; a cold burst
+# starting all 256 connections in one turn blocked the loop for a quarter of a second, in
+# aiohttp used directly too). Completions that free many slots in one turn wake as many
+# waiters, whose requests are then spread over the following turns.
+SENDS_PER_TURN = 64
+# Calls of achat that start in one turn, at most. A call's first step (its plan, deadline and
+# bookkeeping, up to the queue for a connection) costs tens of microseconds: 5,000 calls
+# started at once blocked the loop for 180 ms in their first turn. Paced, the first turn of
+# a burst only puts the calls in line.
+STARTS_PER_TURN = 64
 
 
 class _Pool:
@@ -86,62 +100,80 @@ class _Pool:
 
     __slots__ = (
         "_by_origin",
-        "_connecting",
-        "busy",
+        "_fresh",
         "closer",
-        "keepalive_s",
-        "last_used",
+        "limit",
         "proxies",
+        "sends",
         "session",
         "slots",
-        "warm",
+        "starts",
     )
 
-    def __init__(
-        self, session: aiohttp.ClientSession, slots: asyncio.Semaphore, keepalive_s: float
-    ) -> None:
-        self.session = session
-        self.slots = slots
-        self.keepalive_s = keepalive_s
-        self.busy = 0  # requests holding a slot
-        self.warm = 0  # connections believed open: the most requests held at once lately
-        self.last_used = 0.0
-        self._connecting = 0  # new connections started in this loop turn
-        self.closer = _close_at_loop_shutdown(session)
+    def __init__(self, limit: int, keepalive_s: float) -> None:
+        import aiohttp  # here, not at the top: sync chats never need it
+
+        connector = _connector_type()(
+            limit=limit, limit_per_host=limit, keepalive_timeout=keepalive_s
+        )
+        self.session = aiohttp.ClientSession(connector=connector)
+        self._fresh: aiohttp.ClientSession | None = None  # new connections only, for resends
+        self.limit = limit
+        self.slots = asyncio.Semaphore(limit)
+        loop = asyncio.get_running_loop()
+        self.starts = admission.PerTurn(loop, STARTS_PER_TURN)
+        self.sends = admission.PerTurn(loop, SENDS_PER_TURN)
+        self.closer = _close_at_loop_shutdown(self)
         # Read from the environment once, when the pool is made, as httpx does for chat().
         # aiohttp's own trust_env is not used: it reads ~/.netrc in a thread on every request.
         self.proxies = urllib.request.getproxies()
         self._by_origin: dict[tuple[str, str], str | None] = {}
 
     async def admit(self) -> None:
-        """Wait for a slot, in FIFO order; a request that will need a new connection also
-        waits for a loop turn with fewer than CONNECTS_PER_TURN connections started."""
+        """Wait for a slot, then for a loop turn with room for one more request to begin
+        (SENDS_PER_TURN), both in FIFO order."""
         await self.slots.acquire()
-        self.busy += 1
         try:
-            loop = asyncio.get_running_loop()
-            now = loop.time()
-            if now - self.last_used > self.keepalive_s:
-                self.warm = 0  # idle longer than keep-alive: the connections are gone
-            self.last_used = now
-            if self.busy <= self.warm:
-                return  # an open connection is likely free for it (a guess: they are per host)
-            self.warm = self.busy
-            while self._connecting >= CONNECTS_PER_TURN:
-                await asyncio.sleep(0)
-            if self._connecting == 0:
-                loop.call_soon(self._next_turn)
-            self._connecting += 1
+            await self.sends.wait()
         except BaseException:
-            self.leave()
+            self.slots.release()
             raise
 
-    def _next_turn(self) -> None:
-        self._connecting = 0
-
     def leave(self) -> None:
-        self.busy -= 1
         self.slots.release()
+
+    async def post(
+        self, url: str, headers: Mapping[str, str], body: bytes
+    ) -> aiohttp.ClientResponse:
+        """Send a request and read the answer's head. aiohttp reuses an idle pooled connection
+        without checking it: when the server had hung up on it, the request fails before any
+        byte of an answer, never having reached the server's handling. Such a request is sent
+        again, once, on a new connection."""
+        import aiohttp
+
+        proxy = self.proxy_for(url)
+        try:
+            return await self.session.post(url, headers=headers, data=body, proxy=proxy)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            # A disconnect mid-head carries the part read; a reset cannot say, and is taken
+            # as the server's hanging up on the idle connection.
+            if not admission.reused() or not isinstance(getattr(exc, "message", ""), str):
+                raise
+        return await self.fresh().post(url, headers=headers, data=body, proxy=proxy)
+
+    def fresh(self) -> aiohttp.ClientSession:
+        """A session that opens a new connection for every request (made on first use)."""
+        if self._fresh is None:
+            import aiohttp
+
+            connector = _connector_type()(force_close=True, limit=self.limit)
+            self._fresh = aiohttp.ClientSession(connector=connector)
+        return self._fresh
+
+    async def close(self) -> None:
+        await self.session.close()
+        if self._fresh is not None:
+            await self._fresh.close()
 
     def proxy_for(self, url: str) -> str | None:
         """The proxy for ``url`` as the environment names it (``HTTPS_PROXY``, ``NO_PROXY``...)."""
@@ -215,16 +247,32 @@ class Client:
         loop = asyncio.get_running_loop()
         pool = self._async.get(loop)
         if pool is None:
-            import aiohttp  # here, not at the top: sync chats never need it
-
-            n = self.max_connections
-            connector = _connector_type()(
-                limit=n, limit_per_host=n, keepalive_timeout=self.keepalive_s
-            )
-            session = aiohttp.ClientSession(connector=connector)
-            pool = self._async[loop] = _Pool(session, asyncio.Semaphore(n), self.keepalive_s)
+            pool = self._async[loop] = _Pool(self.max_connections, self.keepalive_s)
             await pool.closer.__anext__()  # the loop tracks its generators weakly
         return pool
+
+    async def _start(
+        self, resolver: Resolver, deadline_s: float | None
+    ) -> tuple[float | None, str | None]:
+        """Wait for a loop turn with room for one more call to start (STARTS_PER_TURN). Gives
+        the call's ``deadline_s`` less the time it waited, so that the deadline still counts
+        from the call; and, when that wait used it up, why the call is never sent."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        if not await (await self._pool()).starts.wait():
+            return deadline_s, None
+        budget = deadline_s if deadline_s is not None else resolver.policy.deadline_s
+        if budget is None:
+            return None, None
+        waited = loop.time() - began
+        if budget - waited > _LAST_CHANCE_S:
+            return budget - waited, None
+        # Too late for a request. The call still makes its one attempt, which ends at once as
+        # never sent (class local): the same account as a call queued for a connection.
+        late = (
+            f"never sent: waited {waited:.3f}s for its turn to start, past the {budget:g}s deadline"
+        )
+        return _LAST_CHANCE_S, late
 
     def close(self) -> None:
         """Close the sync pool; async pools are dropped with their loops (or :meth:`aclose`)."""
@@ -238,7 +286,7 @@ class Client:
         self.close()
         pool = self._async.pop(asyncio.get_running_loop(), None)
         if pool is not None:
-            await pool.session.close()
+            await pool.close()
 
     # one attempt on one provider
 
@@ -286,11 +334,8 @@ class Client:
         seconds = _timeout(provider)
         try:
             url, headers, body = _request(provider, messages, params, environ)
-            proxy = pool.proxy_for(url)
             async with asyncio.timeout(seconds):
-                async with pool.session.post(
-                    url, headers=headers, data=body, proxy=proxy
-                ) as response:
+                async with await pool.post(url, headers, body) as response:
                     status, got, content = response.status, response.headers, await response.read()
         except TimeoutError as exc:  # aiohttp's socket timeouts are TimeoutErrors too
             raise ProviderError(
@@ -306,6 +351,9 @@ class Client:
 
 
 _QUEUED = "never sent: waited for a free connection until the deadline passed"
+# What a call that waited past its deadline to start is given to make its attempt (which ends
+# as never sent): more than the executor's least time for an attempt.
+_LAST_CHANCE_S = 2 * _MIN_ATTEMPT_S
 
 
 @functools.cache
@@ -315,23 +363,32 @@ def _connector_type() -> type[aiohttp.TCPConnector]:
     class Connector(aiohttp.TCPConnector):
         """Marks the running attempt as sent once it holds a connection (aiohttp writes the
         request on it right away), so that a deadline that ends a call while it is still
-        connecting ends a call that never left. A tracing hook would say the same at the cost
-        of several awaited signals on every request."""
+        connecting ends a call that never left; and whether that connection served before.
+        A tracing hook would say the same at the cost of several awaited signals on every
+        request."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._served: weakref.WeakSet[Any] = weakref.WeakSet()
 
         async def connect(self, *args: Any, **kwargs: Any) -> Any:
             connection = await super().connect(*args, **kwargs)
-            admission.sent()
+            protocol = connection.protocol
+            reused = protocol in self._served
+            if not reused:
+                self._served.add(protocol)
+            admission.sent(reused)
             return connection
 
     return Connector
 
 
-async def _close_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+async def _close_at_loop_shutdown(pool: _Pool) -> AsyncGenerator[None, None]:
     # Suspended at its yield until the loop's shutdown_asyncgens() closes it.
     try:
         yield
     finally:
-        await session.close()
+        await pool.close()
 
 
 _default: Client | None = None
@@ -413,9 +470,16 @@ async def achat(
     """:func:`chat` for asyncio. Cancelling it cancels the request in flight."""
     _refuse_unsupported(params)
     pool = client or default_client()
+    deadline_s, late = await pool._start(resolver, deadline_s)
+
+    async def send(provider: Provider) -> ChatResult:
+        if late is not None:
+            raise ProviderError("local", late, provider_id=provider.id)
+        return await pool.acall(provider, messages, params, environ)
+
     return await acall_with_fallback(
         model_id,
-        lambda provider: pool.acall(provider, messages, params, environ),
+        send,
         resolver=resolver,
         environ=environ,
         deadline_s=deadline_s,

@@ -146,8 +146,10 @@ def test_vendor_cap_is_shared_by_its_models(chat_server, keys):
     sent = [
         a for a in _attempts(results) if a.sent and r.providers[a.provider_id].vendor == "synthetic"
     ]
-    assert len(sent) <= 2  # one at a time, 0.3 s each, within 0.45 s
-    assert sum(not a.sent for a in _attempts(results)) >= len(others) * 2 - 2
+    # One at a time, 0.3 s each, within 0.45 s: two, and one more when the cap frees at the
+    # second's deadline and a call whose first step ran a little later still has time left.
+    assert len(sent) <= 3
+    assert sum(not a.sent for a in _attempts(results)) >= len(others) * 2 - 3
 
 
 def test_sync_chat_burst_through_a_small_pool_is_served(roomy, chat_server, keys):
