@@ -1,0 +1,130 @@
+"""`fallback-resolver serve --workers 2`: the supervisor forwards SIGHUP to each worker, which
+reloads (or refuses a bad config) in-process as a single gateway does; SIGTERM drains each
+worker's requests in flight; a worker that dies is replaced."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import MESSAGES, PRIMARY
+from gateway_support import sdk
+from test_gateway_process import STREAMED, serve
+from test_gateway_reload import TOGGLED, Traffic, listed, snapshot_of, wait_for
+
+WORKERS = ["--workers", "2"]
+FRESH = 8
+"""Requests each on a new connection: the kernel spreads them over both workers."""
+
+
+def json_lines(log: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+def events(log: Path, name: str) -> list[dict[str, object]]:
+    return [line for line in json_lines(log) if line.get("event") == name]
+
+
+def test_sighup_reloads_every_worker_and_a_bad_config_is_refused(chat_server, keys, tmp_path):
+    """Under traffic, SIGHUP to the supervisor swaps a new snapshot into both workers; a broken
+    snapshot then is refused by both, which keep serving the last good config and answer
+    /readyz degraded naming the file; no request is lost."""
+    path = tmp_path / "fallbacks.json"
+    snapshot_of(chat_server, path)
+    log = tmp_path / "gateway.log"
+    with serve(["--snapshot", str(path), *WORKERS], keys, log) as (proc, url):
+        root = url.removesuffix("/v1")
+        wait_for(lambda: len(events(log, "worker_started")) == 2)
+        traffic = Traffic(url)
+        wait_for(lambda: len(traffic.statuses) >= 20)
+
+        snapshot_of(chat_server, path, f"++models={{{TOGGLED}: {{enabled: false}}}}")
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: len(events(log, "reloaded")) == 2)
+        models_seen = [TOGGLED in listed(url) for _ in range(FRESH)]
+
+        path.write_text('{"truncated', encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: len(events(log, "reload_refused")) == 2)
+        ready = [httpx.get(f"{root}/readyz").json() for _ in range(FRESH)]
+        count = len(traffic.statuses)
+        wait_for(lambda: len(traffic.statuses) >= count + 20)
+        still_listed = [TOGGLED in listed(url) for _ in range(FRESH)]
+        statuses = traffic.finish()
+
+    assert set(statuses) == {200}
+    assert models_seen == [False] * FRESH
+    assert {r["status"] for r in ready} == {"degraded"}
+    assert all(str(path) in " ".join(r["reasons"]) for r in ready)
+    assert still_listed == [False] * FRESH
+    assert not events(log, "worker_died")
+
+
+def test_sigterm_drains_each_worker(chat_server, roomy, keys, tmp_path):
+    """SIGTERM to the supervisor while slow completions and stalled streams are in flight on
+    the workers: each ends with its full answer (one access line each), then the supervisor
+    exits 0 and the port closes."""
+    path = tmp_path / "fallbacks.json"
+    snapshot_of(chat_server, path)
+    chat_server.set_fault(roomy.providers[PRIMARY].model, "slow", delay_s=1.5)
+    chat_server.set_fault(roomy.providers[STREAMED].model, "sse_stall", after=1, delay_s=1.5)
+    log = tmp_path / "gateway.log"
+    args = ["--snapshot", str(path), "--grace-s", "20", *WORKERS]
+    with serve(args, keys, log) as (proc, url):
+        wait_for(lambda: len(events(log, "worker_started")) == 2)
+
+        def plain() -> str:
+            answer = sdk(url, timeout=30).chat.completions.create(model=PRIMARY, messages=MESSAGES)
+            return answer.choices[0].message.content or ""
+
+        def streamed() -> str:
+            client = sdk(url, timeout=30)
+            stream = client.chat.completions.create(model=STREAMED, messages=MESSAGES, stream=True)
+            return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+        with ThreadPoolExecutor(12) as pool:
+            futures = [pool.submit(plain) for _ in range(6)]
+            futures += [pool.submit(streamed) for _ in range(6)]
+            wait_for(lambda: len(chat_server.requests) >= 12)
+            proc.send_signal(signal.SIGTERM)
+            answers = [f.result() for f in futures]
+        assert proc.wait(timeout=30) == 0
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"{url.removesuffix('/v1')}/healthz", timeout=1)
+
+    assert answers[:6] == [f"ok from {roomy.providers[PRIMARY].model}"] * 6
+    assert answers[6:] == [f"ok from {roomy.providers[STREAMED].model}"] * 6
+    assert len([line for line in json_lines(log) if "path" in line]) == 12
+
+
+def test_a_worker_that_dies_is_replaced(chat_server, keys, tmp_path):
+    """A worker killed outright is started again in its slot: requests keep being answered and
+    the next SIGHUP reaches the new worker too."""
+    path = tmp_path / "fallbacks.json"
+    snapshot_of(chat_server, path)
+    log = tmp_path / "gateway.log"
+    with serve(["--snapshot", str(path), *WORKERS], keys, log) as (proc, url):
+        wait_for(lambda: len(events(log, "worker_started")) == 2)
+        victim = events(log, "worker_started")[0]
+        os.kill(int(str(victim["pid"])), signal.SIGKILL)
+        wait_for(lambda: len(events(log, "worker_started")) == 3)
+        client = sdk(url)
+        answers = [
+            client.chat.completions.create(model=PRIMARY, messages=MESSAGES) for _ in range(20)
+        ]
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: len(events(log, "reloaded")) == 2)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+    died = events(log, "worker_died")
+    assert [(d["worker"], d["pid"], d["exitcode"]) for d in died] == [
+        (victim["worker"], victim["pid"], -signal.SIGKILL)
+    ]
+    assert events(log, "worker_started")[2]["worker"] == victim["worker"]
+    assert {a.model for a in answers} == {PRIMARY}
