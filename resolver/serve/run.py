@@ -177,6 +177,7 @@ def serve(
         "access_log": False,  # ours is one JSON line per request, with attribution
         "timeout_graceful_shutdown": max(1, round(grace_s)),
         "lifespan": "on",
+        "proxy_headers": False,  # nothing reads the client's address
     }
     if workers > 1:
         target = functools.partial(worker, setup, options)
