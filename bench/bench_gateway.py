@@ -13,6 +13,8 @@ processes of their own on the same cores. Sections:
   gateway; the 200 clients start spread over one delay, so that requests arrive evenly, not in
   waves of 200. Rounds alternate between the two ways; p50 and p99 each way, and the
   milliseconds the gateway adds (targets: +1 ms at p50, +5 ms at p99);
+- one completion at a time, straight and through the gateway: what the gateway adds to a
+  request with nothing queued;
 - throughput at saturation: 200 closed-loop clients against the upstream answering at once,
   straight and through the gateway, interleaved in rounds: requests per second each way, and
   the gateway's CPU per completion (one worker) read from /proc; a reference, not a target;
@@ -268,6 +270,29 @@ async def saturated(
     return total / spent[0], total / spent[1], per_request
 
 
+async def one_at_a_time(
+    base_url: str, base_model: str, gateway_url: str, rounds: int, per_round: int
+) -> tuple[list[float], list[float]]:
+    """Latencies of one completion at a time (nothing queued anywhere), straight to the
+    upstream answering at once and through the gateway, alternating rounds."""
+    direct: list[float] = []
+    through: list[float] = []
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for n in range(rounds + 1):  # round 0 warms both up and is not counted
+            for url, model, into in (
+                (base_url, base_model, direct),
+                (gateway_url, PRIMARY, through),
+            ):
+                body = {"model": model, "messages": MESSAGES}
+                took = [
+                    await timed(session, url + "/chat/completions", body) for _ in range(per_round)
+                ]
+                if n:
+                    into.extend(took)
+    return direct, through
+
+
 def cpu_of(pid: int | None) -> float:
     return cpu_seconds(pid) if pid is not None else 0.0
 
@@ -342,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
             direct_rps, gateway_rps, cpu = asyncio.run(
                 saturated(upstream_url, primary_model, gateway_url, rounds, pid)
             )
+            alone = asyncio.run(
+                one_at_a_time(upstream_url, primary_model, gateway_url, paced_rounds, 250)
+            )
             if litellm is not None:
                 proxy, proxy_url = litellm_proxy(litellm, upstream_url, tmp)
                 children.append(proxy)
@@ -410,6 +438,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{(pct(through, 99) - pct(direct, 99)) * 1000:+.2f} ms (straight p50 "
         f"{p50(direct) * 1000:.2f} ms, p99 {pct(direct, 99) * 1000:.2f} ms; {len(through):,} "
         "completions each way)"
+    )
+    print(
+        f"- one completion at a time (the upstream answering at once): added at p50 "
+        f"{(p50(alone[1]) - p50(alone[0])) * 1000:+.2f} ms, at p99 "
+        f"{(pct(alone[1], 99) - pct(alone[0], 99)) * 1000:+.2f} ms (straight p50 "
+        f"{p50(alone[0]) * 1000:.2f} ms)"
     )
     spent = f"; the gateway's CPU {cpu * 1e6:,.0f} us per completion" if cpu is not None else ""
     print(
