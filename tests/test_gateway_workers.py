@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 from conftest import MESSAGES, PRIMARY
 from gateway_support import sdk
@@ -128,3 +129,27 @@ def test_a_worker_that_dies_is_replaced(chat_server, keys, tmp_path):
     ]
     assert events(log, "worker_started")[2]["worker"] == victim["worker"]
     assert {a.model for a in answers} == {PRIMARY}
+
+
+def test_a_stream_outlasting_the_grace_period_is_cut(chat_server, roomy, keys, tmp_path):
+    """SIGTERM with --grace-s 1 while a stream stalls for a minute: the supervisor still
+    exits, and the client sees the stream break rather than end as a complete answer."""
+    path = tmp_path / "fallbacks.json"
+    snapshot_of(chat_server, path)
+    chat_server.set_fault(roomy.providers[STREAMED].model, "sse_stall", after=1, delay_s=60)
+    log = tmp_path / "gateway.log"
+    args = ["--snapshot", str(path), "--grace-s", "1", *WORKERS]
+    with serve(args, keys, log) as (proc, url):
+        wait_for(lambda: len(events(log, "worker_started")) == 2)
+        stream = sdk(url, timeout=90).chat.completions.create(
+            model=STREAMED, messages=MESSAGES, stream=True
+        )
+        first = next(iter(stream))
+        proc.send_signal(signal.SIGTERM)
+        with pytest.raises((openai.APIError, httpx.HTTPError)):
+            for _ in stream:
+                pass
+        exitcode = proc.wait(timeout=30)
+
+    assert first.model == STREAMED  # the stream had begun
+    assert exitcode == 0
