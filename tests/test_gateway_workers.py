@@ -31,6 +31,17 @@ def events(log: Path, name: str) -> list[dict[str, object]]:
     return [line for line in json_lines(log) if line.get("event") == name]
 
 
+def serving(log: Path, pid: object) -> bool:
+    """Whether worker ``pid`` has loaded its config and is serving (uvicorn's own line)."""
+    return f"Started server process [{pid}]" in log.read_text()
+
+
+def wait_until_both_serve(log: Path) -> None:
+    wait_for(lambda: len(events(log, "worker_started")) == 2)
+    for started in events(log, "worker_started"):
+        wait_for(lambda pid=started["pid"]: serving(log, pid))
+
+
 def test_sighup_reloads_every_worker_and_a_bad_config_is_refused(chat_server, keys, tmp_path):
     """Under traffic, SIGHUP to the supervisor swaps a new snapshot into both workers; a broken
     snapshot then is refused by both, which keep serving the last good config and answer
@@ -40,7 +51,7 @@ def test_sighup_reloads_every_worker_and_a_bad_config_is_refused(chat_server, ke
     log = tmp_path / "gateway.log"
     with serve(["--snapshot", str(path), *WORKERS], keys, log) as (proc, url):
         root = url.removesuffix("/v1")
-        wait_for(lambda: len(events(log, "worker_started")) == 2)
+        wait_until_both_serve(log)
         traffic = Traffic(url)
         wait_for(lambda: len(traffic.statuses) >= 20)
 
@@ -77,7 +88,7 @@ def test_sigterm_drains_each_worker(chat_server, roomy, keys, tmp_path):
     log = tmp_path / "gateway.log"
     args = ["--snapshot", str(path), "--grace-s", "20", *WORKERS]
     with serve(args, keys, log) as (proc, url):
-        wait_for(lambda: len(events(log, "worker_started")) == 2)
+        wait_until_both_serve(log)
 
         def plain() -> str:
             answer = sdk(url, timeout=30).chat.completions.create(model=PRIMARY, messages=MESSAGES)
@@ -110,11 +121,11 @@ def test_a_worker_that_dies_is_replaced(chat_server, keys, tmp_path):
     snapshot_of(chat_server, path)
     log = tmp_path / "gateway.log"
     with serve(["--snapshot", str(path), *WORKERS], keys, log) as (proc, url):
-        wait_for(lambda: len(events(log, "worker_started")) == 2)
+        wait_until_both_serve(log)
         victim = events(log, "worker_started")[0]
         os.kill(int(str(victim["pid"])), signal.SIGKILL)
         wait_for(lambda: len(events(log, "worker_started")) == 3)
-        client = sdk(url)
+        client = sdk(url, timeout=20)
         answers = [
             client.chat.completions.create(model=PRIMARY, messages=MESSAGES) for _ in range(20)
         ]
@@ -140,7 +151,7 @@ def test_a_stream_outlasting_the_grace_period_is_cut(chat_server, roomy, keys, t
     log = tmp_path / "gateway.log"
     args = ["--snapshot", str(path), "--grace-s", "1", *WORKERS]
     with serve(args, keys, log) as (proc, url):
-        wait_for(lambda: len(events(log, "worker_started")) == 2)
+        wait_until_both_serve(log)
         stream = sdk(url, timeout=90).chat.completions.create(
             model=STREAMED, messages=MESSAGES, stream=True
         )
@@ -153,3 +164,37 @@ def test_a_stream_outlasting_the_grace_period_is_cut(chat_server, roomy, keys, t
 
     assert first.model == STREAMED  # the stream had begun
     assert exitcode == 0
+
+
+def test_a_replacement_worker_waits_for_a_config_that_loads(chat_server, keys, tmp_path):
+    """A worker that dies while the snapshot on disk is broken cannot start on it: the
+    replacement logs the problem and is retried, the other worker serves meanwhile, and once
+    the snapshot is fixed the slot is filled again."""
+    path = tmp_path / "fallbacks.json"
+    snapshot_of(chat_server, path)
+    good = path.read_text(encoding="utf-8")
+    log = tmp_path / "gateway.log"
+    with serve(["--snapshot", str(path), *WORKERS], keys, log) as (proc, url):
+        wait_until_both_serve(log)
+        path.write_text('{"truncated', encoding="utf-8")
+        victim = events(log, "worker_started")[0]
+        os.kill(int(str(victim["pid"])), signal.SIGKILL)
+        wait_for(lambda: len(events(log, "worker_refused")) >= 1)
+        client = sdk(url, timeout=20)
+        answers = [
+            client.chat.completions.create(model=PRIMARY, messages=MESSAGES) for _ in range(10)
+        ]
+        path.write_text(good, encoding="utf-8")
+        fixed_at = len(events(log, "worker_started"))
+        # A worker started after the fix reads the fixed file: it gets to serve.
+        wait_for(lambda: len(events(log, "worker_started")) > fixed_at, seconds=15)
+        replacement = events(log, "worker_started")[fixed_at]["pid"]
+        wait_for(lambda: serving(log, replacement))
+        refused = events(log, "worker_refused")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+    assert {a.model for a in answers} == {PRIMARY}
+    assert refused
+    assert all(str(path) in str(r["problems"]) for r in refused)
+    assert replacement not in {r["pid"] for r in refused}
