@@ -4,6 +4,7 @@ worker's requests in flight; a worker that dies is replaced."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -168,8 +169,8 @@ def test_a_stream_outlasting_the_grace_period_is_cut(chat_server, roomy, keys, t
 
 def test_a_replacement_worker_waits_for_a_config_that_loads(chat_server, keys, tmp_path):
     """A worker that dies while the snapshot on disk is broken cannot start on it: the
-    replacement logs the problem and is retried, the other worker serves meanwhile, and once
-    the snapshot is fixed the slot is filled again."""
+    replacement logs the problem and is retried, each time twice as late, the other worker
+    serves meanwhile, and once the snapshot is fixed the slot is filled again."""
     path = tmp_path / "fallbacks.json"
     snapshot_of(chat_server, path)
     good = path.read_text(encoding="utf-8")
@@ -179,7 +180,7 @@ def test_a_replacement_worker_waits_for_a_config_that_loads(chat_server, keys, t
         path.write_text('{"truncated', encoding="utf-8")
         victim = events(log, "worker_started")[0]
         os.kill(int(str(victim["pid"])), signal.SIGKILL)
-        wait_for(lambda: len(events(log, "worker_refused")) >= 1)
+        wait_for(lambda: len(events(log, "worker_refused")) >= 2, seconds=30)
         client = sdk(url, timeout=20)
         answers = [
             client.chat.completions.create(model=PRIMARY, messages=MESSAGES) for _ in range(10)
@@ -187,7 +188,8 @@ def test_a_replacement_worker_waits_for_a_config_that_loads(chat_server, keys, t
         path.write_text(good, encoding="utf-8")
         fixed_at = len(events(log, "worker_started"))
         # A worker started after the fix reads the fixed file: it gets to serve.
-        wait_for(lambda: len(events(log, "worker_started")) > fixed_at, seconds=15)
+        # Retried ever later (2 s, 4 s, 8 s...): the next try may be some seconds away.
+        wait_for(lambda: len(events(log, "worker_started")) > fixed_at, seconds=40)
         replacement = events(log, "worker_started")[fixed_at]["pid"]
         wait_for(lambda: serving(log, replacement))
         refused = events(log, "worker_refused")
@@ -195,6 +197,12 @@ def test_a_replacement_worker_waits_for_a_config_that_loads(chat_server, keys, t
         proc.wait(timeout=30)
 
     assert {a.model for a in answers} == {PRIMARY}
-    assert refused
+    assert len(refused) >= 2
     assert all(str(path) in str(r["problems"]) for r in refused)
+    # The kill, then each refusal: each refusal is a quick death, so its slot waits twice as
+    # long as after the one before.
+    waits = [d["restart_in_s"] for d in events(log, "worker_died")]
+    assert len(waits) == len(refused) + 1
+    assert waits[1] >= 2.0
+    assert all(later == 2 * earlier for earlier, later in itertools.pairwise(waits[1:]))
     assert replacement not in {r["pid"] for r in refused}

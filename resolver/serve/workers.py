@@ -28,9 +28,11 @@ log = logging.getLogger("resolver.gateway")
 
 _SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited loop or threads
 QUICK_DEATH_S = 10.0
-"""A worker that dies sooner than this after starting is restarted after RESTART_DELAY_S, so a
-worker that cannot start (its config no longer loads) does not spin."""
+"""A worker that dies sooner than this after starting is restarted after a delay, twice as long
+each time in a row (RESTART_DELAY_S up to MAX_RESTART_DELAY_S), so that a worker that cannot
+start (its config no longer loads) neither spins nor waits long once the config is fixed."""
 RESTART_DELAY_S = 2.0
+MAX_RESTART_DELAY_S = 30.0
 
 
 def _event(**fields: Any) -> None:
@@ -58,6 +60,7 @@ class Workers:
         self.procs: list[SpawnProcess | None] = [None] * count
         self.started = [0.0] * count
         self.due = [0.0] * count  # when an empty slot may start its worker
+        self.quick_deaths = [0] * count  # in a row
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -99,8 +102,16 @@ class Workers:
                 continue
             proc.join()
             lived = time.monotonic() - self.started[slot]
-            delay = RESTART_DELAY_S if lived < QUICK_DEATH_S else 0.0
-            _event(event="worker_died", worker=slot, pid=proc.pid, exitcode=proc.exitcode)
+            self.quick_deaths[slot] = self.quick_deaths[slot] + 1 if lived < QUICK_DEATH_S else 0
+            n = self.quick_deaths[slot]
+            delay = min(RESTART_DELAY_S * 2 ** (n - 1), MAX_RESTART_DELAY_S) if n else 0.0
+            _event(
+                event="worker_died",
+                worker=slot,
+                pid=proc.pid,
+                exitcode=proc.exitcode,
+                restart_in_s=delay,
+            )
             self.procs[slot] = None
             self.due[slot] = time.monotonic() + delay
 
