@@ -1,16 +1,25 @@
 """Gateway benchmark (issue 13): what `fallback-resolver serve` adds in front of an upstream.
 
-    python bench/bench_gateway.py            # about a minute on 2 cores
-    python bench/bench_gateway.py --quick    # tiny sizes: a smoke run
+    python bench/bench_gateway.py                 # about two minutes on 2 cores
+    python bench/bench_gateway.py --quick         # tiny sizes: a smoke run
+    python bench/bench_gateway.py --workers 2     # the gateway with two worker processes
 
-The upstream and the gateway each run in a process of their own, and the client (aiohttp) in
-this one. Sections:
+The upstream (bench/fast_server.py), the gateway and the client (aiohttp, in this process) are
+processes of their own on the same cores. Sections:
 
-- overhead: completions at 200 concurrent, straight to a fast upstream (bench/fast_server.py)
-  against the same through the gateway, interleaved in rounds; p50 and p99 and the milliseconds
-  added (targets: +1 ms at p50, +5 ms at p99), and the gateway's throughput;
+- overhead, below saturation: 200 completions in flight against an upstream that answers after
+  a fixed delay standing for a fast model's short answer (--delay-ms, default 200 ms), so about
+  200/delay requests a second are offered, the same straight to the upstream and through the
+  gateway; the 200 clients start spread over one delay, so that requests arrive evenly, not in
+  waves of 200. Rounds alternate between the two ways; p50 and p99 each way, and the
+  milliseconds the gateway adds (targets: +1 ms at p50, +5 ms at p99);
+- one completion at a time, straight and through the gateway: what the gateway adds to a
+  request with nothing queued;
+- throughput at saturation: 200 closed-loop clients against the upstream answering at once,
+  straight and through the gateway, interleaved in rounds: requests per second each way, and
+  the gateway's CPU per completion (one worker) read from /proc; a reference, not a target;
 - LiteLLM's proxy (`litellm --config`, one worker, the same primary and backup on the same
-  upstream, with the same fallback edge): requests per second at 200 concurrent, interleaved with
+  upstream, with the same fallback edge): requests per second at saturation, interleaved with
   the gateway's (target: ours at least 3x); skipped with a note when there is no `litellm`
   command (`--litellm PATH`, else the one on PATH; it may live in a venv of its own);
 - a burst of 1,000 concurrent completions through the gateway with half the primaries failing
@@ -83,18 +92,20 @@ def child_env() -> dict[str, str]:
     return env | {"RESOLVER_GATEWAY_KEYS": KEY}
 
 
-def fast_upstream(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port_file = tmp / "port"
+def fast_upstream(tmp: Path, delay_ms: float = 0.0) -> tuple[subprocess.Popen[bytes], str]:
+    port_file = tmp / f"port-{delay_ms:g}"
+    script = str(ROOT / "bench" / "fast_server.py")
     child = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "fast_server.py"), str(port_file)], env=child_env()
+        [sys.executable, script, str(port_file), "--delay-ms", str(delay_ms)], env=child_env()
     )
     wait_until(lambda: port_file.exists() and port_file.read_text() != "")
     return child, f"http://127.0.0.1:{port_file.read_text()}/v1"
 
 
-def gateway(snapshot: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def gateway(snapshot: Path, log: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     args = ["-m", "resolver", "serve", "--snapshot", str(snapshot), "--port", str(port)]
+    args += ["--workers", str(workers)]
     with log.open("wb") as err:
         child = subprocess.Popen([sys.executable, *args], env=child_env(), stderr=err)
     url = f"http://127.0.0.1:{port}"
@@ -180,32 +191,110 @@ async def timed(session: aiohttp.ClientSession, url: str, body: dict[str, object
     return time.perf_counter() - began
 
 
-async def overhead(
-    base_url: str, base_model: str, gateway_url: str, rounds: int
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU a process has used (Linux: /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def paced(
+    session: aiohttp.ClientSession, url: str, model: str, seconds: float, delay_s: float
+) -> tuple[list[float], float]:
+    """CONCURRENT clients, each sending its next completion when its last is answered, for
+    ``seconds``; they start ``delay_s / CONCURRENT`` apart so that requests arrive evenly.
+    The latencies of the requests started after the first ``delay_s`` (all clients busy), and
+    the requests per second."""
+    body = {"model": model, "messages": MESSAGES}
+    latencies: list[float] = []
+    began = time.perf_counter()
+    counted_from, stop = began + delay_s, began + seconds
+
+    async def client(i: int) -> None:
+        await asyncio.sleep(i * delay_s / CONCURRENT)
+        while (now := time.perf_counter()) < stop:
+            took = await timed(session, url + "/chat/completions", body)
+            if now >= counted_from:
+                latencies.append(took)
+
+    await asyncio.gather(*(client(i) for i in range(CONCURRENT)))
+    return latencies, len(latencies) / (stop - counted_from)  # those started in that window
+
+
+async def below_saturation(
+    base_url: str, base_model: str, gateway_url: str, rounds: int, seconds: float, delay_s: float
 ) -> tuple[list[float], list[float], float, float]:
-    """Latencies at CONCURRENT in flight, the baseline's and through the gateway, alternating
-    rounds; and each side's requests per second."""
-    base: list[float] = []
+    """Latencies at CONCURRENT in flight against the delayed upstream, straight and through the
+    gateway, alternating rounds; and each way's requests per second."""
+    direct: list[float] = []
     through: list[float] = []
-    spent = [0.0, 0.0]
+    rates: list[list[float]] = [[], []]
     connector = aiohttp.TCPConnector(limit=CONCURRENT)
     headers = {"Authorization": f"Bearer {KEY}"}
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         for n in range(rounds + 1):  # round 0 warms both pools up and is not counted
             for side, url, model, into in (
-                (0, base_url, base_model, base),
+                (0, base_url, base_model, direct),
                 (1, gateway_url, PRIMARY, through),
             ):
+                latencies, rate = await paced(session, url, model, seconds, delay_s)
+                if n:
+                    into.extend(latencies)
+                    rates[side].append(rate)
+    return direct, through, statistics.mean(rates[0]), statistics.mean(rates[1])
+
+
+async def saturated(
+    base_url: str, base_model: str, gateway_url: str, rounds: int, gateway_pid: int | None
+) -> tuple[float, float, float | None]:
+    """Requests per second of CONCURRENT closed-loop clients, straight and through the gateway,
+    alternating rounds of CONCURRENT requests each; and the gateway's CPU seconds per request
+    (when ``gateway_pid`` is its one serving process)."""
+    spent = [0.0, 0.0]
+    cpu = 0.0
+    connector = aiohttp.TCPConnector(limit=CONCURRENT)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        for n in range(rounds + 1):  # round 0 warms both pools up and is not counted
+            for side, url, model in ((0, base_url, base_model), (1, gateway_url, PRIMARY)):
                 body = {"model": model, "messages": MESSAGES}
-                began = time.perf_counter()
-                seconds = await asyncio.gather(
+                began, cpu_began = time.perf_counter(), cpu_of(gateway_pid)
+                await asyncio.gather(
                     *(timed(session, url + "/chat/completions", body) for _ in range(CONCURRENT))
                 )
                 if n:
                     spent[side] += time.perf_counter() - began
-                    into.extend(seconds)
+                    if side:
+                        cpu += cpu_of(gateway_pid) - cpu_began
     total = rounds * CONCURRENT
-    return base, through, total / spent[0], total / spent[1]
+    per_request = cpu / total if gateway_pid is not None else None
+    return total / spent[0], total / spent[1], per_request
+
+
+async def one_at_a_time(
+    base_url: str, base_model: str, gateway_url: str, rounds: int, per_round: int
+) -> tuple[list[float], list[float]]:
+    """Latencies of one completion at a time (nothing queued anywhere), straight to the
+    upstream answering at once and through the gateway, alternating rounds."""
+    direct: list[float] = []
+    through: list[float] = []
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for n in range(rounds + 1):  # round 0 warms both up and is not counted
+            for url, model, into in (
+                (base_url, base_model, direct),
+                (gateway_url, PRIMARY, through),
+            ):
+                body = {"model": model, "messages": MESSAGES}
+                took = [
+                    await timed(session, url + "/chat/completions", body) for _ in range(per_round)
+                ]
+                if n:
+                    into.extend(took)
+    return direct, through
+
+
+def cpu_of(pid: int | None) -> float:
+    return cpu_seconds(pid) if pid is not None else 0.0
 
 
 async def burst(gateway_url: str, n: int) -> Counter[str]:
@@ -241,10 +330,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--litellm", metavar="PATH", help="LiteLLM's `litellm` command")
+    parser.add_argument(
+        "--delay-ms",
+        type=float,
+        default=200.0,
+        help="the upstream's answer time in the overhead section (default: 200)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="the gateway's worker processes")
     args = parser.parse_args(argv)
     litellm = args.litellm or shutil.which("litellm")
     peer: tuple[float, float] | None = None
-    rounds, n = (2, 100) if args.quick else (20, 1_000)
+    delay_s = args.delay_ms / 1000
+    rounds, seconds, n = (2, 1.0, 100) if args.quick else (20, 2.0, 1_000)
+    paced_rounds = 2 if args.quick else 8
     r = make_resolver(env="prod")
     primary_model, backup_model = r.providers[PRIMARY].model, r.providers[BACKUP].model
     children: list[subprocess.Popen[bytes]] = []
@@ -252,18 +350,31 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_dir)
         try:
             upstream, upstream_url = fast_upstream(tmp)
-            children.append(upstream)
-            snapshot_for(upstream_url, tmp / "fast.json")
-            served, gateway_url = gateway(tmp / "fast.json", tmp / "fast.log")
+            slow, slow_url = fast_upstream(tmp, args.delay_ms)
+            children += [upstream, slow]
+            snapshot_for(slow_url, tmp / "slow.json")
+            served, gateway_url = gateway(tmp / "slow.json", tmp / "slow.log", args.workers)
             children.append(served)
-            direct, through, direct_rps, gateway_rps = asyncio.run(
-                overhead(upstream_url, primary_model, gateway_url, rounds)
+            direct, through, direct_paced, gateway_paced = asyncio.run(
+                below_saturation(
+                    slow_url, primary_model, gateway_url, paced_rounds, seconds, delay_s
+                )
+            )
+            snapshot_for(upstream_url, tmp / "fast.json")
+            served, gateway_url = gateway(tmp / "fast.json", tmp / "fast.log", args.workers)
+            children.append(served)
+            pid = served.pid if args.workers == 1 else None
+            direct_rps, gateway_rps, cpu = asyncio.run(
+                saturated(upstream_url, primary_model, gateway_url, rounds, pid)
+            )
+            alone = asyncio.run(
+                one_at_a_time(upstream_url, primary_model, gateway_url, paced_rounds, 250)
             )
             if litellm is not None:
                 proxy, proxy_url = litellm_proxy(litellm, upstream_url, tmp)
                 children.append(proxy)
-                _, _, litellm_rps, ours_rps = asyncio.run(
-                    overhead(proxy_url, PRIMARY, gateway_url, rounds)
+                litellm_rps, ours_rps, _ = asyncio.run(
+                    saturated(proxy_url, PRIMARY, gateway_url, rounds, None)
                 )
                 peer = (ours_rps, litellm_rps)
         finally:
@@ -284,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             chat_url = f"http://127.0.0.1:{int(chat.stdout.readline())}/v1"
             snapshot_for(chat_url, tmp / "burst.json")
-            served, gateway_url = gateway(tmp / "burst.json", tmp / "burst.log")
+            served, gateway_url = gateway(tmp / "burst.json", tmp / "burst.log", args.workers)
             try:
                 counts = asyncio.run(burst(gateway_url, n))
             finally:
@@ -299,38 +410,46 @@ def main(argv: list[str] | None = None) -> int:
         return statistics.quantiles(values, n=100)[q - 1]
 
     p50 = statistics.median
+    offered = f"{CONCURRENT} in flight, upstream answering in {args.delay_ms:g} ms"
     rows = [
-        Row("gateway", f"completion at {CONCURRENT} concurrent, p50", p50(through),
+        Row("gateway", f"completion, {offered}, p50", p50(through),
             "straight to the upstream, p50, + 1 ms", p50(direct) + 0.001, "ms", "<= +1 ms", 1.0),
-        Row("gateway", f"completion at {CONCURRENT} concurrent, p99", pct(through, 99),
+        Row("gateway", f"completion, {offered}, p99", pct(through, 99),
             "straight to the upstream, p99, + 5 ms", pct(direct, 99) + 0.005, "ms", "<= +5 ms",
             1.0),
-    ]  # fmt: skip
-    if peer is not None:
         # Requests per second as seconds per 1,000 requests, so that lower is better like the
         # other rows and the ratio reads as ours against theirs.
+        Row("gateway", f"1,000 completions at saturation ({CONCURRENT} closed-loop clients)",
+            1000 / gateway_rps, "the upstream alone, same clients", 1000 / direct_rps, "s",
+            "none (a reference)"),
+    ]  # fmt: skip
+    if peer is not None:
         rows.append(
-            Row("gateway", f"1,000 completions at {CONCURRENT} concurrent", 1000 / peer[0],
-                "LiteLLM proxy, same config and upstream", 1000 / peer[1], "s",
+            Row("gateway", f"1,000 completions at saturation ({CONCURRENT} closed-loop clients)",
+                1000 / peer[0], "LiteLLM proxy, same config and upstream", 1000 / peer[1], "s",
                 ">= 3x throughput", 1 / 3)
         )  # fmt: skip
     print(render(rows))
+    workers = f"{args.workers} worker{'s' if args.workers > 1 else ''}"
     print(
-        f"- added at p50: {(p50(through) - p50(direct)) * 1000:+.2f} ms; at p99: "
-        f"{(pct(through, 99) - pct(direct, 99)) * 1000:+.2f} ms "
-        f"(direct p50 {p50(direct) * 1000:.2f} ms, p99 {pct(direct, 99) * 1000:.2f} ms)"
+        f"- below saturation ({offered}: about {CONCURRENT / delay_s:,.0f} requests/s offered; "
+        f"served {direct_paced:,.0f}/s straight, {gateway_paced:,.0f}/s through the gateway, "
+        f"{workers}): added at p50 {(p50(through) - p50(direct)) * 1000:+.2f} ms, at p99 "
+        f"{(pct(through, 99) - pct(direct, 99)) * 1000:+.2f} ms (straight p50 "
+        f"{p50(direct) * 1000:.2f} ms, p99 {pct(direct, 99) * 1000:.2f} ms; {len(through):,} "
+        "completions each way)"
     )
-    print(f"- throughput: gateway {gateway_rps:,.0f} requests/s, upstream alone {direct_rps:,.0f}")
-    if peer is None:
-        print(
-            "- LiteLLM's proxy: skipped, no `litellm` command (pip install 'litellm[proxy]' "
-            "into a venv of its own and pass --litellm PATH)"
-        )
-    else:
-        print(
-            f"- throughput against LiteLLM's proxy: ours {peer[0]:,.0f} requests/s, LiteLLM "
-            f"{peer[1]:,.0f} ({peer[0] / peer[1]:.1f}x)"
-        )
+    print(
+        f"- one completion at a time (the upstream answering at once): added at p50 "
+        f"{(p50(alone[1]) - p50(alone[0])) * 1000:+.2f} ms, at p99 "
+        f"{(pct(alone[1], 99) - pct(alone[0], 99)) * 1000:+.2f} ms (straight p50 "
+        f"{p50(alone[0]) * 1000:.2f} ms)"
+    )
+    spent = f"; the gateway's CPU {cpu * 1e6:,.0f} us per completion" if cpu is not None else ""
+    print(
+        f"- at saturation (the upstream answering at once, the client on the same cores): gateway "
+        f"{gateway_rps:,.0f} requests/s ({workers}), the upstream alone {direct_rps:,.0f}{spent}"
+    )
     shown = ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items()))
     print(f"- {n:,} concurrent completions, half the primaries failing: {shown}")
     seen, failed = Counter(upstream_counts["seen"]), Counter(upstream_counts["failed"])

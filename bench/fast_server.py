@@ -1,18 +1,20 @@
 """A fast chat-completions server for the burst benchmark: aiohttp's own web server, in a
 process of its own so that it does not share the benchmark's interpreter lock.
 
-    python bench/fast_server.py PORT_FILE
+    python bench/fast_server.py PORT_FILE [--delay-ms MS]
 
 Listens on 127.0.0.1 on a free port, writes the port to PORT_FILE, and answers every
-``POST .../chat/completions`` at once with the same small completion (and counts them at
-``GET /count``) until it is killed.
+``POST .../chat/completions`` with the same small completion (and counts them at
+``GET /count``) until it is killed: at once, or ``--delay-ms`` after the request came (standing
+for a model's generation time; the server's own work stays as small).
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import socket
-import sys
 from pathlib import Path
 
 from aiohttp import web
@@ -30,12 +32,14 @@ ANSWER = json.dumps(
 ).encode()
 
 
-def main(port_file: Path) -> None:
+def main(port_file: Path, delay_s: float = 0.0) -> None:
     seen = [0]
 
     async def complete(request: web.Request) -> web.Response:
         await request.read()
         seen[0] += 1
+        if delay_s:
+            await asyncio.sleep(delay_s)
         return web.Response(body=ANSWER, content_type="application/json")
 
     async def count(request: web.Request) -> web.Response:
@@ -52,4 +56,8 @@ def main(port_file: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("port_file", type=Path)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="answer this late")
+    args = parser.parse_args()
+    main(args.port_file, args.delay_ms / 1000)

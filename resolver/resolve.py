@@ -315,10 +315,20 @@ class Resolver:
         twin._stats = CallStats()
         return twin
 
+    def counting_on(self, previous: Resolver) -> Resolver:
+        """This configuration with ``previous``'s call counts, which both go on adding to (so
+        calls still in flight on ``previous`` are counted too): a reload keeps the counts.
+        :meth:`stats` shows those of the models this configuration declares."""
+        twin = copy.copy(self)
+        twin._stats = previous._stats
+        return twin
+
     def stats(self) -> dict[str, ModelStats]:
         """Per requested model: calls made through this resolver and how each ended. A
         declared model not called yet reads as zero calls."""
-        return StatsByModel(self._stats.snapshot(), self._providers)
+        # Counts carried over from a previous configuration may name a model since removed.
+        counted = {m: s for m, s in self._stats.snapshot().items() if m in self._providers}
+        return StatsByModel(counted, self._providers)
 
     def _walk(self, source_id: str) -> Iterator[_Hop]:
         """Candidates breadth-first: all direct backups in order, then theirs, up to max_depth.

@@ -3,28 +3,36 @@
 SIGTERM (or Ctrl+C) stops accepting connections and lets requests and streams in flight finish
 for up to ``grace_s`` seconds (uvicorn's graceful shutdown), then closes. SIGHUP, and with
 ``watch`` a change to a watched file, reloads the configuration off the request path
-(:meth:`Gateway.reload`). With several workers, each process composes, watches and reloads on
-its own (uvicorn's supervisor answers SIGHUP by replacing the workers instead).
+(:meth:`Gateway.reload`). With several workers, this process supervises them (:class:`Workers`):
+each worker is a uvicorn server on the one listening socket, and reloads in-process exactly as a
+single gateway does, on the SIGHUP the supervisor forwards or on its own ``watch``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import ResolverError
 from ..resolve import Resolver
 from .app import Gateway, Limits
 from .auth import keys_from
+from .workers import Workers
+
+log = logging.getLogger("resolver.gateway")
 
 WATCH_INTERVAL_S = 1.0
 
@@ -73,6 +81,9 @@ def lifespan(
         on_hup = threading.current_thread() is threading.main_thread()
         if on_hup:
             loop.add_signal_handler(signal.SIGHUP, lambda: spawn(gateway.reload()))
+            if _early_hup.is_set():  # asked while the gateway was starting: its config may be old
+                _early_hup.clear()
+                spawn(gateway.reload())
         if watch:
             spawn(_watch(gateway, watch, interval))
         try:
@@ -99,7 +110,7 @@ def configure_logging() -> None:
 
 @dataclass(frozen=True, slots=True)
 class Setup:
-    """What a gateway serves, in a form that crosses into worker processes (as JSON)."""
+    """What a gateway serves, in a form that crosses into worker processes (pickled)."""
 
     snapshot: str | None = None
     env: str | None = None
@@ -134,28 +145,15 @@ class Setup:
         """A gateway on this setup, with the client keys of this process's environment."""
         return Gateway(self.load, keys=keys_from(os.environ), limits=self.limits)
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
 
-    @classmethod
-    def from_json(cls, text: str) -> Setup:
-        data = json.loads(text)
-        data["limits"] = Limits(**data["limits"])
-        for name in ("overrides", "config_dirs"):
-            data[name] = tuple(data[name])
-        return cls(**data)
+_early_hup = threading.Event()
+"""A SIGHUP that came while this process was starting (before the lifespan listens for it)."""
 
 
-_WORKER_SETUP = "RESOLVER_GATEWAY_WORKER_SETUP"
-"""How the command hands its :class:`Setup` to uvicorn's worker processes."""
-
-
-def worker_app() -> Any:
-    """The app of one worker process (uvicorn's factory with ``--workers``)."""
-    configure_logging()
-    setup = Setup.from_json(os.environ[_WORKER_SETUP])
-    gateway = setup.gateway()
-    return gateway.app(lifespan=lifespan(gateway, setup.watched()))
+def catch_early_hup() -> None:
+    """Keep a SIGHUP sent while starting, for the lifespan to act on, instead of dying of it
+    (the default action)."""
+    signal.signal(signal.SIGHUP, lambda signum, frame: _early_hup.set())
 
 
 def serve(
@@ -171,6 +169,7 @@ def serve(
     processes each serving its own gateway on ``setup``."""
     import uvicorn
 
+    catch_early_hup()
     configure_logging()
     options: dict[str, Any] = {
         "host": host,
@@ -178,11 +177,39 @@ def serve(
         "access_log": False,  # ours is one JSON line per request, with attribution
         "timeout_graceful_shutdown": max(1, round(grace_s)),
         "lifespan": "on",
+        "proxy_headers": False,  # nothing reads the client's address
     }
     if workers > 1:
-        os.environ[_WORKER_SETUP] = setup.to_json()
-        target = "resolver.serve.run:worker_app"
-        uvicorn.run(target, factory=True, workers=workers, **options)
+        target = functools.partial(worker, setup, options)
+        Workers(target, options, workers, grace_s=grace_s).run()
         return
     app = gateway.app(lifespan=lifespan(gateway, setup.watched()))
     uvicorn.Server(uvicorn.Config(app, **options)).run()
+
+
+def worker(setup: Setup, options: dict[str, Any], sock: socket.socket, parent: int) -> None:
+    """One worker process of ``serve --workers``: a gateway on ``setup``, served by uvicorn on
+    the supervisor's listening ``sock``."""
+    import uvicorn
+
+    # Its own process group, so Ctrl+C reaches the supervisor alone, which stops each worker
+    # with one SIGTERM (a second would cut the drain short); and it ends when the supervisor
+    # is gone.
+    os.setpgid(0, 0)
+    catch_early_hup()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})  # blocked by the supervisor
+    configure_logging()
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+    try:
+        gateway = setup.gateway()
+    except ResolverError as e:  # the config changed since the supervisor loaded it
+        log.error(json.dumps({"event": "worker_refused", "pid": os.getpid(), "problems": str(e)}))
+        sys.exit(2)
+    app = gateway.app(lifespan=lifespan(gateway, setup.watched()))
+    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
