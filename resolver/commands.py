@@ -516,12 +516,13 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     try:
         from .serve import Limits
         from .serve.auth import check_binding, keys_from
-        from .serve.run import Setup, serve
+        from .serve.run import Setup, catch_early_hup, serve
     except ImportError as e:
         raise UsageError(
             f"serve needs the gateway extra ({e.name} is missing): "
             "pip install 'fallback-resolver[gateway]'"
         ) from None
+    catch_early_hup()  # a reload asked for while the config loads must not kill the process
     for flag, value in (
         ("--max-body-bytes", args.max_body_bytes),
         ("--max-messages", args.max_messages),
