@@ -52,19 +52,16 @@ def test_a_service_with_an_ascii_locale_compiles_and_serves_it(own_tree, tmp_pat
         "snapshot.write(resolver.load(config_path=sys.argv[1], environ={}), sys.argv[2]); "
         "print(ascii(resolver.load_snapshot(sys.argv[2]).providers['think'].display_name))"
     )
+    # The package under test, run from its own root (where a mutation tool finds its settings).
+    root = str(Path(resolver.__file__).resolve().parent.parent)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHON"))}
-    env |= {
-        "LC_ALL": "C",
-        "PYTHONCOERCECLOCALE": "0",
-        "PYTHONUTF8": "0",
-        "PYTHONPATH": str(Path(resolver.__file__).resolve().parent.parent),
-    }
+    env |= {"LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0", "PYTHONPATH": root}
     run = subprocess.run(
         [sys.executable, "-c", code, str(named(own_tree)), str(path)],
         capture_output=True,
         text=True,
         env=env,
-        cwd=tmp_path,
+        cwd=root,
         timeout=120,
     )
     assert run.returncode == 0, run.stderr
