@@ -55,18 +55,28 @@ def test_a_patch_for_an_undeclared_model_names_it_and_the_closest_id(own_tree) -
     assert problem.hint == "did you mean 'think'?"
 
 
-def test_fallbacks_after_an_unknown_source_are_still_checked(own_tree) -> None:
-    """Backups declared for an unknown model do not stop validation of the models listed after
-    it: their problems are reported in the same pass."""
-    root = own_tree
-    (root / "fallbacks" / "mine.yaml").write_text(
-        "ghost: [spare]\nthink: [plian]\n", encoding="utf-8"
+@pytest.mark.parametrize(
+    ("first", "problems"),
+    [
+        ("ghost: [spare]", [("unknown-source", "fallbacks.ghost")]),
+        ("yes: [spare]", [("bad-model-id", "fallbacks[True]")]),
+        ("spare: plain", [("wrong-type", "fallbacks.spare")]),
+        (
+            "plain: ['???', spar]",
+            [("missing-value", "fallbacks.plain[0]"), ("unknown-target", "fallbacks.plain[1]")],
+        ),
+    ],
+    ids=["unknown-source", "yes", "not-a-list", "unfilled-backup"],
+)
+def test_backups_after_a_bad_entry_are_still_checked(own_tree, first, problems) -> None:
+    """A bad fallback entry (an unknown model, a bad id, backups not in a list, a backup left ???)
+    does not stop validation of the backups listed after it: their problems are reported in
+    the same pass."""
+    (own_tree / "fallbacks" / "mine.yaml").write_text(
+        f"{first}\nthink: [plian]\n", encoding="utf-8"
     )
-    codes = {(p.code, p.key) for p in errors_of(root)}
-    assert codes == {
-        ("unknown-source", "fallbacks.ghost"),
-        ("unknown-target", "fallbacks.think[0]"),
-    }
+    found = {(p.code, p.key) for p in errors_of(own_tree)}
+    assert found == {*problems, ("unknown-target", "fallbacks.think[0]")}
 
 
 def test_edge_policies_after_an_unknown_source_are_still_checked(own_tree) -> None:
