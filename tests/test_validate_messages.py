@@ -162,3 +162,40 @@ def test_a_model_declared_by_two_vendors_names_where_it_was_first(own_tree) -> N
         "ids are global: rename one (e.g. plain-open) or remove it from one vendor "
         f"(first declared in {first})"
     )
+
+
+def test_a_url_without_a_password_never_warns_of_one(own_tree) -> None:
+    """A Redis URL in a file with no password loads without the password warning, even one
+    with a malformed host that cannot be split into parts."""
+    for url in ("redis://cache:6379/0", "redis://[::1:6379/0"):
+        (own_tree / "env" / "prod.yaml").write_text(
+            f"# @package _global_\npolicy:\n  health:\n    url: '{url}'\n", encoding="utf-8"
+        )
+        r = resolver.load(config_path=own_tree, environ={})
+        assert not [w for w in r.warnings if w.code == "password-in-file"], url
+
+
+def test_a_base_url_with_a_malformed_host_is_a_bad_value(own_tree) -> None:
+    """A vendor URL whose host cannot be parsed (an unclosed IPv6 bracket) is reported like
+    any other bad URL, not as a crash."""
+    path = own_tree / "providers" / "open.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("http://127.0.0.1:9/v1", "'http://[::1/v1'"),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        resolver.load(config_path=own_tree, environ={})
+    (problem,) = info.value.errors
+    assert (problem.code, problem.key) == ("bad-value", "providers.open.base_url")
+    assert (
+        problem.message == "expected an http:// or https:// URL with a host, got 'http://[::1/v1'"
+    )
+
+
+def test_a_redis_url_is_judged_by_its_scheme_alone(own_tree) -> None:
+    """A Redis URL whose query holds another ``://`` is accepted by its scheme, and used as
+    written."""
+    url = "redis://cache:6379/0?client_name=svc://a"
+    r = resolver.load(config_path=own_tree, overrides=[f"policy.health.url='{url}'"], environ={})
+    assert r.policy.health.url is not None
+    assert r.policy.health.url.reveal() == url
