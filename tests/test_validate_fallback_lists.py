@@ -94,3 +94,10 @@ def test_edge_policies_after_an_unknown_source_are_still_checked(own_tree) -> No
     }
     ghost = next(p for p in errors_of(root) if p.code == "unknown-source")
     assert ghost.message == "an edge policy declared for 'ghost', which no vendor declares"
+
+
+def test_backups_set_to_null_mean_none(own_tree) -> None:
+    """A model whose backups are set to null (e.g. an env switching its fallbacks off) loads
+    with no backups."""
+    r = resolver.load(config_path=own_tree, overrides=["fallbacks.think=null"], environ={})
+    assert r.fallbacks["think"] == ()

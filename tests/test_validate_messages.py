@@ -199,3 +199,17 @@ def test_a_redis_url_is_judged_by_its_scheme_alone(own_tree) -> None:
     r = resolver.load(config_path=own_tree, overrides=[f"policy.health.url='{url}'"], environ={})
     assert r.policy.health.url is not None
     assert r.policy.health.url.reveal() == url
+
+
+def test_a_vendor_named_yes_is_told_to_quote_it(own_tree) -> None:
+    """A vendor named with YAML's bare yes is an error that calls it a vendor name read as a
+    boolean and says to quote it."""
+    (own_tree / "providers" / "open.yaml").write_text(
+        "yes:\n  base_url: http://127.0.0.1:9/v1\n  api_key_env: null\n  models: {}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        resolver.load(config_path=own_tree, environ={})
+    problem = next(p for p in info.value.errors if p.code == "bad-model-id")
+    assert problem.message == "vendor name True is a boolean"
+    assert problem.hint == "YAML reads yes/no/on/off/true/false as booleans: quote the id"

@@ -4,6 +4,8 @@ shown when it has no display name."""
 
 from __future__ import annotations
 
+import pytest
+
 import resolver
 from resolver.catalog import Pricing
 
@@ -54,3 +56,22 @@ def test_a_model_without_a_display_name_is_shown_by_its_id(own_tree) -> None:
     r = load(own_tree, "++providers.open.models.spare.display_name=Spare tyre")
     assert r.providers["think"].display_name == "think"
     assert r.providers["spare"].display_name == "Spare tyre"
+
+
+def test_a_patch_may_give_the_whole_price_of_a_model_declared_without_one(own_tree) -> None:
+    """A model declared without pricing loads when a per-model patch gives its whole price."""
+    r = load(
+        own_tree,
+        "~providers.open.models.spare.pricing",
+        "++models={spare: {pricing: {prompt: 4, completion: 8}}}",
+    )
+    assert r.providers["spare"].pricing == Pricing(prompt=4, completion=8)
+
+
+def test_a_model_written_as_text_is_a_wrong_type(own_tree) -> None:
+    """A model entry written as text instead of its settings is one wrong-type error at it."""
+    with pytest.raises(resolver.ConfigError) as info:
+        load(own_tree, "providers.open.models.spare=oops")
+    assert [(p.code, p.key) for p in info.value.errors] == [
+        ("wrong-type", "providers.open.models.spare")
+    ]
