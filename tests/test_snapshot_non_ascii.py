@@ -43,21 +43,24 @@ def test_the_hash_rule_holds_for_text_that_is_not_ascii(own_tree) -> None:
     assert claimed == "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def test_a_service_with_an_ascii_locale_compiles_and_serves_it(own_tree, tmp_path) -> None:
+def test_a_service_with_an_ascii_locale_writes_and_reads_the_same_file(own_tree, tmp_path) -> None:
     """Under a plain C locale (no UTF-8 anywhere in the environment) a snapshot with a
-    non-ASCII display name is written and served back unchanged."""
-    path = tmp_path / "snap.json"
+    non-ASCII display name is written byte for byte as under UTF-8, and served back unchanged."""
+    tree = named(own_tree)
+    expected = tmp_path / "utf8.json"
+    snapshot.write(resolver.load(config_path=tree, environ={}), expected)
+    path = tmp_path / "c-locale.json"
     code = (
         "import sys, resolver; from resolver import snapshot; "
         "snapshot.write(resolver.load(config_path=sys.argv[1], environ={}), sys.argv[2]); "
-        "print(ascii(resolver.load_snapshot(sys.argv[2]).providers['think'].display_name))"
+        "print(ascii(resolver.load_snapshot(sys.argv[3]).providers['think'].display_name))"
     )
     # The package under test, run from its own root (where a mutation tool finds its settings).
     root = str(Path(resolver.__file__).resolve().parent.parent)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHON"))}
     env |= {"LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0", "PYTHONPATH": root}
     run = subprocess.run(
-        [sys.executable, "-c", code, str(named(own_tree)), str(path)],
+        [sys.executable, "-c", code, str(tree), str(path), str(expected)],
         capture_output=True,
         text=True,
         env=env,
@@ -66,4 +69,5 @@ def test_a_service_with_an_ascii_locale_compiles_and_serves_it(own_tree, tmp_pat
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == ascii(NAME)
-    assert NAME in path.read_text(encoding="utf-8")
+    assert path.read_bytes() == expected.read_bytes()
+    assert load_snapshot(path).providers["think"].display_name == NAME
