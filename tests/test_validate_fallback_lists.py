@@ -101,3 +101,10 @@ def test_backups_set_to_null_mean_none(own_tree) -> None:
     with no backups."""
     r = resolver.load(config_path=own_tree, overrides=["fallbacks.think=null"], environ={})
     assert r.fallbacks["think"] == ()
+
+
+def test_backups_left_unfilled_ask_for_a_value_at_their_key(own_tree) -> None:
+    """A model's backups left as ``???`` (a value to fill in) are one missing-value error at
+    that model's key, not a wrong type."""
+    (own_tree / "fallbacks" / "mine.yaml").write_text("think: ???\n", encoding="utf-8")
+    assert [(p.code, p.key) for p in errors_of(own_tree)] == [("missing-value", "fallbacks.think")]

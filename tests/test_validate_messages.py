@@ -213,3 +213,24 @@ def test_a_vendor_named_yes_is_told_to_quote_it(own_tree) -> None:
     problem = next(p for p in info.value.errors if p.code == "bad-model-id")
     assert problem.message == "vendor name True is a boolean"
     assert problem.hint == "YAML reads yes/no/on/off/true/false as booleans: quote the id"
+
+
+def test_a_duplicate_names_the_file_that_added_the_first_model(own_tree) -> None:
+    """When the first declaration of a model id was added to its vendor by an env file, the
+    duplicate's hint names that env file, not the vendor's own file."""
+    (own_tree / "env" / "prod.yaml").write_text(
+        "# @package _global_\nproviders:\n  keyed:\n    models:\n"
+        "      twin: {model: t2, tier: budget, pricing: {prompt: 1, completion: 2}}\n",
+        encoding="utf-8",
+    )
+    path = own_tree / "providers" / "open.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + "    twin: {model: t3, tier: budget, pricing: {prompt: 1, completion: 2}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        resolver.load(config_path=own_tree, environ={})
+    (problem,) = [p for p in info.value.errors if p.code == "duplicate-id"]
+    assert problem.key == "providers.open.models.twin"
+    assert (problem.hint or "").endswith(f"(first declared in {own_tree / 'env' / 'prod.yaml'})")

@@ -3,6 +3,8 @@ the documented defaults, and what it sets in the cost and health sections is use
 
 from __future__ import annotations
 
+import pytest
+
 import resolver
 from resolver.catalog import CostPolicy, HealthPolicy
 
@@ -25,3 +27,10 @@ def test_what_the_cost_and_health_sections_set_is_used(own_tree) -> None:
     )
     assert r.policy.cost.max_ratio == 7
     assert r.policy.health.failure_threshold == 5
+
+
+def test_a_bad_cost_setting_is_reported_at_its_key(own_tree) -> None:
+    """A cost setting of the wrong kind is one error at its own key under policy.cost."""
+    with pytest.raises(resolver.ConfigError) as info:
+        resolver.load(config_path=own_tree, overrides=["policy.cost.action=refuse"], environ={})
+    assert [(p.code, p.key) for p in info.value.errors] == [("bad-value", "policy.cost.action")]
