@@ -34,6 +34,17 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _mutants_run_their_own_code() -> None:
+    """Under mutmut, a mutant's tests run in a process forked from one that already ran the
+    suite on the unchanged code: forget what that code cached, so that the mutant's code runs
+    (the snapshot reader works out once per class how to restore its fields)."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        from resolver import snapshot
+
+        snapshot._restorers.cache_clear()
+
+
 @pytest.fixture
 def config_tree(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
     """Write ``{relative path: YAML text}`` into a fresh deployment config dir and return it."""
