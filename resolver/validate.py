@@ -10,6 +10,7 @@ objects; :mod:`resolver.fields` does the checking.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -320,7 +321,9 @@ def _providers(vendors: Any, patches: Any, find: Findings) -> dict[str, Provider
         providers[model_id] = Provider(
             id=model_id,
             vendor=vendor,
-            pricing=Pricing(**{"prompt": 0.0, "completion": 0.0, **(pricing or {})}),
+            # NaN for a price reported missing: no cost comparison with it holds (a 0 made
+            # the model free, and every backup of it "over the cap").
+            pricing=Pricing(**{"prompt": math.nan, "completion": math.nan, **(pricing or {})}),
             **fields,
         )
     return providers
