@@ -239,8 +239,9 @@ def _health_store(health: dict[str, Any], find: Findings, environ: Mapping[str, 
             "password-in-file",
             "the Redis URL carries a password written into a configuration file",
             (*path, "url"),
-            hint=f"keep the password out of files: export {REDIS_URL_ENV}=redis://:PASSWORD@"
-            f"host:6379/0 and leave url as ${{oc.env:{REDIS_URL_ENV}}}",
+            # Not written as a URL with a password: every output masks those, this one too.
+            hint=f"keep the password out of files: leave url as ${{oc.env:{REDIS_URL_ENV}}} and "
+            f"set {REDIS_URL_ENV}, password included, in the service's environment",
             severity="warning",
         )
 
