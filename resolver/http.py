@@ -143,23 +143,29 @@ class _Pool:
         self.slots.release()
 
     async def post(
-        self, url: str, headers: Mapping[str, str], body: bytes
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout: aiohttp.ClientTimeout | None = None,
     ) -> aiohttp.ClientResponse:
         """Send a request and read the answer's head. aiohttp reuses an idle pooled connection
         without checking it: when the server had hung up on it, the request fails before any
         byte of an answer, never having reached the server's handling. Such a request is sent
-        again, once, on a new connection."""
+        again, once, on a new connection. ``timeout`` bounds aiohttp's socket operations."""
         import aiohttp
 
-        proxy = self.proxy_for(url)
+        options: dict[str, Any] = {"headers": headers, "data": body, "proxy": self.proxy_for(url)}
+        if timeout is not None:
+            options["timeout"] = timeout
         try:
-            return await self.session.post(url, headers=headers, data=body, proxy=proxy)
+            return await self.session.post(url, **options)
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
             # A disconnect mid-head carries the part read; a reset cannot say, and is taken
             # as the server's hanging up on the idle connection.
             if not admission.reused() or not isinstance(getattr(exc, "message", ""), str):
                 raise
-        return await self.fresh().post(url, headers=headers, data=body, proxy=proxy)
+        return await self.fresh().post(url, **options)
 
     def fresh(self) -> aiohttp.ClientSession:
         """A session that opens a new connection for every request (made on first use)."""

@@ -734,13 +734,12 @@ async def _asse(pool: Client, provider: Provider, request: _Request) -> AsyncIte
     read, headers = request.read, request.headers
     timeout = aiohttp.ClientTimeout(sock_connect=request.connect, sock_read=read)
     try:
-        async with slots.session.post(
-            request.url,
-            headers=headers,
-            data=request.body,
-            timeout=timeout,
-            proxy=slots.proxy_for(request.url),
-        ) as response:
+        # Through the pool's post, as achat: a stream started on a pooled connection the
+        # server had hung up on is sent again on a fresh one (the mark tells post whether the
+        # connection was a pooled one; set and reset with no yield between).
+        with admission.track():
+            response = await slots.post(request.url, headers, request.body, timeout)
+        async with response:
             if response.status >= 400:
                 content = await response.read()
                 _parse(provider, response.status, response.headers, content, headers)

@@ -1,5 +1,6 @@
 """A pooled connection the server has given up on costs the call nothing: the request, which
-never reached the server's handling, is sent again once on a fresh connection."""
+never reached the server's handling, is sent again once on a fresh connection, for `achat` and
+for `achat_stream` alike."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
 from conftest import BACKUP, MESSAGES, PRIMARY
 
-from resolver import FallbackExhausted, Outcome, Resolver, achat
+from resolver import FallbackExhausted, Outcome, Resolver, achat, achat_stream
 from resolver.http import Client
 from resolver.testing import make_resolver
 
@@ -47,16 +49,31 @@ class OneShotServer:
                     return
                 first = False
                 self.seen["answered"] += 1
-                data = json.dumps({**ANSWER, "model": body["model"]}).encode()
+                if body.get("stream"):  # the whole event stream, with a length: reusable
+                    kind, data = b"text/event-stream", _events(body["model"])
+                else:
+                    kind, data = (
+                        b"application/json",
+                        json.dumps({**ANSWER, "model": body["model"]}).encode(),
+                    )
                 writer.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: %d\r\n\r\n%s" % (len(data), data)
+                    b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (kind, len(data), data)
                 )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             return
         finally:
             writer.close()
+
+
+def _events(model: str) -> bytes:
+    chunk = {
+        "object": "chat.completion.chunk",
+        "model": model,
+        "choices": [{"index": 0, "delta": {"content": "yes"}, "finish_reason": "stop"}],
+    }
+    return b"data: %s\n\ndata: [DONE]\n\n" % json.dumps(chunk).encode()
 
 
 def _resolver(port: int) -> Resolver:
@@ -67,7 +84,18 @@ def _resolver(port: int) -> Resolver:
     ).with_health()
 
 
-async def _calls(server: OneShotServer, keys: dict[str, str], n: int) -> tuple[Resolver, list[Any]]:
+async def _one(r: Resolver, keys: dict[str, str], pool: Client, stream: bool) -> Outcome[Any]:
+    if not stream:
+        return await achat(PRIMARY, MESSAGES, resolver=r, environ=keys, client=pool)
+    async with achat_stream(PRIMARY, MESSAGES, resolver=r, environ=keys, client=pool) as chunks:
+        assert "".join([chunk.content async for chunk in chunks]) == "yes"
+        assert chunks.outcome is not None
+        return chunks.outcome
+
+
+async def _calls(
+    server: OneShotServer, keys: dict[str, str], n: int, stream: bool = False
+) -> tuple[Resolver, list[Any]]:
     listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
     port = listening.sockets[0].getsockname()[1]
     r = _resolver(port)
@@ -76,20 +104,19 @@ async def _calls(server: OneShotServer, keys: dict[str, str], n: int) -> tuple[R
     async with listening, Client() as pool:
         for _ in range(n):  # one after the other: each reuses the connection the last one used
             try:
-                results.append(
-                    await achat(PRIMARY, MESSAGES, resolver=r, environ=keys, client=pool)
-                )
+                results.append(await _one(r, keys, pool, stream))
             except FallbackExhausted as exc:
                 results.append(exc)
     return r, results
 
 
-def test_request_on_a_connection_the_server_dropped_is_served_by_the_primary(keys):
+@pytest.mark.parametrize("stream", [False, True], ids=["achat", "achat_stream"])
+def test_request_on_a_connection_the_server_dropped_is_served_by_the_primary(keys, stream):
     """A request that meets a reused connection the server hung up on, before any byte of an
     answer, is sent again on a fresh connection: served by the primary, one attempt, and the
     primary's health is not charged."""
     server = OneShotServer("")
-    r, results = asyncio.run(_calls(server, keys, 4))
+    r, results = asyncio.run(_calls(server, keys, 4, stream))
 
     for outcome in results:
         assert isinstance(outcome, Outcome)
