@@ -10,7 +10,14 @@ import httpx
 import pytest
 from conftest import BACKUP, PRIMARY
 
-from resolver import ErrorClass, Provider, Resolver, call_with_fallback
+from resolver import (
+    ErrorClass,
+    FallbackExhausted,
+    Provider,
+    ProviderError,
+    Resolver,
+    call_with_fallback,
+)
 
 KEYS = {
     "SYNTHETIC_API_KEY": "sk-syn-4f9a1c0e7b2d4e8f9a6b3c5d",
@@ -54,3 +61,29 @@ def test_a_key_in_a_failures_text_is_masked(name: str, roomy: Resolver) -> None:
     assert attempt.error_class == error_class
     assert "sent ***" in attempt.message or "reply to ***" in attempt.message
     assert not any(key in repr(outcome.attempts) for key in KEYS.values())
+
+
+class RateLimited(Exception):
+    """A user's own 429 whose text echoes the key, with the vendor's response attached."""
+
+    status_code = 429
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"slow down, {key}")
+        self.response = httpx.Response(429, headers={"Retry-After": "7"})
+
+
+def test_a_masked_failure_keeps_its_retry_after(roomy: Resolver) -> None:
+    """When every provider fails with a 429 whose text holds the key, the masked error chained
+    in its place keeps the class, the status and the vendor's Retry-After."""
+
+    def call(provider: Provider) -> str:
+        raise RateLimited(KEYS[provider.api_key_env])
+
+    with pytest.raises(FallbackExhausted) as caught:
+        call_with_fallback(PRIMARY, call, resolver=roomy, environ=KEYS)
+
+    cause = caught.value.__cause__
+    assert isinstance(cause, ProviderError)
+    assert (cause.error_class, cause.status, cause.retry_after) == ("rate_limit", 429, 7.0)
+    assert "slow down, ***" in str(cause)
