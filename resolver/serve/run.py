@@ -169,8 +169,7 @@ def serve(
     processes each serving its own gateway on ``setup``."""
     import uvicorn
 
-    catch_early_hup()
-    configure_logging()
+    configure_logging()  # SIGHUP is already caught: the command did so before loading
     options: dict[str, Any] = {
         "host": host,
         "port": port,
