@@ -173,7 +173,9 @@ def _retry_after_of(exc: BaseException) -> float | None:
     if headers is None:
         return None
     try:
-        return parse_retry_after(headers.get("retry-after"))
+        # By name in any case: a plain mapping keeps the names as the server spelled them.
+        value = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
+        return parse_retry_after(value)
     except Exception:  # a foreign object with odd headers: no hint rather than a crash
         return None
 

@@ -1,9 +1,12 @@
-"""A vendor's Retry-After is read from an error whose response headers are a plain mapping
-with lowercase names, as HTTP/2 carries them on the wire: it decides the same-model retry."""
+"""A vendor's Retry-After is read from an error whose response headers are a plain mapping,
+with the names lowercase as HTTP/2 carries them or spelled as an HTTP/1.1 server sends them:
+it decides the same-model retry."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 import resolver
 from resolver import Provider, call_with_fallback
@@ -27,9 +30,11 @@ class VendorError(Exception):
         self.response = response
 
 
-def test_a_lowercase_retry_after_in_a_plain_dict_sets_the_retry_wait(own_tree: Path) -> None:
+@pytest.mark.parametrize("name", ["retry-after", "Retry-After", "RETRY-AFTER"])
+def test_a_retry_after_in_a_plain_dict_sets_the_retry_wait(own_tree: Path, name: str) -> None:
     """With a 5 s backoff capped at 1 s (no retry without a hint), a 429 carrying
-    {'retry-after': '0'} is retried on the same model, which then serves."""
+    Retry-After: 0 in a plain dict, however the name is spelled, is retried on the same
+    model, which then serves."""
     r = resolver.load(
         config_path=own_tree,
         overrides=["policy.retries=1", "policy.retry_backoff_s=5", "policy.retry_max_wait_s=1"],
@@ -40,7 +45,7 @@ def test_a_lowercase_retry_after_in_a_plain_dict_sets_the_retry_wait(own_tree: P
     def once_limited(provider: Provider) -> str:
         calls.append(provider.id)
         if len(calls) == 1:
-            raise VendorError(RawResponse(429, {"retry-after": "0"}))
+            raise VendorError(RawResponse(429, {name: "0"}))
         return provider.id
 
     outcome = call_with_fallback("think", once_limited, resolver=r, environ=KEYS)
