@@ -126,8 +126,9 @@ def from_json(text: str, *, source: str | Path = "<snapshot>") -> Resolver:
         )
         return Resolver(validated, env=content["env"], origins=content["origins"])
     except _Unreadable as e:
+        where, what = e.args
         raise SnapshotError(
-            source, f"has content this version cannot read at {e.where}: {e.what}", hint=_REDO
+            source, f"has content this version cannot read at {where}: {what}", hint=_REDO
         ) from None
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise SnapshotError(
@@ -139,12 +140,7 @@ _REDO = "compile it again from the YAML configuration (fallback-resolver compile
 
 
 class _Unreadable(Exception):
-    """A value of the wrong kind at ``where`` (a key path in the snapshot)."""
-
-    def __init__(self, where: str, what: str) -> None:
-        super().__init__(where, what)
-        self.where = where
-        self.what = what
+    """A value of the wrong kind; its args: the key path in the snapshot, and what is wrong."""
 
 
 # The shared health store's URL is this deployment's runtime setting and may carry a password:

@@ -67,6 +67,10 @@ def _rehashed_with(place: tuple[str | int, ...], value: Any) -> str:
     for part in place[:-1]:
         node = node[part]
     node[place[-1]] = value
+    return _rehashed(content)
+
+
+def _rehashed(content: dict[str, Any]) -> str:
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest = "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
     return json.dumps({**content, "integrity": digest})
@@ -106,7 +110,7 @@ def test_a_text_where_a_list_of_error_classes_belongs_is_refused(path) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(place=st.sampled_from(OBJECTS), value=NOT_OBJECTS)
-def test_a_non_object_where_an_object_belongs_is_refused(path, place, value) -> None:
+def test_a_non_object_where_an_object_belongs_is_refused_at_its_key(path, place, value) -> None:
     """Any value that is not an object, put where a nested object belongs, is refused at its
     key path."""
     error = _refusal(path, _rehashed_with(place, value))
@@ -118,7 +122,7 @@ def test_a_non_object_where_an_object_belongs_is_refused(path, place, value) -> 
 
 @settings(max_examples=60, deadline=None)
 @given(place=st.sampled_from(LISTS), value=NOT_LISTS)
-def test_a_non_list_where_a_list_belongs_is_refused(path, place, value) -> None:
+def test_a_non_list_where_a_list_belongs_is_refused_at_its_key(path, place, value) -> None:
     """Any value that is not a list, put where a list belongs, is refused at its key path."""
     error = _refusal(path, _rehashed_with(place, value))
     assert error.path == str(path)
@@ -127,3 +131,34 @@ def test_a_non_list_where_a_list_belongs_is_refused(path, place, value) -> None:
         f"expected a list, got {type(value).__name__}"
     )
     assert error.hint == REDO
+
+
+def test_a_warning_that_is_not_an_object_is_refused_at_its_index(path) -> None:
+    """A recorded warning replaced by a text is refused at its index in the warnings."""
+    error = _refusal(path, _rehashed_with(("warnings", 0), "key-unset"))
+    assert error.reason == (
+        "has content this version cannot read at warnings[0]: Problem: expected an object, got str"
+    )
+
+
+def test_an_unknown_field_of_a_nested_object_is_refused_at_its_key(path) -> None:
+    """A field this version does not know, added to the health policy, is refused at the key
+    path of the object that holds it, naming the field."""
+    error = _refusal(path, _rehashed_with(("policy", "health", "bogus"), 1))
+    assert error.reason == (
+        "has content this version cannot read at policy.health: "
+        "HealthPolicy: unknown fields ['bogus']"
+    )
+    assert error.hint == REDO
+
+
+def test_a_snapshot_without_a_section_is_refused_with_the_fix(path) -> None:
+    """A snapshot whose fallbacks section was deleted (and the hash recomputed) is refused,
+    naming the file and the missing section, with the command that writes a good one."""
+    content = json.loads(_compiled())
+    del content["fallbacks"], content["integrity"]
+    error = _refusal(path, _rehashed(content))
+    assert str(error) == (
+        f"snapshot {path}: has content this version cannot read: KeyError('fallbacks') "
+        f"(hint: {REDO})"
+    )
