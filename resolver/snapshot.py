@@ -108,18 +108,39 @@ def from_json(text: str, *, source: str | Path = "<snapshot>") -> Resolver:
             "does not match its integrity hash: it was edited or damaged after compiling",
             hint="change the YAML configuration and recompile; never edit a snapshot",
         )
+    # A hash that matches content this version cannot read: written by a hand, not by us.
     try:
         validated = Validated(
-            providers={k: _build(Provider, v) for k, v in content["providers"].items()},
-            fallbacks={k: tuple(v) for k, v in content["fallbacks"].items()},
-            edge_policy={k: _build(EdgePolicy, v) for k, v in content["edge_policy"].items()},
+            providers={
+                k: _build(Provider, v, f"providers.{k}") for k, v in content["providers"].items()
+            },
+            fallbacks={k: _list(v, f"fallbacks.{k}") for k, v in content["fallbacks"].items()},
+            edge_policy={
+                k: _build(EdgePolicy, v, f"edge_policy.{k}")
+                for k, v in content["edge_policy"].items()
+            },
             policy=_policy_from_json(content["policy"]),
-            problems=tuple(_build(Problem, p) for p in content["warnings"]),
+            problems=tuple(
+                _build(Problem, p, f"warnings[{i}]") for i, p in enumerate(content["warnings"])
+            ),
         )
         return Resolver(validated, env=content["env"], origins=content["origins"])
+    except _Unreadable as e:
+        where, what = e.args
+        raise SnapshotError(
+            source, f"has content this version cannot read at {where}: {what}", hint=_REDO
+        ) from None
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        # A hash that matches content this version cannot read: written by a hand, not by us.
-        raise SnapshotError(source, f"has content this version cannot read: {e!r}") from None
+        raise SnapshotError(
+            source, f"has content this version cannot read: {e!r}", hint=_REDO
+        ) from None
+
+
+_REDO = "compile it again from the YAML configuration (fallback-resolver compile -o FILE)"
+
+
+class _Unreadable(Exception):
+    """A value of the wrong kind; its args: the key path in the snapshot, and what is wrong."""
 
 
 # The shared health store's URL is this deployment's runtime setting and may carry a password:
@@ -134,7 +155,7 @@ def _policy_json(policy: Policy) -> dict[str, Any]:
 
 
 def _policy_from_json(data: Any) -> Policy:
-    policy = _build(Policy, data)
+    policy = _build(Policy, data, "policy")
     url = SecretURL(os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL)
     return dataclasses.replace(policy, health=dataclasses.replace(policy.health, url=url))
 
@@ -144,23 +165,30 @@ def _digest(content: Mapping[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _build(cls: type[T], data: Any) -> T:
-    """An instance of dataclass ``cls`` from its ``asdict`` form, nested dataclasses and
-    tuples restored from the field annotations."""
+def _build(cls: type[T], data: Any, where: str) -> T:
+    """An instance of dataclass ``cls`` from its ``asdict`` form at key path ``where``, nested
+    dataclasses and tuples restored from the field annotations."""
     if not isinstance(data, dict):
-        raise TypeError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+        raise _Unreadable(where, f"{cls.__name__}: expected an object, got {type(data).__name__}")
     restore = _restorers(typing.cast(type, cls))
     unknown = set(data) - set(restore)
     if unknown:
-        raise TypeError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
+        raise _Unreadable(where, f"{cls.__name__}: unknown fields {sorted(unknown)}")
     values = {}
     for name, value in data.items():
         fn = restore[name]
-        values[name] = value if value is None or fn is None else fn(value)
+        values[name] = value if value is None or fn is None else fn(value, f"{where}.{name}")
     return cls(**values)
 
 
-Restore = Callable[[Any], Any]
+def _list(value: Any, where: str) -> tuple[Any, ...]:
+    """A JSON list as a tuple; anything else is refused rather than taken apart."""
+    if not isinstance(value, list):
+        raise _Unreadable(where, f"expected a list, got {type(value).__name__}")
+    return tuple(value)
+
+
+Restore = Callable[[Any, str], Any]
 
 
 @functools.cache
@@ -194,13 +222,15 @@ def _restorer(hint: Any) -> Restore | None:
     for option in options:
         if dataclasses.is_dataclass(option):
             nested: type = option  # type: ignore[assignment]
-            return lambda value: _build(nested, value) if isinstance(value, dict) else value
+            return lambda value, where: _build(nested, value, where)
         if typing.get_origin(option) is tuple:
             item = typing.get_args(option)[0] if typing.get_args(option) else None
             if dataclasses.is_dataclass(item):  # e.g. EdgePolicy.accept: tuple[Acceptance, ...]
                 each: type = item  # type: ignore[assignment]
-                return lambda value: tuple(_build(each, v) for v in value)
-            return lambda value: tuple(value) if isinstance(value, list) else value
+                return lambda value, where: tuple(
+                    _build(each, v, f"{where}[{i}]") for i, v in enumerate(_list(value, where))
+                )
+            return _list
     return None
 
 

@@ -34,11 +34,12 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(autouse=True)
 def _mutants_run_their_own_code() -> None:
     """Under mutmut, a mutant's tests run in a process forked from one that already ran the
     suite on the unchanged code: forget what that code cached, so that the mutant's code runs
-    (the snapshot reader works out once per class how to restore its fields)."""
+    (the snapshot reader works out once per class how to restore its fields). Before every
+    test, so that mutmut links each test reading a snapshot to that code, not only the first."""
     if os.environ.get("MUTANT_UNDER_TEST"):
         from resolver import snapshot
 

@@ -239,7 +239,7 @@ def test_fields_whose_annotations_cannot_be_evaluated_are_restored_from_their_de
     """A nested section or tuple is restored even when its annotation cannot be resolved."""
     data = dataclasses.asdict(_PolicyWithHiddenTypes(_Section(7), ("timeout", "server")))
     restored = json.loads(json.dumps(data))
-    assert snapshot._build(_PolicyWithHiddenTypes, restored) == _PolicyWithHiddenTypes(
+    assert snapshot._build(_PolicyWithHiddenTypes, restored, "policy") == _PolicyWithHiddenTypes(
         _Section(7), ("timeout", "server")
     )
 

@@ -93,14 +93,18 @@ def test_an_edited_snapshot_says_to_change_the_yaml_instead(content, tmp_path) -
     assert error.hint == "change the YAML configuration and recompile; never edit a snapshot"
 
 
-def test_a_provider_that_is_not_an_object_is_named(content, tmp_path) -> None:
-    """A hand-made snapshot whose provider entry is not an object is refused, saying which kind
-    of entry and what it was instead."""
+def test_a_provider_that_is_not_an_object_is_named_with_its_key(content, tmp_path) -> None:
+    """A hand-made snapshot whose provider entry is not an object is refused, naming its key,
+    which kind of entry and what it was instead, and saying to compile again."""
     model_id = next(iter(content["providers"]))
     content["providers"][model_id] = ["not", "an", "object"]
     path = tmp_path / "hand.json"
     path.write_text(rehashed(content), encoding="utf-8")
     error = refusal(path)
     assert error.reason == (
-        "has content this version cannot read: TypeError('Provider: expected an object, got list')"
+        f"has content this version cannot read at providers.{model_id}: "
+        "Provider: expected an object, got list"
+    )
+    assert error.hint == (
+        "compile it again from the YAML configuration (fallback-resolver compile -o FILE)"
     )
