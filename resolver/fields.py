@@ -69,7 +69,8 @@ def id_problem(model_id: Any) -> tuple[str, str] | None:
     if model_id is None:
         return "is null (`~` or an empty key)", "write the model id"
     if not isinstance(model_id, str):
-        return f"is a {type(model_id).__name__}, not text", "quote the id"
+        kind = "a number" if isinstance(model_id, (int, float)) else f"a {type(model_id).__name__}"
+        return f"is {kind}, not text", "quote the id"
     if not model_id.strip():
         return "is empty", "write the model id"
     if model_id != model_id.strip():

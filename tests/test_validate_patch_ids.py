@@ -37,7 +37,7 @@ def test_bad_ids_of_model_patches_are_named_at_their_key(config_tree) -> None:
             "bad-model-id",
             "models[7]",
             str(deploy / "env" / "prod.yaml"),
-            "model id 7 is a int, not text",
+            "model id 7 is a number, not text",
             "quote the id",
         ),
     ]
