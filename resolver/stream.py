@@ -727,7 +727,6 @@ async def _asse(pool: Client, provider: Provider, request: _Request) -> AsyncIte
     from . import admission
 
     slots = await pool._pool()
-    admission.pending()  # not sent until it holds a connection, as for achat
     await slots.admit()
     decoder: SSEDecoder | None = None
     failure: ProviderError | None = None
@@ -735,8 +734,8 @@ async def _asse(pool: Client, provider: Provider, request: _Request) -> AsyncIte
     timeout = aiohttp.ClientTimeout(sock_connect=request.connect, sock_read=read)
     try:
         # Through the pool's post, as achat: a stream started on a pooled connection the
-        # server had hung up on is sent again on a fresh one (the mark tells post whether the
-        # connection was a pooled one; set and reset with no yield between).
+        # server had hung up on is sent again on a fresh one. The mark, this task's own, is
+        # where the connector tells post whether the connection had served before.
         with admission.track():
             response = await slots.post(request.url, headers, request.body, timeout)
         async with response:
