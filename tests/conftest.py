@@ -203,7 +203,8 @@ class OwnRedis:
         deadline = time.monotonic() + 10
         while True:
             try:
-                redis.Redis(port=self.port, socket_timeout=1).ping()
+                with redis.Redis(port=self.port, socket_timeout=1) as probe:
+                    probe.ping()
                 return
             except redis.AuthenticationError:
                 return  # up, and asking for a password
