@@ -204,18 +204,18 @@ class PerTurn:
         self._ticking = False  # a _turn is scheduled for the next turn
         self._waiting: deque[asyncio.Future[None]] = deque()
 
-    async def wait(self) -> bool:
-        """Pass now if this turn has room and nobody waits, else wait in line. True if it
-        waited (a later turn)."""
+    def ticket(self) -> asyncio.Future[None] | None:
+        """None: pass now (this turn has room and nobody waits); else a place in line, to
+        await. A plain call, not a coroutine: in a burst's first turn every caller comes here,
+        and each object a waiting caller holds is one more the garbage collector walks."""
         if not self._waiting and self._passed < self._limit:
             self._passed += 1
             self._tick()
-            return False
+            return None
         future = self._loop.create_future()
-        self._waiting.append(future)
+        self._waiting.append(future)  # a cancelled waiter is skipped by _turn
         self._tick()
-        await future  # a cancelled waiter is skipped by _turn
-        return True
+        return future
 
     def _tick(self) -> None:
         if not self._ticking:

@@ -33,7 +33,7 @@ import os
 import threading
 import urllib.request
 import weakref
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -139,7 +139,8 @@ class _Pool:
         (SENDS_PER_TURN), both in FIFO order."""
         await self.slots.acquire()
         try:
-            await self.sends.wait()
+            if (turn := self.sends.ticket()) is not None:
+                await turn
         except BaseException:
             self.slots.release()
             raise
@@ -269,9 +270,12 @@ class Client:
         the call's ``deadline_s`` less the time it waited, so that the deadline still counts
         from the call; and, when that wait used it up, why the call is never sent."""
         loop = asyncio.get_running_loop()
-        began = loop.time()
-        if not await (await self._pool()).starts.wait():
+        pool = self._async.get(loop) or await self._pool()
+        turn = pool.starts.ticket()
+        if turn is None:
             return deadline_s, None
+        began = loop.time()
+        await turn
         budget = deadline_s if deadline_s is not None else resolver.policy.deadline_s
         if budget is None:
             return None, None
@@ -482,15 +486,9 @@ async def achat(
     _refuse_unsupported(params)
     pool = client or default_client()
     deadline_s, late = await pool._start(resolver, deadline_s)
-
-    async def send(provider: Provider) -> ChatResult:
-        if late is not None:
-            raise ProviderError("local", late, provider_id=provider.id)
-        return await pool.acall(provider, messages, params, environ)
-
     return await acall_with_fallback(
         model_id,
-        send,
+        _sender(pool, messages, params, environ, late),
         resolver=resolver,
         environ=environ,
         deadline_s=deadline_s,
@@ -498,6 +496,23 @@ async def achat(
         classify=classify,
         fallback=fallback,
     )
+
+
+def _sender(
+    pool: Client,
+    messages: Sequence[Any],
+    params: Mapping[str, Any],
+    environ: Mapping[str, str] | None,
+    late: str | None,
+) -> Callable[[Provider], Awaitable[ChatResult]]:
+    # Made once the call may start, outside achat: the cells of a closure are made when the
+    # function that defines it is entered, and a call waiting for its turn would hold them.
+    async def send(provider: Provider) -> ChatResult:
+        if late is not None:
+            raise ProviderError("local", late, provider_id=provider.id)
+        return await pool.acall(provider, messages, params, environ)
+
+    return send
 
 
 def _refuse_unsupported(params: Mapping[str, Any]) -> None:
