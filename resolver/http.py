@@ -263,23 +263,15 @@ class Client:
             await pool.closer.__anext__()  # the loop tracks its generators weakly
         return pool
 
-    async def _start(
-        self, resolver: Resolver, deadline_s: float | None
+    def _late(
+        self, resolver: Resolver, deadline_s: float | None, waited: float
     ) -> tuple[float | None, str | None]:
-        """Wait for a loop turn with room for one more call to start (STARTS_PER_TURN). Gives
-        the call's ``deadline_s`` less the time it waited, so that the deadline still counts
-        from the call; and, when that wait used it up, why the call is never sent."""
-        loop = asyncio.get_running_loop()
-        pool = self._async.get(loop) or await self._pool()
-        turn = pool.starts.ticket()
-        if turn is None:
-            return deadline_s, None
-        began = loop.time()
-        await turn
+        """For a call that waited ``waited`` seconds for its turn to start (STARTS_PER_TURN):
+        its ``deadline_s`` less that wait, so that the deadline still counts from the call;
+        and, when the wait used it up, why the call is never sent."""
         budget = deadline_s if deadline_s is not None else resolver.policy.deadline_s
         if budget is None:
             return None, None
-        waited = loop.time() - began
         if budget - waited > _LAST_CHANCE_S:
             return budget - waited, None
         # Too late for a request. The call still makes its one attempt, which ends at once as
@@ -485,7 +477,15 @@ async def achat(
     """:func:`chat` for asyncio. Cancelling it cancels the request in flight."""
     _refuse_unsupported(params)
     pool = client or default_client()
-    deadline_s, late = await pool._start(resolver, deadline_s)
+    loop = asyncio.get_running_loop()
+    # A burst's first turn runs every call up to here: no coroutine more than needed, and
+    # nothing more held while the call waits for its turn than the ticket.
+    turn = (pool._async.get(loop) or await pool._pool()).starts.ticket()
+    late = None
+    if turn is not None:
+        began = loop.time()
+        await turn
+        deadline_s, late = pool._late(resolver, deadline_s, loop.time() - began)
     return await acall_with_fallback(
         model_id,
         _sender(pool, messages, params, environ, late),
