@@ -25,7 +25,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ._version import __version__
 from .catalog import (
@@ -114,7 +114,7 @@ def from_json(text: str, *, source: str | Path = "<snapshot>") -> Resolver:
             providers={
                 k: _build(Provider, v, f"providers.{k}") for k, v in content["providers"].items()
             },
-            fallbacks={k: _list(v, f"fallbacks.{k}") for k, v in content["fallbacks"].items()},
+            fallbacks={k: _ids(v, "fallbacks", k) for k, v in content["fallbacks"].items()},
             edge_policy={
                 k: _build(EdgePolicy, v, f"edge_policy.{k}")
                 for k, v in content["edge_policy"].items()
@@ -170,31 +170,47 @@ def _build(cls: type[T], data: Any, where: str) -> T:
     dataclasses and tuples restored from the field annotations."""
     if not isinstance(data, dict):
         raise _Unreadable(where, f"{cls.__name__}: expected an object, got {type(data).__name__}")
-    restore = _restorers(typing.cast(type, cls))
-    unknown = set(data) - set(restore)
+    rules = _rules(typing.cast(type, cls))
+    unknown = set(data) - set(rules)
     if unknown:
         raise _Unreadable(where, f"{cls.__name__}: unknown fields {sorted(unknown)}")
+    # A value of a kind its field takes as it is (most are) costs a set lookup, not a call;
+    # and a field's key path is spelled out only for an error: 10,000 models have 180,000.
     values = {}
     for name, value in data.items():
-        fn = restore[name]
-        values[name] = value if value is None or fn is None else fn(value, f"{where}.{name}")
+        plain, restore = rules[name]
+        values[name] = value if type(value) in plain else restore(value, where, name)
     return cls(**values)
 
 
 def _list(value: Any, where: str) -> tuple[Any, ...]:
     """A JSON list as a tuple; anything else is refused rather than taken apart."""
     if not isinstance(value, list):
-        raise _Unreadable(where, f"expected a list, got {type(value).__name__}")
+        raise _Unreadable(where, f"expected a list, got {_kind(value)}")
     return tuple(value)
 
 
-Restore = Callable[[Any, str], Any]
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _at(where: str, key: str | int) -> str:
+    return f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}"
+
+
+Restore = Callable[[Any, str, str | int], Any]
+"""Reads a value back, or raises :class:`_Unreadable` at key ``key`` of key path ``where``."""
+
+
+Rule = tuple[frozenset[type], Restore]
+"""A field's JSON kinds taken as they are, and how to read any other value back (or refuse
+it)."""
 
 
 @functools.cache
-def _restorers(cls: Any) -> dict[str, Restore | None]:
-    """Per field of ``cls``: how to turn its JSON value back (None: as it is). Worked out once
-    per class: reading the annotations costs more than building a 10,000-model snapshot."""
+def _rules(cls: Any) -> dict[str, Rule]:
+    """Per field of ``cls``: how to read its JSON value back. Worked out once per class:
+    reading the annotations costs more than building a 10,000-model snapshot."""
     try:
         hints = typing.get_type_hints(cls)
     except NameError:
@@ -202,7 +218,7 @@ def _restorers(cls: Any) -> dict[str, Restore | None]:
         # cycle, as a policy section defined in its own module may): go by the defaults.
         hints = {}
     return {
-        f.name: _restorer(hints[f.name] if f.name in hints else _hint_of_default(f))
+        f.name: _rule(hints[f.name] if f.name in hints else _hint_of_default(f))
         for f in dataclasses.fields(cls)
     }
 
@@ -217,21 +233,79 @@ def _hint_of_default(f: dataclasses.Field[Any]) -> Any:
     return type(sample) if dataclasses.is_dataclass(sample) else None
 
 
-def _restorer(hint: Any) -> Restore | None:
+def _rule(hint: Any) -> Rule:
+    """How to read a field of type ``hint`` back: ``None`` only where the type allows it,
+    scalars of their own kind, literals among their values, nested objects and lists rebuilt;
+    a type this reader does not know (or an annotation it could not evaluate) as it is."""
     options = typing.get_args(hint) if typing.get_origin(hint) in _UNIONS else (hint,)
-    for option in options:
-        if dataclasses.is_dataclass(option):
-            nested: type = option  # type: ignore[assignment]
-            return lambda value, where: _build(nested, value, where)
-        if typing.get_origin(option) is tuple:
-            item = typing.get_args(option)[0] if typing.get_args(option) else None
-            if dataclasses.is_dataclass(item):  # e.g. EdgePolicy.accept: tuple[Acceptance, ...]
-                each: type = item  # type: ignore[assignment]
-                return lambda value, where: tuple(
-                    _build(each, v, f"{where}[{i}]") for i, v in enumerate(_list(value, where))
-                )
-            return _list
-    return None
+    kinds = [o for o in options if o is not type(None)]
+    if len(kinds) != 1 or hint is None or _one(kinds[0]) is _as_is:
+        return _JSON_KINDS, _as_is
+    kind = kinds[0]
+    plain = _SCALARS[kind][0] if kind in _SCALARS else ()
+    if len(kinds) < len(options):
+        return frozenset((*plain, type(None))), _one(kind)
+    one = _one(kind)
+
+    def required(value: Any, where: str, key: str | int) -> Any:
+        if value is None:
+            raise _Unreadable(_at(where, key), "expected a value, got null")
+        return one(value, where, key)
+
+    return frozenset(plain), required
+
+
+_JSON_KINDS: frozenset[type] = frozenset((str, int, float, bool, type(None), list, dict))
+
+
+def _as_is(value: Any, where: str, key: str | int) -> Any:
+    return value
+
+
+# The JSON kinds a scalar field's value may have (bool is not an int here, as in YAML's
+# validation: `retries: true` is refused there too).
+_SCALARS: dict[Any, tuple[tuple[type, ...], str]] = {
+    str: ((str,), "text"),
+    bool: ((bool,), "true or false"),
+    int: ((int,), "a whole number"),
+    float: ((int, float), "a number"),
+}
+
+
+def _one(kind: Any) -> Restore:
+    if dataclasses.is_dataclass(kind):
+        nested: type = kind  # type: ignore[assignment]
+        return lambda value, where, key: _build(nested, value, _at(where, key))
+    if typing.get_origin(kind) is tuple:
+        args = typing.get_args(kind)
+        each = _one(args[0]) if args else _as_is
+
+        def items(value: Any, where: str, key: str | int) -> tuple[Any, ...]:
+            path = _at(where, key)
+            return tuple(each(v, path, i) for i, v in enumerate(_list(value, path)))
+
+        return items
+    if typing.get_origin(kind) is Literal:
+        allowed = typing.get_args(kind)
+
+        def literal(value: Any, where: str, key: str | int) -> Any:
+            if isinstance(value, str) and value in allowed:
+                return value
+            shown = ", ".join(map(repr, allowed))
+            raise _Unreadable(_at(where, key), f"expected one of {shown}, got {value!r}")
+
+        return literal
+    if kind in _SCALARS:
+        types_, what = _SCALARS[kind]
+
+        def scalar(value: Any, where: str, key: str | int) -> Any:
+            if type(value) not in types_:
+                raise _Unreadable(_at(where, key), f"expected {what}, got {_kind(value)}")
+            return value  # as written: a snapshot holds what the validated YAML held
+
+        return scalar
+    return _as_is
 
 
 _UNIONS = (typing.Union, types.UnionType)
+_ids = _one(tuple[str, ...])  # a model's backups

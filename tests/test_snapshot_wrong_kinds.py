@@ -1,6 +1,7 @@
-"""A hand-edited snapshot whose hash was recomputed, holding a value of the wrong kind where a
-nested object or a list belongs, is refused at load, naming the file and the key path and
-saying to compile again, rather than served with that value in place."""
+"""A hand-edited snapshot whose hash was recomputed, holding a value of the wrong kind (where a
+nested object, a list, a scalar or one of a set of words belongs, or null where a value is
+required), is refused at load, naming the file and the key path and saying to compile again,
+rather than served with that value in place."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import resolver
@@ -161,4 +162,84 @@ def test_a_snapshot_without_a_section_is_refused_with_the_fix(path) -> None:
     assert str(error) == (
         f"snapshot {path}: has content this version cannot read: KeyError('fallbacks') "
         f"(hint: {REDO})"
+    )
+
+
+# Scalar fields, the JSON kinds each takes, and how the refusal names what belongs there.
+SCALAR_PLACES = [
+    (("providers", MODEL, "base_url"), (str,), "text"),
+    (("providers", MODEL, "timeout_s"), (int, float), "a number"),
+    (("providers", MODEL, "enabled"), (bool,), "true or false"),
+    (("policy", "max_depth"), (int,), "a whole number"),
+    (("policy", "health", "cooldown_s"), (int, float), "a number"),
+    (("edge_policy", EDGE, "accept", 0, "reason"), (str,), "text"),
+]
+ANY_JSON = st.one_of(
+    st.none(),
+    SCALARS,
+    st.lists(SCALARS, max_size=2),
+    st.dictionaries(st.text(max_size=4), SCALARS, max_size=2),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(case=st.sampled_from(SCALAR_PLACES), value=ANY_JSON)
+def test_a_scalar_of_the_wrong_kind_is_refused_at_its_key(path, case, value) -> None:
+    """Any JSON value that is not of its field's kind (a text for a number, true for a whole
+    number, null where a value is required...) is refused at its key path."""
+    place, kinds, what = case
+    assume(type(value) not in kinds)
+    error = _refusal(path, _rehashed_with(place, value))
+    expected, got = ("a value", "null") if value is None else (what, type(value).__name__)
+    assert error.reason == (
+        f"has content this version cannot read at {_key_path(place)}: "
+        f"expected {expected}, got {got}"
+    )
+    assert error.hint == REDO
+
+
+@settings(max_examples=30, deadline=None)
+@given(seconds=st.one_of(st.integers(1, 600), st.floats(0.5, 600)))
+def test_a_whole_number_where_seconds_belong_loads_as_written(path, seconds) -> None:
+    """A number of seconds written as a whole number or a fraction is read as it is: the
+    checks refuse wrong kinds, not the values YAML validation accepts."""
+    path.write_text(_rehashed_with(("providers", MODEL, "timeout_s"), seconds), encoding="utf-8")
+    assert load_snapshot(path).providers[MODEL].timeout_s == seconds
+
+
+def test_null_where_an_object_belongs_is_refused(path) -> None:
+    """null in place of a model's pricing is refused: only fields that may be unset take null."""
+    error = _refusal(path, _rehashed_with(("providers", MODEL, "pricing"), None))
+    assert error.reason == (
+        f"has content this version cannot read at providers.{MODEL}.pricing: "
+        "expected a value, got null"
+    )
+
+
+def test_null_where_a_field_may_be_unset_loads(path) -> None:
+    """null for a model's context window (a field the YAML may leave unset) loads as unset."""
+    path.write_text(_rehashed_with(("providers", MODEL, "context_window"), None), encoding="utf-8")
+    assert load_snapshot(path).providers[MODEL].context_window is None
+
+
+def test_a_word_outside_its_set_is_refused_naming_the_words(path) -> None:
+    """A health store other than memory or redis is refused, naming the words that belong."""
+    error = _refusal(path, _rehashed_with(("policy", "health", "store"), "memcached"))
+    assert error.reason == (
+        "has content this version cannot read at policy.health.store: "
+        "expected one of 'memory', 'redis', got 'memcached'"
+    )
+
+
+def test_a_list_item_of_the_wrong_kind_is_refused_at_its_index(path) -> None:
+    """An error class that does not exist, among those a retry is for, is refused at its
+    index; so is a backup named by a number instead of a model id."""
+    error = _refusal(path, _rehashed_with(("policy", "retry_on"), ["server", "sever"]))
+    assert error.reason.startswith(
+        "has content this version cannot read at policy.retry_on[1]: expected one of "
+    )
+    assert error.reason.endswith(", got 'sever'")
+    error = _refusal(path, _rehashed_with(("fallbacks", MODEL), [7]))
+    assert error.reason == (
+        f"has content this version cannot read at fallbacks.{MODEL}[0]: expected text, got int"
     )
