@@ -169,7 +169,7 @@ def _build(cls: type[T], data: Any, where: str) -> T:
     """An instance of dataclass ``cls`` from its ``asdict`` form at key path ``where``, nested
     dataclasses and tuples restored from the field annotations."""
     if not isinstance(data, dict):
-        raise _Unreadable(where, f"{cls.__name__}: expected an object, got {type(data).__name__}")
+        raise _Unreadable(where, f"{cls.__name__}: expected an object, got {_kind(data)}")
     rules = _rules(typing.cast(type, cls))
     unknown = set(data) - set(rules)
     if unknown:
@@ -239,13 +239,12 @@ def _rule(hint: Any) -> Rule:
     a type this reader does not know (or an annotation it could not evaluate) as it is."""
     options = typing.get_args(hint) if typing.get_origin(hint) in _UNIONS else (hint,)
     kinds = [o for o in options if o is not type(None)]
-    if len(kinds) != 1 or hint is None or _one(kinds[0]) is _as_is:
+    one = _one(kinds[0]) if len(kinds) == 1 else _as_is
+    if one is _as_is:
         return _JSON_KINDS, _as_is
-    kind = kinds[0]
-    plain = _SCALARS[kind][0] if kind in _SCALARS else ()
+    plain = _SCALARS[kinds[0]][0] if kinds[0] in _SCALARS else ()
     if len(kinds) < len(options):
-        return frozenset((*plain, type(None))), _one(kind)
-    one = _one(kind)
+        return frozenset((*plain, type(None))), one
 
     def required(value: Any, where: str, key: str | int) -> Any:
         if value is None:

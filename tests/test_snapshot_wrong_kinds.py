@@ -243,3 +243,12 @@ def test_a_list_item_of_the_wrong_kind_is_refused_at_its_index(path) -> None:
     assert error.reason == (
         f"has content this version cannot read at fallbacks.{MODEL}[0]: expected text, got int"
     )
+
+
+def test_null_for_the_policy_is_refused_in_json_words(path) -> None:
+    """null in place of the whole policy is refused saying null, the snapshot's own word, not
+    Python's NoneType."""
+    error = _refusal(path, _rehashed_with(("policy",), None))
+    assert error.reason == (
+        "has content this version cannot read at policy: Policy: expected an object, got null"
+    )
