@@ -263,24 +263,6 @@ class Client:
             await pool.closer.__anext__()  # the loop tracks its generators weakly
         return pool
 
-    def _late(
-        self, resolver: Resolver, deadline_s: float | None, waited: float
-    ) -> tuple[float | None, str | None]:
-        """For a call that waited ``waited`` seconds for its turn to start (STARTS_PER_TURN):
-        its ``deadline_s`` less that wait, so that the deadline still counts from the call;
-        and, when the wait used it up, why the call is never sent."""
-        budget = deadline_s if deadline_s is not None else resolver.policy.deadline_s
-        if budget is None:
-            return None, None
-        if budget - waited > _LAST_CHANCE_S:
-            return budget - waited, None
-        # Too late for a request. The call still makes its one attempt, which ends at once as
-        # never sent (class local): the same account as a call queued for a connection.
-        late = (
-            f"never sent: waited {waited:.3f}s for its turn to start, past the {budget:g}s deadline"
-        )
-        return _LAST_CHANCE_S, late
-
     def close(self) -> None:
         """Close the sync pool; async pools are dropped with their loops (or :meth:`aclose`)."""
         with self._lock:
@@ -485,7 +467,7 @@ async def achat(
     if turn is not None:
         began = loop.time()
         await turn
-        deadline_s, late = pool._late(resolver, deadline_s, loop.time() - began)
+        deadline_s, late = _late(resolver, deadline_s, loop.time() - began)
     return await acall_with_fallback(
         model_id,
         _sender(pool, messages, params, environ, late),
@@ -496,6 +478,23 @@ async def achat(
         classify=classify,
         fallback=fallback,
     )
+
+
+def _late(
+    resolver: Resolver, deadline_s: float | None, waited: float
+) -> tuple[float | None, str | None]:
+    """For a call that waited ``waited`` seconds for its turn to start (STARTS_PER_TURN):
+    its ``deadline_s`` less that wait, so that the deadline still counts from the call;
+    and, when the wait used it up, why the call is never sent."""
+    budget = deadline_s if deadline_s is not None else resolver.policy.deadline_s
+    if budget is None:
+        return None, None
+    if budget - waited > _LAST_CHANCE_S:
+        return budget - waited, None
+    # Too late for a request. The call still makes its one attempt, which ends at once as
+    # never sent (class local): the same account as a call queued for a connection.
+    late = f"never sent: waited {waited:.3f}s for its turn to start, past the {budget:g}s deadline"
+    return _LAST_CHANCE_S, late
 
 
 def _sender(
