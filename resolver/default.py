@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .catalog import Provider
@@ -24,7 +24,6 @@ from .stats import ModelStats
 
 if TYPE_CHECKING:
     from .execute import Outcome
-    from .http import ChatResult
 
 T = TypeVar("T")
 
@@ -52,6 +51,11 @@ def default_resolver(env: str | None = None) -> Resolver:
             if found is None:
                 found = _cache[key] = _build(name, dirs, snapshot)
     return found
+
+
+def or_default(resolver: Resolver | None) -> Resolver:
+    """``resolver``, else the default: for the calls that take ``resolver=None``."""
+    return default_resolver() if resolver is None else resolver
 
 
 def _build(env: str | None, dirs: tuple[str, ...], snapshot: str) -> Resolver:
@@ -121,8 +125,8 @@ def all_providers(env: str | None = None) -> tuple[Provider, ...]:
     return tuple(p for p in default_resolver(env).providers.values() if p.enabled)
 
 
-# Calls through the chain on the default resolver (or the one passed). The execution layer and
-# httpx are imported on first call, so that lookups never pay for them.
+# Calls through the chain on the default resolver (or the one passed). The execution layer is
+# imported on first call, so that lookups never pay for it.
 
 
 def call_with_fallback(
@@ -148,23 +152,3 @@ async def acall_with_fallback(
 
     chosen = resolver or default_resolver()
     return await acall_with_fallback(model_id, fn, resolver=chosen, **kwargs)
-
-
-def chat(
-    model_id: str, messages: Sequence[Any], *, resolver: Resolver | None = None, **kwargs: Any
-) -> Outcome[ChatResult]:
-    """:func:`resolver.http.chat` on ``resolver`` (default: the process-wide default resolver);
-    the other keywords are that function's, request body parameters included."""
-    from .http import chat
-
-    return chat(model_id, messages, resolver=resolver or default_resolver(), **kwargs)
-
-
-async def achat(
-    model_id: str, messages: Sequence[Any], *, resolver: Resolver | None = None, **kwargs: Any
-) -> Outcome[ChatResult]:
-    """:func:`resolver.http.achat` on ``resolver`` (default: the process-wide default
-    resolver)."""
-    from .http import achat
-
-    return await achat(model_id, messages, resolver=resolver or default_resolver(), **kwargs)

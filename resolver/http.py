@@ -20,7 +20,7 @@ A burst is spread over the loop's turns (STARTS_PER_TURN, SENDS_PER_TURN), so th
 blocks the loop with the work of thousands of calls at once.
 
 This module imports httpx (and aiohttp when an async chat is made); ``import resolver`` does
-not, until a chat is made.
+not, until ``resolver.chat`` or ``resolver.achat`` is first imported or looked up.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import httpx
 from . import admission
 from .catalog import ErrorClass, Provider
 from .classify import Classify, classify_status, parse_retry_after
+from .default import or_default
 from .errors import ProviderError, UnsupportedParameter, mask_secrets
 from .execute import (
     _MIN_ATTEMPT_S,
@@ -413,7 +414,7 @@ def chat(
     model_id: str,
     messages: Sequence[Any],
     *,
-    resolver: Resolver,
+    resolver: Resolver | None = None,
     environ: Mapping[str, str] | None = None,
     deadline_s: float | None = None,
     on_event: Listener | None = None,
@@ -425,8 +426,9 @@ def chat(
     """Ask ``model_id`` for a chat completion, falling back through its backups.
 
     ``messages`` is the OpenAI ``messages`` list; ``params`` go into the request body as they
-    are. The other keywords are :func:`resolver.call_with_fallback`'s (``fallback=False`` tries
-    ``model_id`` alone), and ``client`` picks the connection pool. Returns an
+    are. The other keywords are :func:`resolver.call_with_fallback`'s (``resolver`` defaults
+    to the process-wide default resolver; ``fallback=False`` tries ``model_id`` alone), and
+    ``client`` picks the connection pool. Returns an
     :class:`~resolver.execute.Outcome` whose ``value`` is a :class:`ChatResult`.
     """
     _refuse_unsupported(params)
@@ -434,7 +436,7 @@ def chat(
     return call_with_fallback(
         model_id,
         lambda provider: pool.call(provider, messages, params, environ),
-        resolver=resolver,
+        resolver=or_default(resolver),
         environ=environ,
         deadline_s=deadline_s,
         on_event=on_event,
@@ -447,7 +449,7 @@ async def achat(
     model_id: str,
     messages: Sequence[Any],
     *,
-    resolver: Resolver,
+    resolver: Resolver | None = None,
     environ: Mapping[str, str] | None = None,
     deadline_s: float | None = None,
     on_event: Listener | None = None,
@@ -458,6 +460,7 @@ async def achat(
 ) -> Outcome[ChatResult]:
     """:func:`chat` for asyncio. Cancelling it cancels the request in flight."""
     _refuse_unsupported(params)
+    resolver = or_default(resolver)
     pool = client or default_client()
     loop = asyncio.get_running_loop()
     # A burst's first turn runs every call up to here: no coroutine more than needed, and

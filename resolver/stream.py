@@ -44,7 +44,7 @@ import httpx
 
 from .catalog import Provider
 from .classify import Classify, Failure
-from .default import default_resolver
+from .default import or_default
 from .errors import Attempt, ProviderError, StreamInterrupted
 from .execute import (
     Listener,
@@ -323,10 +323,6 @@ async def _aclose(iterator: object) -> None:
             await result
 
 
-def _resolver(resolver: Resolver | None) -> Resolver:
-    return default_resolver() if resolver is None else resolver
-
-
 # --- the loops ---------------------------------------------------------------------------------
 
 
@@ -341,7 +337,7 @@ def _drive(
     classify: Classify | None,
 ) -> Generator[T, None, None]:
     run = _Run(
-        model_id, _resolver(resolver), environ, deadline_s, on_event, classify, progress.plan()
+        model_id, or_default(resolver), environ, deadline_s, on_event, classify, progress.plan()
     )
     progress.start(run)
     health = run.resolver.health
@@ -400,7 +396,7 @@ async def _adrive(
 ) -> AsyncGenerator[T, None]:
     import asyncio
 
-    resolver = _resolver(resolver)
+    resolver = or_default(resolver)
     plan = progress.plan()
     if plan is None:
         plan = await resolver._aplan(model_id, _environ(environ))

@@ -314,7 +314,7 @@ def test_import_stays_light():
     """import resolver loads neither Hydra nor httpx; chat is resolved on first use."""
     code = (
         "import sys, resolver; assert 'hydra' not in sys.modules and 'httpx' not in sys.modules;"
-        "resolver.ChatResult; assert 'httpx' in sys.modules"
+        "resolver.achat; assert 'httpx' in sys.modules and 'hydra' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -61,6 +61,25 @@ def test_fault_on_primary_is_served_by_backup(fault, mode, prod, roomy, chat_ser
     assert first.seconds > 0
 
 
+def test_without_resolver_the_default_resolver_serves(mode, roomy, chat_server, keys):
+    """chat and achat called without ``resolver=`` go through the process-wide default
+    resolver, as the lookups do: its providers, its backups."""
+    from resolver.testing import use_resolver
+
+    chat_server.set_fault(roomy.providers[PRIMARY].model, "server")
+    with use_resolver(roomy):
+        if mode == "sync":
+            outcome = chat(PRIMARY, MESSAGES, environ=keys)
+        else:
+            outcome = asyncio.run(achat(PRIMARY, MESSAGES, environ=keys))
+
+    assert (outcome.requested, outcome.served_by) == (PRIMARY, BACKUP)
+    assert [q.model for q in chat_server.requests] == [
+        roomy.providers[PRIMARY].model,
+        roomy.providers[BACKUP].model,
+    ]
+
+
 def test_healthy_primary_serves_and_params_pass_through(mode, roomy, chat_server, keys):
     """A healthy primary serves with no fallback, gets the vendor's model string, a Bearer key
     and extra parameters such as response_format unchanged, and usage is parsed."""
