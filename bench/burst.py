@@ -2,7 +2,9 @@
 
 Each round starts N calls at once on a pool with no connection open yet, against a fast
 loopback server in a process of its own (bench/fast_server.py, aiohttp's web server), and
-does the same N requests with aiohttp directly on an equally sized pool. It reports the wall
+does the same N requests with aiohttp directly on an equally sized pool, once as they come and
+once behind an ``asyncio.Semaphore`` of the pool's size (what a careful hand-written client
+does: no more requests begun than there are connections). It reports the wall
 time, each call's latency (p50, p99) and the longest time the event loop was blocked, read by
 a ticker that asks to wake every millisecond and records how late it woke. Each side then
 idles past its pool's keep-alive and does the same again, on a pool gone cold.
@@ -25,7 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +60,9 @@ class Burst:
     ours_idle: Round
     """After an idle gap longer than the pool's keep-alive."""
     theirs_idle: Round
+    gated: Round
+    """aiohttp behind an asyncio.Semaphore of the pool's size."""
+    gated_idle: Round
     harness: Round
     """N tasks that only yield: what the harness itself costs."""
 
@@ -152,23 +157,30 @@ def burst_rounds(base_url: str, n: int, repeat: int) -> Burst:
 
             return await _cold_then_idle(n, one)
 
-    async def direct() -> tuple[Round, Round]:
+    async def direct(gated: bool) -> tuple[Round, Round]:
         connector = aiohttp.TCPConnector(
             limit=MAX_CONNECTIONS, limit_per_host=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S
         )
+        gate = asyncio.Semaphore(MAX_CONNECTIONS) if gated else contextlib.nullcontext()
         async with aiohttp.ClientSession(connector=connector) as session:
 
             async def one() -> None:
-                body = json.dumps({"model": provider.model, "messages": MESSAGES})
-                async with session.post(url, data=body, headers=headers) as response:
-                    answer = json.loads(await response.read())
+                async with gate:
+                    body = json.dumps({"model": provider.model, "messages": MESSAGES})
+                    async with session.post(url, data=body, headers=headers) as response:
+                        answer = json.loads(await response.read())
                 assert answer["choices"][0]["message"]["content"]
 
             return await _cold_then_idle(n, one)
 
+    sides: dict[str, Callable[[], Coroutine[None, None, tuple[Round, Round]]]] = {
+        "ours": ours,
+        "theirs": lambda: direct(gated=False),
+        "gated": lambda: direct(gated=True),
+    }
     rounds: dict[str, list[Round]] = {f: [] for f in Burst.__dataclass_fields__}
     for _ in range(repeat):
-        for side, run in (("ours", ours), ("theirs", direct)):
+        for side, run in sides.items():
             cold, idle = asyncio.run(run())
             rounds[side].append(cold)
             rounds[f"{side}_idle"].append(idle)
