@@ -9,10 +9,12 @@ time, each call's latency (p50, p99) and the longest time the event loop was blo
 a ticker that asks to wake every millisecond and records how late it woke. Each side then
 idles past its pool's keep-alive and does the same again, on a pool gone cold.
 
-Two rows show what is not either client's: the harness alone (the gather of N tasks that only
-yield, with the same ticker), and the longest pause of Python's garbage collector in each
-round (read from ``gc.callbacks``; a full collection walks every object of the process, and
-a burst of thousands of calls in flight sets one off). On a machine shared with other work the
+Three rows show what is not either client's: the harness alone (the gather of N tasks that only
+yield, with the same ticker), the longest pause of Python's garbage collector in each round
+(read from ``gc.callbacks``; a full collection walks every object of the process, and a burst
+of thousands of calls in flight sets one off), and the longest block less the collector's
+pauses inside it (where a full collection lands, in the harness's turn that creates the tasks
+or elsewhere, is the process's, not the calls'). On a machine shared with other work the
 longest block also holds time the system gave to other processes, so it is shown beside the
 CPU time the loop's thread spent in that stretch (``time.thread_time``).
 """
@@ -49,6 +51,9 @@ class Round:
     block less the time the system gave to other processes."""
     gc: float
     """The longest garbage-collector pause during the round, in CPU time."""
+    lag_less_gc: float
+    """The longest block less the collector's pauses inside it: what the calls and the harness
+    held the loop for, wherever CPython's collector happened to run."""
 
 
 @dataclass(frozen=True)
@@ -87,23 +92,27 @@ def fast_server(tmp: Path) -> Iterator[str]:
 
 async def _round(n: int, one: Callable[[], Awaitable[None]]) -> Round:
     loop = asyncio.get_running_loop()
-    worst = busy = 0.0
+    worst = busy = less_gc = 0.0
     done = False
-    collecting = [0.0, 0.0]  # since, longest
+    collecting = [0.0, 0.0, 0.0]  # since, longest, all so far
 
     def collector(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             collecting[0] = time.thread_time()
         else:
-            collecting[1] = max(collecting[1], time.thread_time() - collecting[0])
+            pause = time.thread_time() - collecting[0]
+            collecting[1] = max(collecting[1], pause)
+            collecting[2] += pause
 
     async def ticker() -> None:
-        nonlocal worst, busy
+        nonlocal worst, busy, less_gc
         while not done:
-            asked, cpu = loop.time(), time.thread_time()
+            asked, cpu, collected = loop.time(), time.thread_time(), collecting[2]
             await asyncio.sleep(0.001)
-            worst = max(worst, loop.time() - asked - 0.001)
+            lag = loop.time() - asked - 0.001
+            worst = max(worst, lag)
             busy = max(busy, time.thread_time() - cpu)
+            less_gc = max(less_gc, lag - (collecting[2] - collected))
 
     async def timed() -> float:
         start = time.perf_counter()
@@ -122,7 +131,7 @@ async def _round(n: int, one: Callable[[], Awaitable[None]]) -> Round:
     done = True
     await tick
     p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
-    return Round(wall, p50, p99, worst, busy, collecting[1])
+    return Round(wall, p50, p99, worst, busy, collecting[1], less_gc)
 
 
 def burst_rounds(base_url: str, n: int, repeat: int) -> Burst:
