@@ -136,7 +136,7 @@ def call_with_fallback(
     default resolver); the other keywords are that function's."""
     from .execute import call_with_fallback
 
-    return call_with_fallback(model_id, fn, resolver=resolver or default_resolver(), **kwargs)
+    return call_with_fallback(model_id, fn, resolver=or_default(resolver), **kwargs)
 
 
 async def acall_with_fallback(
@@ -150,5 +150,4 @@ async def acall_with_fallback(
     default resolver)."""
     from .execute import acall_with_fallback
 
-    chosen = resolver or default_resolver()
-    return await acall_with_fallback(model_id, fn, resolver=chosen, **kwargs)
+    return await acall_with_fallback(model_id, fn, resolver=or_default(resolver), **kwargs)
