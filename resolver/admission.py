@@ -192,8 +192,8 @@ def _held(provider: Provider, timeout: float | None) -> Iterator[bool]:
 
 
 class PerTurn:
-    """At most ``limit`` callers of :meth:`wait` pass in one turn of ``loop``, first come first
-    served; the others wait for the next turns."""
+    """At most ``limit`` callers of :meth:`ticket` pass in one turn of ``loop``, first come
+    first served; the others await their ticket, which a later turn settles."""
 
     __slots__ = ("_limit", "_loop", "_passed", "_ticking", "_waiting")
 
