@@ -24,6 +24,9 @@ ErrorClass = Literal[
     # Never sent: the call waited in our own queue (max_concurrency, the connection pool) until
     # the deadline passed. Says nothing about the provider, so it never counts against health.
     "local",
+    # Never sent: the deployment was at its own rpm/tpm limit, so the call moved on. Never
+    # counts against health either.
+    "limited",
 ]
 ERROR_CLASSES: tuple[ErrorClass, ...] = get_args(ErrorClass)
 CostAction = Literal["warn", "skip"]
@@ -149,6 +152,39 @@ class Provider:
     first_token_timeout_s: float = 30.0
     """Streams: the longest wait for the first token, and then for each next chunk; past it
     the stream has stalled (a failure that falls back while no content has been sent)."""
+    rpm: int | None = None
+    """Requests a minute this deployment may be sent (None: no limit); a call finding it at
+    its limit passes it over, and its health is not charged."""
+    tpm: int | None = None
+    """Tokens a minute (prompt and completion, as responses report them); None: no limit."""
+
+
+Strategy = Literal["ordered", "weighted", "least-busy", "latency"]
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Member:
+    """One deployment (a provider id) of a group, with what its group's strategy reads."""
+
+    id: str
+    weight: float = 1.0
+    """``weighted``: the member's share of calls, against its group's total."""
+    order: int | None = None
+    """Priority tier, lower first, in every strategy: members of a later tier are taken only
+    when every member of the earlier ones is out. None: after every numbered tier."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Group:
+    """A logical model id served by one or more deployments, picked by ``strategy``:
+    ``ordered`` (tier, then declaration order), ``weighted`` (shares by ``weight``),
+    ``least-busy`` (fewest calls in flight) or ``latency`` (lowest moving average of its
+    latency, or time to first token for streams). A provider in no group is a group of one."""
+
+    id: str
+    members: tuple[Member, ...]
+    strategy: Strategy = "ordered"
 
 
 def is_downgrade(source: Provider, target: Provider) -> bool:

@@ -30,6 +30,7 @@ def masked(value: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Field:
     kind: str  # str | bool | int | number | list (of text) | records (of mappings) | mapping
+    # | members (of a group)
     required: bool = False
     nullable: bool = False
     minimum: float | None = None  # inclusive lower bound for numbers
@@ -46,6 +47,7 @@ KIND_NAMES = {
     "list": "a list",
     "records": "a list of mappings",
     "mapping": "a mapping",
+    "members": "a list of provider ids, or a mapping of provider id -> {weight, order}",
 }
 
 
@@ -244,6 +246,8 @@ def is_kind(value: Any, kind: str) -> bool:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if kind == "records":
         return isinstance(value, list)  # each item is checked against its own spec
+    if kind == "members":
+        return isinstance(value, list | dict)  # checked member by member
     return isinstance(value, dict)
 
 

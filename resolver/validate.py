@@ -23,10 +23,13 @@ from .catalog import (
     HEALTH_STORES,
     MID_STREAM,
     REDIS_URL_ENV,
+    STRATEGIES,
     Acceptance,
     CostPolicy,
     EdgePolicy,
+    Group,
     HealthPolicy,
+    Member,
     Policy,
     Pricing,
     Provider,
@@ -94,6 +97,8 @@ MODEL = {
     "first_token_timeout_s": Field("number", minimum=POSITIVE),
     "base_url": Field("str", check=_http_url),
     "api_key_env": Field("str", nullable=True, check=_env_var_name, secret=True),
+    "rpm": Field("int", nullable=True, minimum=1),
+    "tpm": Field("int", nullable=True, minimum=1),
 }
 PATCH = {
     name: Field(f.kind, nullable=f.nullable, minimum=f.minimum, check=f.check, secret=f.secret)
@@ -159,8 +164,17 @@ ACCEPT = {
     "backup": Field("str"),
     "reason": Field("str", required=True, check=_reason),
 }
+GROUP = {
+    "strategy": Field("str", choices=STRATEGIES),
+    "members": Field("members", required=True),
+}
+MEMBER = {
+    "weight": Field("number", minimum=0),
+    "order": Field("int", nullable=True, minimum=0),
+}
 TOP = {
     "providers": Field("mapping", required=True),
+    "groups": Field("mapping"),
     "fallbacks": Field("mapping"),
     "models": Field("mapping"),
     "edge_policy": Field("mapping"),
@@ -171,6 +185,7 @@ TOP = {
 @dataclass(frozen=True, slots=True)
 class Validated:
     providers: dict[str, Provider]
+    groups: dict[str, Group]
     fallbacks: dict[str, tuple[str, ...]]
     edge_policy: dict[str, EdgePolicy]
     policy: Policy
@@ -185,11 +200,14 @@ def validate(
     top = find.mapping(dict(data), (), TOP) or {}
     policy = _policy(top.get("policy", {}), find, environ)
     providers = _providers(top.get("providers", {}), top.get("models", {}), find)
-    fallbacks = _fallbacks(top.get("fallbacks", {}), providers, find)
-    edge_policy = _edge_policies(top.get("edge_policy", {}), providers, find)
+    groups = _groups(top.get("groups", {}), providers, find, environ)
+    # Edges join routable ids: a deployment, or a group standing for its members.
+    nodes = {**providers, **{g: group_view(group, providers) for g, group in groups.items()}}
+    fallbacks = _fallbacks(top.get("fallbacks", {}), nodes, find)
+    edge_policy = _edge_policies(top.get("edge_policy", {}), nodes, find)
     cycles(fallbacks, find)
-    edge_warnings(providers, fallbacks, edge_policy, policy, environ, find)
-    return Validated(providers, fallbacks, edge_policy, policy, tuple(find.problems))
+    edge_warnings(nodes, fallbacks, edge_policy, policy, environ, find)
+    return Validated(providers, groups, fallbacks, edge_policy, policy, tuple(find.problems))
 
 
 def _policy(node: Any, find: Findings, environ: Mapping[str, str]) -> Policy:
@@ -328,6 +346,155 @@ def _providers(vendors: Any, patches: Any, find: Findings) -> dict[str, Provider
             **fields,
         )
     return providers
+
+
+def _groups(
+    node: Any, providers: Mapping[str, Provider], find: Findings, environ: Mapping[str, str]
+) -> dict[str, Group]:
+    """Each group's members: deployments (provider ids), each with its weight and order. A
+    group written as a plain list is an ``ordered`` group of those members."""
+    groups: dict[str, Group] = {}
+    for group_id, gnode in node.items():
+        path: KeyPath = ("groups", group_id)
+        if not find.ident(group_id, path, "group id"):
+            continue
+        if group_id in providers:
+            find.add(
+                "group-collides",
+                f"group id {group_id!r} is also a provider's id",
+                path,
+                hint=f"ids are global: rename the group (e.g. {group_id}-group) or the provider",
+            )
+            continue
+        if isinstance(gnode, list):  # the short form: an ordered list of members
+            gnode = {"members": gnode}
+        raw = find.mapping(gnode, path, GROUP)
+        if raw is None or "members" not in raw:
+            continue
+        members = _members(raw["members"], (*path, "members"), group_id, providers, find)
+        if members is None:
+            continue
+        groups[group_id] = group = Group(
+            id=group_id, members=members, strategy=raw.get("strategy", "ordered")
+        )
+        _group_warnings(group, providers, find, environ)
+    return groups
+
+
+def _members(
+    node: Any, path: KeyPath, group_id: str, providers: Mapping[str, Provider], find: Findings
+) -> tuple[Member, ...] | None:
+    """A group's members, from a list of ids or a mapping of id -> {weight, order}."""
+    if isinstance(node, list):
+        node = {m: {} for m in node} if all(isinstance(m, str) for m in node) else node
+        if isinstance(node, list):
+            find.add("wrong-type", f"expected provider ids, got {describe(node)}", path)
+            return None
+    if not isinstance(node, dict):
+        find.add(
+            "wrong-type",
+            f"expected a list of provider ids or a mapping of id -> {{weight, order}}, got "
+            f"{describe(node)}",
+            path,
+        )
+        return None
+    if not node:
+        find.add(
+            "empty-group",
+            f"group {group_id!r} has no members",
+            path,
+            hint="list the deployments (provider ids) that serve it, or remove the group",
+        )
+        return None
+    members: list[Member] = []
+    for member_id, settings in node.items():
+        where: KeyPath = (*path, member_id)
+        if not find.ident(member_id, where, "member id"):
+            continue
+        if member_id not in providers:
+            find.add(
+                "unknown-member",
+                f"member {member_id!r} of group {group_id!r} is not a provider id",
+                where,
+                hint=did_you_mean(member_id, providers)
+                or "members are deployments declared under providers (a group is not a member)",
+            )
+            continue
+        fields = find.mapping({} if settings is None else settings, where, MEMBER)
+        if fields is not None:
+            members.append(Member(id=member_id, **fields))
+    if members and not any(m.weight > 0 for m in members):
+        find.add(
+            "bad-weights",
+            f"every member of group {group_id!r} has weight 0, so none would ever be picked",
+            path,
+            hint="give the members that should serve a weight above 0",
+        )
+    return tuple(members) if len(members) == len(node) else None
+
+
+def _group_warnings(
+    group: Group, providers: Mapping[str, Provider], find: Findings, environ: Mapping[str, str]
+) -> None:
+    path: KeyPath = ("groups", group.id, "members")
+    deployments = [providers[m.id] for m in group.members]
+    if not any(p.enabled for p in deployments):
+        find.add(
+            "group-disabled",
+            f"every member of group {group.id!r} is disabled, so calls to it go straight to its "
+            "backups",
+            path,
+            severity="warning",
+        )
+    keys = {p.api_key_env for p in deployments}
+    if len(keys) > 1:
+        first = deployments[0]
+        for p in deployments[1:]:
+            if p.api_key_env != first.api_key_env:
+                find.add(
+                    "member-key-differs",
+                    f"member {p.id!r} of group {group.id!r} reads its key from "
+                    f"{p.api_key_env or 'no variable'}, {first.id!r} from "
+                    f"{first.api_key_env or 'no variable'}",
+                    (*path, p.id),
+                    hint="intended when the members are different accounts or vendors; "
+                    "otherwise give them the same api_key_env",
+                    severity="warning",
+                )
+    if group.strategy != "weighted" and len({m.weight for m in group.members}) > 1:
+        find.add(
+            "weight-unused",
+            f"group {group.id!r} gives its members weights, but its strategy is "
+            f"{group.strategy}, which does not read them",
+            path,
+            hint="set strategy: weighted, or drop the weights",
+            severity="warning",
+        )
+
+
+def group_view(group: Group, providers: Mapping[str, Provider]) -> Provider:
+    """How the graph's checks see a group: enabled while any member is; priced as its dearest
+    enabled member, reasoning only when every one does, and the smallest window among them."""
+    members = [providers[m.id] for m in group.members]
+    live = [p for p in members if p.enabled] or members
+    windows = [p.context_window for p in live]
+    return Provider(
+        id=group.id,
+        vendor="group",
+        model="",
+        display_name=group.id,
+        base_url="",
+        api_key_env=live[0].api_key_env,
+        tier=live[0].tier,
+        pricing=Pricing(
+            prompt=max(p.pricing.prompt for p in live),
+            completion=max(p.pricing.completion for p in live),
+        ),
+        reasoning=all(p.reasoning for p in live),
+        enabled=any(p.enabled for p in members),
+        disabled_reason=None if any(p.enabled for p in members) else "every member is disabled",
+        context_window=None if None in windows else min(w for w in windows if w is not None),
+    )
 
 
 def _fallbacks(
