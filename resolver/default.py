@@ -116,7 +116,7 @@ def model_fallbacks(env: str | None = None) -> dict[str, str]:
     return {
         source: targets[0]
         for source, targets in r.fallbacks.items()
-        if targets and r.providers[source].enabled and r.providers[targets[0]].enabled
+        if targets and r.nodes[source].enabled and r.nodes[targets[0]].enabled
     }
 
 

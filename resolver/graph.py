@@ -51,13 +51,13 @@ def edges_and_nodes(r: Resolver, environ: Mapping[str, str]) -> tuple[list[Node]
     edges: list[Edge] = []
     ids: set[str] = set()
     for source_id in sorted(r.fallbacks):
-        source = r.providers[source_id]
+        source = r.nodes[source_id]
         for order, target_id in enumerate(r.fallbacks[source_id], 1):
-            target = r.providers[target_id]
+            target = r.nodes[target_id]
             inert = not (source.enabled and target.enabled)
             edges.append(Edge(source_id, target_id, order, is_downgrade(source, target), inert))
             ids.update((source_id, target_id))
-    nodes = [_node(r.providers[i], environ) for i in sorted(ids)]
+    nodes = [_node(r.nodes[i], environ) for i in sorted(ids)]
     return nodes, edges
 
 

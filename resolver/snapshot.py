@@ -32,6 +32,7 @@ from .catalog import (
     DEFAULT_REDIS_URL,
     REDIS_URL_ENV,
     EdgePolicy,
+    Group,
     Policy,
     Provider,
     SecretURL,
@@ -52,6 +53,7 @@ def to_json(r: Resolver) -> str:
         "version": __version__,
         "env": r.env,
         "providers": {k: dataclasses.asdict(p) for k, p in r.providers.items()},
+        "groups": {k: dataclasses.asdict(g) for k, g in r.groups.items()},
         "fallbacks": {k: list(v) for k, v in r.fallbacks.items()},
         "edge_policy": {k: dataclasses.asdict(e) for k, e in r.edge_policy.items()},
         "policy": _policy_json(r.policy),
@@ -113,6 +115,10 @@ def from_json(text: str, *, source: str | Path = "<snapshot>") -> Resolver:
         validated = Validated(
             providers={
                 k: _build(Provider, v, f"providers.{k}") for k, v in content["providers"].items()
+            },
+            # A snapshot compiled before groups existed has none.
+            groups={
+                k: _build(Group, v, f"groups.{k}") for k, v in content.get("groups", {}).items()
             },
             fallbacks={k: _ids(v, "fallbacks", k) for k, v in content["fallbacks"].items()},
             edge_policy={

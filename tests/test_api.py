@@ -14,9 +14,9 @@ from resolver.compose import shipped_config_dir
 
 PUBLIC = {
     "ALL_PROVIDERS", "ERROR_CLASSES", "MODEL_FALLBACKS", "ConfigError", "CostPolicy",
-    "EdgePolicy", "ErrorClass", "Explanation", "Policy", "Pricing", "Problem", "Provider",
-    "Resolver", "ResolverError", "Step", "default_resolver", "explain", "get_fallback_chain",
-    "get_fallback_provider", "load",
+    "EdgePolicy", "ErrorClass", "Explanation", "Group", "Member", "Policy", "Pricing", "Problem",
+    "Provider", "Resolver", "ResolverError", "Step", "default_resolver", "explain",
+    "get_fallback_chain", "get_fallback_provider", "load",
 }  # fmt: skip
 
 

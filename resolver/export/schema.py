@@ -15,7 +15,7 @@ import typing
 from typing import Any
 
 from .._version import __version__
-from ..catalog import EdgePolicy, Policy, Provider, SecretURL
+from ..catalog import EdgePolicy, Group, Policy, Provider, SecretURL
 from ..errors import Problem
 from ..snapshot import FORMAT
 from .common import Export
@@ -47,6 +47,7 @@ def snapshot_schema() -> dict[str, Any]:
         "version": {"type": "string", "description": "the fallback-resolver that compiled it"},
         "env": {"type": ["string", "null"]},
         "providers": by_id(ref(Provider)),
+        "groups": by_id(ref(Group)),
         "fallbacks": by_id({"type": "array", "items": {"type": "string"}}),
         "edge_policy": by_id(ref(EdgePolicy)),
         "policy": ref(Policy),
