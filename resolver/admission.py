@@ -12,6 +12,11 @@ pool bookkeeping is quadratic in its queue).
 Queues are fair: ``asyncio.Semaphore`` and ``threading.Semaphore`` wake waiters in arrival
 order. Async queues belong to one event loop, like every asyncio primitive.
 
+A deployment's ``rpm`` and ``tpm`` are limits of another kind: a call that finds the deployment
+at its limit does not wait, it passes the deployment over (:meth:`Limits.limited`) for the next
+candidate, and its health is not charged. Requests are counted when admitted, tokens when a
+response reports them (:meth:`Limits.spend`), over the last 60 seconds, in this process.
+
 A third kind paces rather than caps: :class:`PerTurn` lets at most so many callers through in
 one turn of the event loop, so that work a burst would start all at once (every call's first
 step, every new connection) is spread over turns and no turn blocks the loop for long.
@@ -38,7 +43,17 @@ from .catalog import Provider
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Mark", "PerTurn", "ahold", "hold", "pending", "reused", "sent", "track"]
+__all__ = [
+    "Limits",
+    "Mark",
+    "PerTurn",
+    "ahold",
+    "hold",
+    "pending",
+    "reused",
+    "sent",
+    "track",
+]
 
 
 # Classes rather than @contextmanager generators: they run on every attempt of every call.
@@ -235,3 +250,66 @@ class PerTurn:
                 self._passed += 1
         if self._passed:
             self._tick()
+
+
+WINDOW_S = 60.0
+
+
+class _Window:
+    """One deployment's requests and tokens of the last ``WINDOW_S`` seconds."""
+
+    __slots__ = ("requests", "tokens", "used")
+
+    def __init__(self) -> None:
+        self.requests: deque[float] = deque()
+        self.tokens: deque[tuple[float, int]] = deque()
+        self.used = 0  # the sum of ``tokens``
+
+    def prune(self, now: float) -> None:
+        start = now - WINDOW_S
+        while self.requests and self.requests[0] <= start:
+            self.requests.popleft()
+        while self.tokens and self.tokens[0][0] <= start:
+            self.used -= self.tokens.popleft()[1]
+
+
+class Limits:
+    """Requests and tokens per deployment over the last minute, in this process: the runtime
+    state of ``rpm`` and ``tpm``, kept beside health (a reload carries it over)."""
+
+    __slots__ = ("_lock", "_windows")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._windows: dict[str, _Window] = {}
+
+    def limited(self, provider: Provider) -> str | None:
+        """Why ``provider`` is at its ``rpm`` or ``tpm`` limit now, or None: then one request
+        is counted against its ``rpm``, as the caller sends it."""
+        rpm, tpm = provider.rpm, provider.tpm
+        if rpm is None and tpm is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            window = self._windows.get(provider.id) or self._windows.setdefault(
+                provider.id, _Window()
+            )
+            window.prune(now)
+            if rpm is not None and len(window.requests) >= rpm:
+                return f"at its rpm limit ({rpm} requests a minute)"
+            if tpm is not None and window.used >= tpm:
+                return f"at its tpm limit ({window.used} of {tpm} tokens this minute)"
+            window.requests.append(now)
+        return None
+
+    def spend(self, provider: Provider, tokens: int) -> None:
+        """Count ``tokens`` a response of ``provider`` reported against its ``tpm``."""
+        if provider.tpm is None or tokens <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            window = self._windows.get(provider.id) or self._windows.setdefault(
+                provider.id, _Window()
+            )
+            window.tokens.append((now, tokens))
+            window.used += tokens

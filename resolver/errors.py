@@ -200,6 +200,8 @@ class FallbackExhausted(ResolverError):
         self.skipped: tuple[Skip, ...] = tuple(skipped)
         self.reason = reason
         tried = "; ".join(str(a) for a in self.attempts) or "nothing was tried"
+        self.limited = not self.attempts and any(s.limited for s in self.skipped)
+        """Nothing was sent because every candidate left was at its rpm/tpm limit."""
         passed = "".join(f"; skipped {s}" for s in self.skipped)
         super().__init__(f"{requested}: no provider served ({reason}): {tried}{passed}")
 
@@ -307,6 +309,8 @@ class Skip:
 
     provider_id: str
     reason: str
+    limited: bool = False
+    """Passed over for its own ``rpm``/``tpm`` limit: never sent, never charged to health."""
 
     def __str__(self) -> str:
         return f"{self.provider_id}: {self.reason}"

@@ -59,6 +59,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+# A candidate of one call: (provider, the model it backs up (None: the requested model's own
+# deployment), the group it was picked from (None: a provider on its own)).
+Entry = tuple[Provider, "str | None", "str | None"]
 EventKind = Literal["attempt", "fallback", "skip"]
 
 log = logging.getLogger("resolver")
@@ -80,6 +83,9 @@ class Outcome(Generic[T]):
     """Every call made, in order; the last one served."""
     skipped: tuple[Skip, ...] = ()
     """Backups passed over without a call, and why."""
+    group: str | None = None
+    """The group ``provider`` was picked from (the requested one, or a backup group); None
+    when it was called as a provider on its own."""
     cost_usd: float | None = None
     """Estimated cost of the call that served, from the token usage its response reported
     (None when the value reports no ``prompt_tokens``/``completion_tokens``)."""
@@ -169,24 +175,28 @@ class _Run:
     ) -> None:
         self.resolver = resolver
         self.requested = model_id
-        provider = resolver.providers.get(model_id)
-        if provider is None:
+        node = resolver.nodes.get(model_id)
+        if node is None:
             from .errors import did_you_mean
 
-            hint = did_you_mean(model_id, resolver.providers)
+            hint = did_you_mean(model_id, resolver.nodes)
             raise ModelUnavailable(model_id, "unknown model" + (f"; {hint}" if hint else ""))
-        if not provider.enabled:
+        if not node.enabled:
             raise ModelUnavailable(
-                model_id, f"disabled ({provider.disabled_reason or 'no reason given'})"
+                model_id, f"disabled ({node.disabled_reason or 'no reason given'})"
             )
         self.policy = resolver.policy
         usable, skipped = plan if plan is not None else resolver._plan(model_id, _environ(environ))
-        self.queue: list[tuple[Provider, str | None]] = [(provider, None), *usable]
+        self.skipped: list[Skip] = []
+        # Entries are (provider, via, group): via None for the requested model's own
+        # deployments, group the group a deployment was picked from.
+        self.queue: list[Entry] = [*self._own(model_id, environ), *usable]
+        self.current: Entry | None = None
+        self._taken: dict[str, Entry] = {}
         self.on_event = on_event
         self.classify = classify
         self.environ = environ
         self.attempts: list[Attempt] = []
-        self.skipped: list[Skip] = []
         self.tried: set[str] = set()
         self.started = time.monotonic()
         budget = deadline_s if deadline_s is not None else self.policy.deadline_s
@@ -196,6 +206,23 @@ class _Run:
         self.stop = ""  # why the call ended without an answer
         for provider_id, reason in skipped:
             self.skip(provider_id, reason)
+
+    def _own(self, model_id: str, environ: Mapping[str, str] | None) -> list[Entry]:
+        """The requested model's deployments in the order its group's strategy ranks them now
+        (a provider alone: itself). A member that cannot serve is passed over and said so; a
+        lone provider is called as asked, its key unset or not (the failure says why)."""
+        ranked = self.resolver.ranked(model_id)
+        if len(ranked) == 1 and ranked[0][1] is None:
+            return [(ranked[0][0], None, None)]
+        env = _environ(environ)
+        own: list[Entry] = []
+        for provider, _ in ranked:
+            reason = self.resolver._member_unusable(provider, env, health=False)
+            if reason is None:
+                own.append((provider, None, model_id))
+            else:
+                self.skip(provider.id, reason)
+        return own
 
     # events
 
@@ -216,8 +243,8 @@ class _Run:
             except Exception:
                 log.exception("resolver event listener %r failed", listener)
 
-    def skip(self, provider_id: str, reason: str) -> None:
-        self.skipped.append(Skip(provider_id, reason))
+    def skip(self, provider_id: str, reason: str, *, limited: bool = False) -> None:
+        self.skipped.append(Skip(provider_id, reason, limited))
         self.emit(
             Event("skip", self.requested, provider_id, elapsed_s=self.elapsed(), message=reason)
         )
@@ -230,33 +257,42 @@ class _Run:
 
     # decisions
 
-    def next_provider(self) -> tuple[Provider, str | None] | None:
+    def next_provider(self) -> Entry | None:
         """The provider to call next, or None when the call cannot go on (``stop`` says why)."""
         health = self.resolver.health
         while (picked := self._next_candidate()) is not None:
             provider_id = picked[0].id
-            if health.all_in_rotation:  # no cooldown to be over, no probe to take
-                return picked
-            if health.acquire(provider_id) == "out":  # takes the probe when a cooldown is over
+            if not health.all_in_rotation and health.acquire(provider_id) == "out":
+                # acquire takes the probe when a cooldown is over
                 self.skip(provider_id, health.state(provider_id).describe())
                 continue
-            return picked
+            return self._start(picked)
         return None
 
-    async def anext_provider(self) -> tuple[Provider, str | None] | None:
+    async def anext_provider(self) -> Entry | None:
         """:meth:`next_provider` through the health store's async methods."""
         health = self.resolver.health
         while (picked := self._next_candidate()) is not None:
             provider_id = picked[0].id
-            if health.all_in_rotation:
-                return picked
-            if await health.aacquire(provider_id) == "out":
+            if not health.all_in_rotation and await health.aacquire(provider_id) == "out":
                 self.skip(provider_id, (await health.astate(provider_id)).describe())
                 continue
-            return picked
+            return self._start(picked)
         return None
 
-    def _next_candidate(self) -> tuple[Provider, str | None] | None:
+    def _start(self, picked: Entry) -> Entry:
+        self.current = picked
+        self._taken[picked[0].id] = picked
+        self.resolver.load.started(picked[0].id)
+        return picked
+
+    def release(self) -> None:
+        """The attempt under way has ended: it no longer counts as a call in flight."""
+        if self.current is not None:
+            self.resolver.load.ended(self.current[0].id)
+            self.current = None
+
+    def _next_candidate(self) -> Entry | None:
         """The next provider the bounds allow, health not yet asked (None: ``stop`` says why)."""
         while self.queue:
             if len(self.attempts) >= self.policy.max_attempts:
@@ -265,14 +301,43 @@ class _Run:
             if self.deadline_passed():
                 self.stop = f"deadline of {self.budget:g}s reached"
                 return None
-            provider, via = self.queue.pop(0)
+            entry = self.queue.pop(0)
+            provider = entry[0]
             if provider.id in self.tried:  # never the same provider twice in one call
                 continue
             self.tried.add(provider.id)
-            return provider, via
+            reason = self.resolver.limits.limited(provider)
+            if reason is not None:  # not sent, so its health is not charged
+                self.skip(provider.id, reason, limited=True)
+                self._limited_moves_on(entry)
+                continue
+            return entry
         if not self.stop:
-            self.stop = "every candidate failed"
+            limited = not self.attempts and any(s.limited for s in self.skipped)
+            self.stop = (
+                "every candidate is at its rpm/tpm limit" if limited else ("every candidate failed")
+            )
         return None
+
+    def _limited_moves_on(self, entry: Entry) -> None:
+        """When a limited deployment was the last of its group (or alone), the call leaves it
+        for a backup: a fallback of class ``limited``."""
+        group = entry[2]
+        rest = [e for e in self.queue if e[0].id not in self.tried]
+        if rest and (group is None or all(e[2] != group for e in rest)):
+            self.emit(
+                Event(
+                    "fallback",
+                    self.requested,
+                    entry[0].id,
+                    "limited",
+                    None,
+                    self.elapsed(),
+                    self.elapsed(),
+                    target_id=rest[0][0].id,
+                    message=self.skipped[-1].reason,
+                )
+            )
 
     def deadline_passed(self) -> bool:
         """True when too little time is left to start an attempt (timers fire a little early,
@@ -282,6 +347,8 @@ class _Run:
 
     def succeeded(self, provider: Provider, value: T, seconds: float, status: int | None) -> None:
         """Record an attempt that served (the loop has reported it to health)."""
+        self.resolver.load.observe(provider.id, getattr(value, "first_token_s", None) or seconds)
+        self.release()
         attempt = Attempt(provider.id, None, status, "ok", seconds)
         self.attempts.append(attempt)
         self.emit(
@@ -303,6 +370,7 @@ class _Run:
         """Record a failed attempt. Returns the failure for the loop to report to health and
         pass to :meth:`after_failure`, or None when the deadline ended the call; raises a
         failure it cannot classify."""
+        self.release()
         secrets = self._keys_sent()
         failure = classify(exc, self.classify, secrets)
         if failure is None:
@@ -337,7 +405,10 @@ class _Run:
     def after_failure(self, provider: Provider, exc: Exception, failure: Failure) -> float | None:
         """What follows a failure health has been told of: a wait in seconds before retrying
         the same provider, or None to move on; raises when the failure must not fall back."""
-        edge = self.resolver.edge_policy.get(provider.id)
+        # A group's member fails under its group's edge policy.
+        entry = self.current_entry(provider)
+        source = entry[2] if entry is not None and entry[2] is not None else provider.id
+        edge = self.resolver.edge_policy.get(source)
         falls_back = self.policy.fallback_on
         if edge is not None and edge.fallback_on is not None:
             falls_back = edge.fallback_on  # an empty list is honoured: this source never falls back
@@ -355,7 +426,8 @@ class _Run:
             left = self.remaining()
             if wait <= self.policy.retry_max_wait_s and (left is None or wait < left):
                 self.tried.discard(provider.id)
-                self.queue.insert(0, (provider, None))
+                entry = self.current_entry(provider)
+                self.queue.insert(0, entry if entry is not None else (provider, None, None))
                 return wait
         if failure.error_class not in falls_back:
             error = self.last_exc if isinstance(self.last_exc, Exception) else exc
@@ -369,7 +441,7 @@ class _Run:
                     error.__context__ = None
         if failure.error_class == "context_window":
             self._drop_smaller_windows(provider)
-        nxt = next((p for p, _ in self.queue if p.id not in self.tried), None)
+        nxt = next((e[0] for e in self.queue if e[0].id not in self.tried), None)
         if nxt is not None and len(self.attempts) < self.policy.max_attempts:
             self.emit(
                 Event(
@@ -397,7 +469,8 @@ class _Run:
         if size is None:
             return
         keep = []
-        for provider, via in self.queue:
+        for entry in self.queue:
+            provider = entry[0]
             if provider.context_window is not None and provider.context_window <= size:
                 self.skip(
                     provider.id,
@@ -405,11 +478,17 @@ class _Run:
                     f"{failed.id}'s {size}",
                 )
             else:
-                keep.append((provider, via))
+                keep.append(entry)
         self.queue = keep
 
+    def current_entry(self, provider: Provider) -> Entry | None:
+        """The queue entry ``provider`` was last taken from."""
+        return self._taken.get(provider.id)
+
     def outcome(self, provider: Provider, value: T) -> Outcome[T]:
-        fallback_used = provider.id != self.requested
+        entry = self.current_entry(provider)
+        fallback_used = entry[1] is not None if entry else provider.id != self.requested
+        group = entry[2] if entry else None
         self.resolver._stats.record(
             self.requested, "fallback" if fallback_used else "primary", provider.id
         )
@@ -419,7 +498,8 @@ class _Run:
         completion = getattr(value, "completion_tokens", None)
         costs: tuple[float | None, float | None] = (None, None)
         if isinstance(prompt, int) and isinstance(completion, int):
-            requested = self.resolver.providers[self.requested]
+            self.resolver.limits.spend(provider, prompt + completion)
+            requested = self.resolver.nodes[self.requested]
             costs = (
                 provider.pricing.cost(prompt, completion),
                 requested.pricing.cost(prompt, completion),
@@ -431,6 +511,7 @@ class _Run:
             fallback_used,
             tuple(self.attempts),
             tuple(self.skipped),
+            group,
             *costs,
         )
 
@@ -531,6 +612,7 @@ def call_with_fallback(
             return run.outcome(provider, value)
         raise run.exhausted() from run.last_exc
     finally:
+        run.release()  # an attempt cancelled or re-raised is no longer in flight
         _deadline.reset(token)
 
 
@@ -596,6 +678,7 @@ async def acall_with_fallback(
             return run.outcome(provider, value)
         raise run.exhausted() from run.last_exc
     finally:
+        run.release()  # an attempt cancelled or re-raised is no longer in flight
         _deadline.reset(token)
 
 

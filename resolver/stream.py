@@ -341,47 +341,50 @@ def _drive(
     )
     progress.start(run)
     health = run.resolver.health
-    while (picked := run.next_provider()) is not None:
-        leg = _Leg(progress, picked[0])
-        provider = leg.provider
-        upstream: Iterator[T] | None = None
-        try:
-            _raise_forced(provider)
-            token = _deadline.set(run.deadline)  # time_left() inside fn
+    try:
+        while (picked := run.next_provider()) is not None:
+            leg = _Leg(progress, picked[0])
+            provider = leg.provider
+            upstream: Iterator[T] | None = None
             try:
-                upstream = iter(fn(provider, "".join(progress.parts)))
+                _raise_forced(provider)
+                token = _deadline.set(run.deadline)  # time_left() inside fn
+                try:
+                    upstream = iter(fn(provider, "".join(progress.parts)))
+                finally:
+                    _deadline.reset(token)
+                if progress.bounded:  # the built-in client never asks time_left() between chunks
+                    for item in upstream:
+                        if (out := leg.take(item)) is not None:
+                            yield from out
+                else:
+                    while True:
+                        token = _deadline.set(run.deadline)  # time_left() inside fn
+                        try:
+                            item = next(upstream)
+                        except StopIteration:
+                            break
+                        finally:
+                            _deadline.reset(token)
+                        if (out := leg.take(item)) is not None:
+                            yield from out
+                result = leg.finish()
+            except Exception as exc:
+                failure = leg.failed(exc)
+                if failure is not None:
+                    health.record_failure(provider.id, failure.error_class, failure.detail)
+                    wait = leg.after(exc, failure)
+                    if wait:
+                        time.sleep(wait)
+                continue
             finally:
-                _deadline.reset(token)
-            if progress.bounded:  # the built-in client never asks time_left() between chunks
-                for item in upstream:
-                    if (out := leg.take(item)) is not None:
-                        yield from out
-            else:
-                while True:
-                    token = _deadline.set(run.deadline)  # time_left() inside fn
-                    try:
-                        item = next(upstream)
-                    except StopIteration:
-                        break
-                    finally:
-                        _deadline.reset(token)
-                    if (out := leg.take(item)) is not None:
-                        yield from out
-            result = leg.finish()
-        except Exception as exc:
-            failure = leg.failed(exc)
-            if failure is not None:
-                health.record_failure(provider.id, failure.error_class, failure.detail)
-                wait = leg.after(exc, failure)
-                if wait:
-                    time.sleep(wait)
-            continue
-        finally:
-            _close(upstream)  # at once, also when the caller stopped reading
-        health.record_success(provider.id)
-        leg.served(result)
-        return
-    raise progress.ended() from run.last_exc
+                _close(upstream)  # at once, also when the caller stopped reading
+            health.record_success(provider.id)
+            leg.served(result)
+            return
+        raise progress.ended() from run.last_exc
+    finally:
+        run.release()  # a stream closed or cancelled mid-attempt is no longer in flight
 
 
 async def _adrive(
@@ -403,62 +406,65 @@ async def _adrive(
     run = _Run(model_id, resolver, environ, deadline_s, on_event, classify, plan)
     progress.start(run)
     health = resolver.health
-    while (picked := await run.anext_provider()) is not None:
-        leg = _Leg(progress, picked[0])
-        provider = leg.provider
-        upstream: AsyncIterator[T] | None = None
-        try:
-            _raise_forced(provider)
-            token = _deadline.set(run.deadline)  # time_left() inside fn
+    try:
+        while (picked := await run.anext_provider()) is not None:
+            leg = _Leg(progress, picked[0])
+            provider = leg.provider
+            upstream: AsyncIterator[T] | None = None
             try:
-                opened = fn(provider, "".join(progress.parts))
-                if inspect.isawaitable(opened):
-                    opened = await opened
+                _raise_forced(provider)
+                token = _deadline.set(run.deadline)  # time_left() inside fn
+                try:
+                    opened = fn(provider, "".join(progress.parts))
+                    if inspect.isawaitable(opened):
+                        opened = await opened
+                finally:
+                    _deadline.reset(token)
+                upstream = aiter(opened)
+                if progress.bounded and run.deadline is None:
+                    # The built-in client's reads are bounded by first_token_timeout_s already:
+                    # without a deadline it needs no timer per chunk, and a plain loop costs least.
+                    async for item in upstream:
+                        if (out := leg.take(item)) is not None:
+                            for released in out:
+                                yield released
+                else:
+                    # Each chunk must come before the stall limit and the deadline: a silent
+                    # upstream is interrupted, whatever fn does.
+                    while True:
+                        scope = asyncio.timeout_at(_loop_time(leg.limit()))
+                        token = _deadline.set(run.deadline)
+                        try:
+                            async with scope:
+                                item = await anext(upstream)
+                        except StopAsyncIteration:
+                            break
+                        except TimeoutError:
+                            if scope.expired():
+                                raise leg.stalled() from None
+                            raise
+                        finally:
+                            _deadline.reset(token)
+                        if (out := leg.take(item)) is not None:
+                            for released in out:
+                                yield released
+                result = leg.finish()
+            except Exception as exc:
+                failure = leg.failed(exc)
+                if failure is not None:
+                    await health.arecord_failure(provider.id, failure.error_class, failure.detail)
+                    wait = leg.after(exc, failure)
+                    if wait:
+                        await asyncio.sleep(wait)
+                continue
             finally:
-                _deadline.reset(token)
-            upstream = aiter(opened)
-            if progress.bounded and run.deadline is None:
-                # The built-in client's reads are bounded by first_token_timeout_s already:
-                # without a deadline it needs no timer per chunk, and a plain loop costs least.
-                async for item in upstream:
-                    if (out := leg.take(item)) is not None:
-                        for released in out:
-                            yield released
-            else:
-                # Each chunk must come before the stall limit and the deadline: a silent
-                # upstream is interrupted, whatever fn does.
-                while True:
-                    scope = asyncio.timeout_at(_loop_time(leg.limit()))
-                    token = _deadline.set(run.deadline)
-                    try:
-                        async with scope:
-                            item = await anext(upstream)
-                    except StopAsyncIteration:
-                        break
-                    except TimeoutError:
-                        if scope.expired():
-                            raise leg.stalled() from None
-                        raise
-                    finally:
-                        _deadline.reset(token)
-                    if (out := leg.take(item)) is not None:
-                        for released in out:
-                            yield released
-            result = leg.finish()
-        except Exception as exc:
-            failure = leg.failed(exc)
-            if failure is not None:
-                await health.arecord_failure(provider.id, failure.error_class, failure.detail)
-                wait = leg.after(exc, failure)
-                if wait:
-                    await asyncio.sleep(wait)
-            continue
-        finally:
-            await _aclose(upstream)  # at once, also when the caller stopped or was cancelled
-        await health.arecord_success(provider.id)
-        leg.served(result)
-        return
-    raise progress.ended() from run.last_exc
+                await _aclose(upstream)  # at once, also when the caller stopped or was cancelled
+            await health.arecord_success(provider.id)
+            leg.served(result)
+            return
+        raise progress.ended() from run.last_exc
+    finally:
+        run.release()  # a stream closed or cancelled mid-attempt is no longer in flight
 
 
 # --- the public iterators ----------------------------------------------------------------------

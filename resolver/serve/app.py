@@ -121,7 +121,7 @@ class Gateway:
             self._authorize(request)
             body = await _read_json(request, self.limits.max_body_bytes)
             model, messages, stream, params = _parse_chat(body, self.limits)
-            if model in resolver.providers:
+            if model in resolver.nodes:
                 seen["requested"] = model
             fallback, deadline_s = _per_request(request, resolver)
             seen["stream"] = stream
@@ -145,6 +145,8 @@ class Gateway:
         seen.update(served=served, attempts=len(outcome.attempts))
         data = {**outcome.value.raw, "model": served}
         headers = _attribution(model, served, len(outcome.attempts))
+        if outcome.group is not None:
+            headers[wire.GROUP] = outcome.group
         return Response(json.dumps(data), 200, headers, media_type="application/json")
 
     async def _models(self, request: Request) -> Response:
@@ -152,9 +154,10 @@ class Gateway:
             self._authorize(request)
         except wire.ClientError as exc:
             return _refused(exc, request.scope["state"])
+        # Groups are models a client may call too (owned by "group").
         data = [
             {"id": p.id, "object": "model", "created": 0, "owned_by": p.vendor}
-            for p in sorted(self.resolver.providers.values(), key=lambda p: p.id)
+            for p in sorted(self.resolver.nodes.values(), key=lambda p: p.id)
             if p.enabled
         ]
         return JSONResponse({"object": "list", "data": data})

@@ -22,6 +22,8 @@ from ..errors import (
 REQUESTED = "x-fallback-requested"
 SERVED_BY = "x-fallback-served-by"
 ATTEMPTS = "x-fallback-attempts"
+GROUP = "x-fallback-group"
+"""The group the serving deployment was picked from, when it was picked from one."""
 
 
 class ClientError(Exception):
@@ -69,6 +71,9 @@ def failure(exc: Exception) -> tuple[int, dict[str, Any]] | None:
         return 404, error_body(str(exc), "invalid_request_error", code="model_not_found")
     if isinstance(exc, UnsupportedParameter):
         return 400, error_body(str(exc), "invalid_request_error", code="unsupported_parameter")
+    if isinstance(exc, FallbackExhausted) and exc.limited:
+        # Our own rpm/tpm limits: the client should slow down, as a vendor's 429 says.
+        return 429, error_body(str(exc), "rate_limit_error", code="rate_limit_exceeded")
     if isinstance(exc, FallbackExhausted):
         # Our own deadline ended it (the client's x-fallback-deadline-s or the policy's): a
         # gateway timeout; otherwise every upstream failed: a bad gateway.
