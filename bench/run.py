@@ -225,6 +225,30 @@ def bench_lookup(b: Bench) -> list[Row]:
     return rows
 
 
+def bench_groups(b: Bench) -> list[Row]:
+    """Issue 23: picking a member of a healthy group costs at most 1.3x a lookup on a plain
+    provider, measured in the same run."""
+    members = "{llama-3.3-70b-turbo: {weight: 3}, llama-3-70b-reference: {weight: 1}}"
+    r = resolver.load(
+        overrides=[
+            f"++groups={{w: {{strategy: weighted, members: {members}}}, "
+            "o: [llama-3.3-70b-turbo, llama-3-70b-reference]}"
+        ]
+    )
+    os.environ["TOGETHER_API_KEY"] = "bench"
+    number, repeat = (2_000, 3) if b.quick else (200_000, 7)
+    base = per_call(lambda: r.get_fallback_provider(LOOKUP_MODEL), number=number, repeat=repeat)
+    rows = []
+    for group in ("w", "o"):
+        assert r.pick(group) is not None
+        ours = per_call(lambda g=group: r.pick(g), number=number, repeat=repeat)
+        rows.append(
+            Row("groups", f"pick({group!r}) ({r.groups[group].strategy}, 2 members)", ours,
+                f"get_fallback_provider({LOOKUP_MODEL!r})", base, "us", "<= 1.3x", 1.3)
+        )  # fmt: skip
+    return rows
+
+
 def bench_cold(b: Bench) -> list[Row]:
     repeat = b.repeats(7)
     conf = str(ROOT / "conf")
@@ -608,6 +632,7 @@ def bench_health(b: Bench) -> list[Row]:
 
 SECTIONS: dict[str, Callable[[Bench], list[Row]]] = {
     "lookup": bench_lookup,
+    "groups": bench_groups,
     "health": bench_health,
     "cold": bench_cold,
     "scale": bench_scale,
