@@ -219,6 +219,14 @@ class Acceptance:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Trigger:
+    """The error classes that may move a call along one edge, to one backup."""
+
+    backup: str
+    on: tuple[ErrorClass, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EdgePolicy:
     """Per-source refinements of the global policy for that source's backups."""
 
@@ -229,6 +237,17 @@ class EdgePolicy:
     """When this source's stream breaks after content was sent: ``raise`` StreamInterrupted, or
     ``continue`` on the next backup with the partial answer as an assistant prefix."""
     accept: tuple[Acceptance, ...] = ()
+    backup_on: tuple[Trigger, ...] = ()
+    """Per-edge triggers: a backup listed here is taken only after a failure of one of its
+    classes (LiteLLM's ``context_window_fallbacks`` are edges taken on ``context_window``
+    only); a backup not listed is taken on any class that falls back."""
+
+    def trigger(self, backup: str) -> tuple[ErrorClass, ...] | None:
+        """The classes that move a call to ``backup`` along this source's edge (None: any)."""
+        for trigger in self.backup_on:
+            if trigger.backup == backup:
+                return trigger.on
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

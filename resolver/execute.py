@@ -441,6 +441,7 @@ class _Run:
                     error.__context__ = None
         if failure.error_class == "context_window":
             self._drop_smaller_windows(provider)
+        self._drop_untriggered(failure.error_class)
         nxt = next((e[0] for e in self.queue if e[0].id not in self.tried), None)
         if nxt is not None and len(self.attempts) < self.policy.max_attempts:
             self.emit(
@@ -463,6 +464,24 @@ class _Run:
         environ = _environ(self.environ)
         envs = {self.resolver.providers[p].api_key_env for p in self.tried}
         return [environ[name] for name in envs if name and environ.get(name)]
+
+    def _drop_untriggered(self, error_class: ErrorClass) -> None:
+        """Pass over the backups whose edge is taken only on other classes than this
+        failure's (``edge_policy.<source>.backup_on``)."""
+        keep = []
+        for entry in self.queue:
+            provider, via, group = entry
+            edge = None if via is None else self.resolver.edge_policy.get(via)
+            on = edge.trigger(group or provider.id) if edge is not None else None
+            if on is not None and error_class not in on:
+                self.skip(
+                    provider.id,
+                    f"the edge {via} -> {group or provider.id} is taken only on {', '.join(on)}, "
+                    f"not on {error_class}",
+                )
+            else:
+                keep.append(entry)
+        self.queue = keep
 
     def _drop_smaller_windows(self, failed: Provider) -> None:
         size = failed.context_window

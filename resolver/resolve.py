@@ -574,6 +574,9 @@ class Resolver:
         if hop.group is not None:
             notes.append(f"member of group {hop.group.id} ({hop.group.strategy})")
         edge = self._edge_policy.get(hop.via)
+        on = edge.trigger(hop.group.id if hop.group else target.id) if edge is not None else None
+        if on is not None:
+            notes.append(f"taken only on {', '.join(on)}")
         if edge is not None and edge.note:
             notes.append(edge.note)
         return tuple(notes)

@@ -34,6 +34,7 @@ from .catalog import (
     Pricing,
     Provider,
     SecretURL,
+    Trigger,
     looks_like_secret,
     mask_url,
 )
@@ -150,6 +151,7 @@ EDGE_POLICY = {
     "note": Field("str", nullable=True),
     "mid_stream": Field("str", choices=MID_STREAM),
     "accept": Field("records"),
+    "backup_on": Field("mapping"),
 }
 
 
@@ -204,7 +206,7 @@ def validate(
     # Edges join routable ids: a deployment, or a group standing for its members.
     nodes = {**providers, **{g: group_view(group, providers) for g, group in groups.items()}}
     fallbacks = _fallbacks(top.get("fallbacks", {}), nodes, find)
-    edge_policy = _edge_policies(top.get("edge_policy", {}), nodes, find)
+    edge_policy = _edge_policies(top.get("edge_policy", {}), nodes, fallbacks, find)
     cycles(fallbacks, find)
     edge_warnings(nodes, fallbacks, edge_policy, policy, environ, find)
     return Validated(providers, groups, fallbacks, edge_policy, policy, tuple(find.problems))
@@ -549,8 +551,37 @@ def _fallbacks(
     return edges
 
 
+_TRIGGER = Field("list", choices=ERROR_CLASSES)
+
+
+def _triggers(
+    node: dict[str, Any], path: KeyPath, backups: tuple[str, ...], find: Findings
+) -> tuple[Trigger, ...]:
+    """``backup_on``: backup id -> the classes that move a call to it; each one a backup of
+    this source, each class a known one."""
+    here: KeyPath = (*path, "backup_on")
+    known = {}
+    for backup in node:
+        if not find.ident(backup, (*here, backup), "backup id"):
+            continue
+        if backup in backups:
+            known[backup] = _TRIGGER
+            continue
+        find.add(
+            "unknown-backup",
+            f"{backup!r} is not a backup of {path[-1]!r}, so no call reaches it by this edge",
+            (*here, backup),
+            hint=did_you_mean(backup, backups) or f"its backups: {', '.join(backups) or 'none'}",
+        )
+    good = find.mapping({b: c for b, c in node.items() if b in known}, here, known) or {}
+    return tuple(Trigger(backup=b, on=on) for b, on in good.items())
+
+
 def _edge_policies(
-    node: Any, providers: Mapping[str, Provider], find: Findings
+    node: Any,
+    providers: Mapping[str, Provider],
+    fallbacks: Mapping[str, tuple[str, ...]],
+    find: Findings,
 ) -> dict[str, EdgePolicy]:
     policies: dict[str, EdgePolicy] = {}
     for source, pnode in node.items():
@@ -568,5 +599,6 @@ def _edge_policies(
             accept = tuple(
                 Acceptance(**e) for e in entries if e and "warning" in e and "reason" in e
             )
-            policies[source] = EdgePolicy(**raw, accept=accept)
+            triggers = _triggers(raw.pop("backup_on", {}), path, fallbacks.get(source, ()), find)
+            policies[source] = EdgePolicy(**raw, accept=accept, backup_on=triggers)
     return policies
