@@ -157,6 +157,30 @@ class Provider:
     its limit passes it over, and its health is not charged."""
     tpm: int | None = None
     """Tokens a minute (prompt and completion, as responses report them); None: no limit."""
+    max_tokens: int | None = None
+    """Sent as ``max_tokens`` by the built-in client when a call gives neither it nor
+    ``max_completion_tokens`` (LiteLLM's per-deployment ``max_tokens``)."""
+    retries: int | None = None
+    """Same-deployment retries for this deployment, instead of ``policy.retries``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Vendor:
+    """One entry of the vendor registry: where a LiteLLM provider prefix (``groq`` in
+    ``groq/llama3-70b-8192``) serves its OpenAI-compatible API, and what that API cannot do."""
+
+    prefix: str
+    base_url: str | None
+    """The OpenAI-compatible base (without ``/chat/completions``); None when each deployment
+    must give its own."""
+    api_key_env: str | None
+    api_base_path: str = ""
+    """Appended to a deployment's own base URL (Ollama serves its OpenAI API under ``/v1``)."""
+    cannot: tuple[str, ...] = ()
+    refused: str | None = None
+    """Why this prefix cannot be called as an OpenAI-compatible endpoint (another protocol,
+    request signing); None when it can."""
+    docs: str | None = None
 
 
 Strategy = Literal["ordered", "weighted", "least-busy", "latency"]

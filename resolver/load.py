@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from .catalog import Vendor
 from .errors import ConfigError
 from .resolve import Resolver
 from .validate import validate
@@ -89,3 +90,22 @@ def _origin_of(origins: Origins, path: KeyPath) -> str | None:
         if patched is not None:
             return patched
     return origins.of(path)
+
+
+def load_registry(
+    config_dirs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] = (),
+) -> dict[str, Vendor]:
+    """The vendor registry (``registry/litellm.yaml``), as extended or overridden by
+    ``config_dirs``, every entry checked: raises :class:`ConfigError` naming each bad one."""
+    from .compose import compose
+    from .fields import Findings
+    from .validate import registry_entries
+
+    composed = compose(
+        env=None, overrides=["registry=litellm"], config_dirs=config_dirs, config_path=None
+    )
+    find = Findings(composed.origins.of)
+    entries = registry_entries(composed.data.get("registry", {}), find)
+    if find.problems:
+        raise ConfigError(find.problems)
+    return entries

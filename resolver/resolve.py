@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from .admission import Limits
-from .catalog import EdgePolicy, Group, Member, Policy, Provider, is_downgrade
+from .catalog import EdgePolicy, Group, Member, Policy, Provider, Vendor, is_downgrade
 from .errors import ModelUnavailable, Problem, did_you_mean
 from .health import HealthStore
 from .pick import Load, Tiers, rank
@@ -108,6 +108,7 @@ class Resolver:
         "limits",
         "load",
         "policy",
+        "registry",
         "warnings",
     )
 
@@ -133,6 +134,8 @@ class Resolver:
         )
         self._providers = MappingProxyType(dict(validated.providers))
         self._groups = MappingProxyType(dict(validated.groups))
+        self.registry: Mapping[str, Vendor] = MappingProxyType(dict(validated.registry))
+        """The vendor registry it was composed with (empty when read from a snapshot)."""
         # Every id a call or an edge may name: a deployment, or a group seen as one node.
         self._nodes: Mapping[str, Provider] = MappingProxyType(
             {

@@ -120,6 +120,8 @@ def from_json(text: str, *, source: str | Path = "<snapshot>") -> Resolver:
             groups={
                 k: _build(Group, v, f"groups.{k}") for k, v in content.get("groups", {}).items()
             },
+            # The registry is for composing; what it supplied is in each provider already.
+            registry={},
             fallbacks={k: _ids(v, "fallbacks", k) for k, v in content["fallbacks"].items()},
             edge_policy={
                 k: _build(EdgePolicy, v, f"edge_policy.{k}")

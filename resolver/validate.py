@@ -35,6 +35,7 @@ from .catalog import (
     Provider,
     SecretURL,
     Trigger,
+    Vendor,
     looks_like_secret,
     mask_url,
 )
@@ -100,6 +101,8 @@ MODEL = {
     "api_key_env": Field("str", nullable=True, check=_env_var_name, secret=True),
     "rpm": Field("int", nullable=True, minimum=1),
     "tpm": Field("int", nullable=True, minimum=1),
+    "max_tokens": Field("int", nullable=True, minimum=1),
+    "retries": Field("int", nullable=True, minimum=0),
 }
 PATCH = {
     name: Field(f.kind, nullable=f.nullable, minimum=f.minimum, check=f.check, secret=f.secret)
@@ -112,6 +115,15 @@ VENDOR = {
     "max_concurrency": Field("int", nullable=True, minimum=1),
     "first_token_timeout_s": Field("number", minimum=POSITIVE),
     "models": Field("mapping", required=True),
+    "registry": Field("str"),
+}
+REGISTRY = {
+    "base_url": Field("str", required=True, nullable=True, check=_http_url),
+    "api_key_env": Field("str", required=True, nullable=True, check=_env_var_name),
+    "api_base_path": Field("str"),
+    "cannot": Field("list"),
+    "refused": Field("str", nullable=True),
+    "docs": Field("str", nullable=True),
 }
 COST = {
     "prompt_tokens": Field("int", minimum=0),
@@ -175,6 +187,7 @@ MEMBER = {
     "order": Field("int", nullable=True, minimum=0),
 }
 TOP = {
+    "registry": Field("mapping"),
     "providers": Field("mapping", required=True),
     "groups": Field("mapping"),
     "fallbacks": Field("mapping"),
@@ -188,6 +201,7 @@ TOP = {
 class Validated:
     providers: dict[str, Provider]
     groups: dict[str, Group]
+    registry: dict[str, Vendor]
     fallbacks: dict[str, tuple[str, ...]]
     edge_policy: dict[str, EdgePolicy]
     policy: Policy
@@ -201,7 +215,14 @@ def validate(
     find = Findings(origin_of)
     top = find.mapping(dict(data), (), TOP) or {}
     policy = _policy(top.get("policy", {}), find, environ)
-    providers = _providers(top.get("providers", {}), top.get("models", {}), find)
+    vendors = top.get("providers", {})
+    # Only the entries a vendor takes settings from are checked and kept: the registry is a
+    # reference of 140 vendors, and checking all of them would double a small catalog's load.
+    registry = registry_entries(top.get("registry", {}), find, wanted=_wanted(vendors))
+    names = top.get("registry") or {}
+    providers = _providers(
+        top.get("providers", {}), top.get("models", {}), registry, set(names), find
+    )
     groups = _groups(top.get("groups", {}), providers, find, environ)
     # Edges join routable ids: a deployment, or a group standing for its members.
     nodes = {**providers, **{g: group_view(group, providers) for g, group in groups.items()}}
@@ -209,7 +230,9 @@ def validate(
     edge_policy = _edge_policies(top.get("edge_policy", {}), nodes, fallbacks, find)
     cycles(fallbacks, find)
     edge_warnings(nodes, fallbacks, edge_policy, policy, environ, find)
-    return Validated(providers, groups, fallbacks, edge_policy, policy, tuple(find.problems))
+    return Validated(
+        providers, groups, registry, fallbacks, edge_policy, policy, tuple(find.problems)
+    )
 
 
 def _policy(node: Any, find: Findings, environ: Mapping[str, str]) -> Policy:
@@ -273,12 +296,103 @@ def _has_password(url: str) -> bool:
         return False
 
 
-def _providers(vendors: Any, patches: Any, find: Findings) -> dict[str, Provider]:
+def _wanted(vendors: Any) -> set[str]:
+    """The registry entries the vendors take settings from (see :func:`_from_registry`)."""
+    wanted = set()
+    for vendor, vnode in vendors.items() if isinstance(vendors, dict) else ():
+        if isinstance(vnode, dict):
+            named = vnode.get("registry")
+            if isinstance(named, str):
+                wanted.add(named)
+            elif "base_url" not in vnode or "api_key_env" not in vnode:
+                wanted.add(str(vendor))
+    return wanted
+
+
+def registry_entries(
+    node: Any, find: Findings, *, wanted: set[str] | None = None
+) -> dict[str, Vendor]:
+    """The vendor registry: LiteLLM provider prefix -> where it serves the OpenAI API; only
+    the ``wanted`` entries (None: all of them)."""
+    registry: dict[str, Vendor] = {}
+    if not isinstance(node, dict):
+        find.mapping(node, ("registry",), {})  # reported as the wrong type
+        return registry
+    for prefix, entry in node.items():
+        if wanted is not None and prefix not in wanted:
+            continue
+        path: KeyPath = ("registry", prefix)
+        if not find.ident(prefix, path, "registry prefix"):
+            continue
+        raw = find.mapping(entry, path, REGISTRY)
+        if raw is not None and "base_url" in raw and "api_key_env" in raw:
+            registry[prefix] = Vendor(prefix=prefix, **raw)
+    return registry
+
+
+# Stands in for the base URL of a vendor already reported (refused, or no URL to be had), so
+# that its models stay known and edges to them are not reported again as unknown.
+_NO_URL = "https://refused.invalid/v1"
+
+
+def _from_registry(
+    vendor: str, vnode: Any, registry: Mapping[str, Vendor], names: set[str], find: Findings
+) -> Any:
+    """A vendor's settings with what its registry entry supplies: the base URL and the key
+    variable it leaves out. The entry is the one named by ``registry:``, else the one of the
+    vendor's own name when the vendor leaves either out."""
+    if not isinstance(vnode, dict):
+        return vnode
+    named = vnode.get("registry")
+    if named is None and "base_url" in vnode and "api_key_env" in vnode:
+        return vnode
+    name = named if isinstance(named, str) else vendor
+    entry = registry.get(name)
+    path: KeyPath = ("providers", vendor)
+    if entry is None:
+        if isinstance(named, str):
+            find.add(
+                "unknown-registry-entry",
+                f"vendor {vendor!r} names {named!r}, which the vendor registry does not hold",
+                (*path, "registry"),
+                hint=did_you_mean(named, names)
+                or "use the registry (`override /registry: litellm` in the env's defaults), "
+                "add the entry under registry: in your config dir, or give base_url",
+            )
+        return vnode
+    filled = dict(vnode)
+    if entry.refused is not None:
+        find.add(
+            "refused-vendor",
+            f"vendor {vendor!r} is {name!r} in the vendor registry, which cannot be called as "
+            f"an OpenAI-compatible endpoint: {entry.refused}",
+            path,
+            hint="serve it behind a gateway that speaks the OpenAI API, and give that base_url",
+        )
+        filled.setdefault("base_url", _NO_URL)
+    elif "base_url" not in filled:
+        if entry.base_url is None:
+            find.add(
+                "missing-field",
+                f"required key 'base_url' is missing, and registry entry {name!r} has no "
+                "default: each deployment of it gives its own",
+                (*path, "base_url"),
+                hint="add base_url: <the OpenAI-compatible base URL>",
+            )
+        filled["base_url"] = entry.base_url or _NO_URL
+    filled.setdefault("api_key_env", entry.api_key_env)
+    return filled
+
+
+def _providers(
+    vendors: Any, patches: Any, registry: Mapping[str, Vendor], names: set[str], find: Findings
+) -> dict[str, Provider]:
     declared: dict[str, tuple[str, dict[str, Any]]] = {}  # id -> (vendor, vendor settings)
     raw_models: dict[str, dict[str, Any]] = {}
     for vendor, vnode in vendors.items():
         if not find.ident(vendor, ("providers", vendor), "vendor name"):
             continue
+        vnode = _from_registry(vendor, vnode, registry, names, find)
         settings = find.mapping(vnode, ("providers", vendor), VENDOR)
         if settings is None:
             continue
