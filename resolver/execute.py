@@ -413,9 +413,10 @@ class _Run:
         if edge is not None and edge.fallback_on is not None:
             falls_back = edge.fallback_on  # an empty list is honoured: this source never falls back
         retries_done = sum(a.provider_id == provider.id for a in self.attempts) - 1
+        retries = self.policy.retries if provider.retries is None else provider.retries
         if (
             failure.error_class in self.policy.retry_on
-            and retries_done < self.policy.retries
+            and retries_done < retries
             and len(self.attempts) < self.policy.max_attempts
         ):
             wait = (

@@ -545,9 +545,14 @@ def _request(
             message = f"key variable {key_env} is not set"
             raise ProviderError("auth", message, provider_id=provider.id)
         headers["Authorization"] = f"Bearer {key}"
+    if provider.max_tokens is not None and not params.keys() & _MAX_TOKENS:
+        params = {"max_tokens": provider.max_tokens, **params}
     body = json.dumps({**params, "model": provider.model, "messages": list(messages)}).encode()
     url = provider.base_url.rstrip("/") + "/chat/completions"
     return url, headers, body
+
+
+_MAX_TOKENS = {"max_tokens", "max_completion_tokens"}
 
 
 def _timeout(provider: Provider) -> float:
