@@ -229,6 +229,19 @@ def _add_import_arguments(p: argparse.ArgumentParser) -> None:
         default="imported",
         help="name of the env written, env/NAME.yaml (default: imported)",
     )
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="write what could be imported even when some deployments or edges could not",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite files already in DIR")
+    p.add_argument(
+        "--config-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a config dir whose registry/ extends or overrides the vendor registry (repeatable)",
+    )
     p.set_defaults(model_flags=[], overrides=[])
 
 
@@ -456,7 +469,15 @@ def _context(args: argparse.Namespace, env: str | None, made: list[tuple[str, st
 
 def _run(command: str, args: argparse.Namespace, made: list[tuple[str, str]]) -> int:
     if command == "import":
-        return cmd_import(args.source_format, args.file, args.output, args.name)
+        return cmd_import(
+            args.source_format,
+            args.file,
+            args.output,
+            args.name,
+            partial=args.partial,
+            force=args.force,
+            config_dirs=args.config_dir,
+        )
     env_arg: str | None = args.env or os.environ.get("RESOLVER_ENV") or None
     envs = [e.strip() for e in env_arg.split(",")] if env_arg else [None]
     if command == "validate":

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,11 +20,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .catalog import Acceptance, mask_keylike
 from .errors import ConfigError, Problem, ResolverError, did_you_mean
-from .load import load_composed
+from .load import load, load_composed, load_registry
 from .resolve import Explanation, Resolver, Step
 
 if TYPE_CHECKING:
     from .compose import Composed
+    from .export.from_litellm import Imported
+
+PROG = "fallback-resolver"
 
 
 class UsageError(ResolverError):
@@ -480,26 +484,79 @@ def cmd_export(ctx: Context, fmt: str, output: str | None, snapshot_path: str | 
     return 0
 
 
-def cmd_import(source_format: str, path: str, output: str, name: str) -> int:
+def cmd_import(
+    source_format: str,
+    path: str,
+    output: str,
+    name: str,
+    *,
+    partial: bool = False,
+    force: bool = False,
+    config_dirs: Sequence[str] = (),
+) -> int:
+    """Import, check that the tree loads, and write it: only whole, or with ``partial``; over
+    existing files only with ``force``. Exit 0 when what was written loads."""
     from .export.from_litellm import from_litellm, write
 
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
-    imported = from_litellm(text, source=path, env=name)
+    imported = from_litellm(text, registry=load_registry(config_dirs), source=path, env=name)
+    existing = sorted(rel for rel in imported.files if (Path(output) / rel).exists())
+    if existing and not force:
+        raise UsageError(
+            f"{output} already holds {', '.join(existing)}: pass --force to overwrite them"
+        )
+    for line in imported.not_carried:
+        print(f"{PROG}: not carried over from {path}: {line}", file=sys.stderr)
+    for line in imported.notes:
+        print(f"{PROG}: note: {line}", file=sys.stderr)
+    problems = _import_problems(imported, config_dirs)
+    print(f"{PROG}: {imported.summary()}", file=sys.stderr)
+    if problems is not None:
+        print(f"{PROG}: the imported config would not load: {problems}", file=sys.stderr)
+    if not (partial or (imported.complete and problems is None)):
+        left = len(imported.not_carried)
+        print(
+            f"{PROG}: nothing written: {left} thing(s) could not be carried over"
+            + (" and the result would not load" if problems is not None else "")
+            + "; pass --partial to write what could",
+            file=sys.stderr,
+        )
+        return 2
     try:
         write(imported, output)
     except OSError as e:
         raise UsageError(f"cannot write {output}: {e.strerror or e}") from None
-    for line in imported.not_carried:
-        print(f"fallback-resolver: warning: not carried over from {path}: {line}", file=sys.stderr)
+    needs = f" (it reads {', '.join(imported.variables)})" if imported.variables else ""
     print(
         f"wrote {len(imported.files)} file(s) to {output}; use them with "
-        f"--config-dir {output} --env {name}",
+        f"--config-dir {output} --env {name}{needs}",
         file=sys.stderr,
     )
-    return 0
+    return 0 if problems is None else 2
+
+
+def _import_problems(imported: Imported, config_dirs: Sequence[str]) -> ConfigError | None:
+    """Why the imported tree would not load beside ``config_dirs``, or None when it loads. The
+    variables it reads are given placeholders when unset: the check is of the tree, not of
+    this machine's environment."""
+    from .export.from_litellm import write
+
+    placeholders = {v: "https://placeholder.invalid/v1" for v in imported.variables}
+    unset = {k: v for k, v in placeholders.items() if k not in os.environ}
+    with tempfile.TemporaryDirectory() as scratch:
+        write(imported, scratch)
+        os.environ.update(unset)
+        try:
+            load(env=imported.env, config_dirs=[*config_dirs, scratch])
+        except ConfigError as e:
+            return e
+        finally:
+            for name in unset:
+                del os.environ[name]
+    return None
 
 
 def _write_text(text: str, output: str | None) -> None:

@@ -22,7 +22,7 @@ __all__ = ["FORMATS", "Export", "Format", "export"]
 def export(r: Resolver, fmt: str) -> Export:
     """``r`` written as ``fmt``: the text and what the target cannot express. A configuration
     with model groups is refused (:class:`ConfigError`) rather than written without them."""
-    if r.groups and fmt != "json-schema":
+    if r.groups and fmt not in ("litellm", "json-schema"):
         raise ConfigError(
             [
                 Problem(

@@ -87,6 +87,43 @@ def chains(r: Resolver) -> dict[str, tuple[Provider, ...]]:
     return out
 
 
+def node_chains(r: Resolver) -> dict[str, tuple[str, ...]]:
+    """Per enabled source with backups: the ids its chain reaches, a group standing for its
+    members, in the order a call tries them (those :func:`chains` keeps)."""
+    out = {}
+    for source, chain in chains_of_nodes(r):
+        reached = {p.id for p in chain}
+        nodes = [n for n in _walk(r, source) if any(p.id in reached for p in r.members(n))]
+        if nodes:
+            out[source] = tuple(nodes)
+    return out
+
+
+def chains_of_nodes(r: Resolver) -> Iterator[tuple[str, tuple[Provider, ...]]]:
+    """Each enabled node (group or provider) with the backups a call through it can reach."""
+    room = backups_tried(r)
+    for node_id, node in sorted(r.nodes.items()):
+        if node.enabled:
+            chain = r.static_chain(node_id)[:room]
+            if chain:
+                yield node_id, chain
+
+
+def _walk(r: Resolver, source: str) -> list[str]:
+    """The nodes reached from ``source`` breadth-first up to ``max_depth``, as a call walks."""
+    seen, frontier, order = {source}, [source], []
+    for _ in range(r.policy.max_depth):
+        nxt = []
+        for via in frontier:
+            for target in r.fallbacks.get(via, ()):
+                if target not in seen and r.nodes[target].enabled:
+                    seen.add(target)
+                    order.append(target)
+                    nxt.append(target)
+        frontier = nxt
+    return order
+
+
 def fallback_on(r: Resolver, source_id: str) -> tuple[ErrorClass, ...]:
     """The error classes that move a call on from ``source_id`` (its edge policy, or the
     global policy)."""
@@ -105,7 +142,7 @@ def left_out(r: Resolver) -> list[str]:
     # export never asks a shared store (nor waits for one that is down).
     r = r.with_health(MemoryHealthStore(r.policy.health))
     for source_id, targets in sorted(r.fallbacks.items()):
-        source = r.providers[source_id]
+        source = r.nodes[source_id]
         if not source.enabled and targets:
             notes.append(
                 f"edges out of disabled {source_id} ({', '.join(targets)}) are inert and "

@@ -20,11 +20,11 @@ from ..resolve import Resolver
 from .common import (
     Export,
     backups_tried,
-    chains,
     comment_header,
     enabled,
     fallback_on,
     left_out,
+    node_chains,
 )
 
 PREFIX = "openai/"
@@ -36,25 +36,18 @@ OURS = "fallback_resolver"
 
 
 def to_litellm(r: Resolver) -> Export:
-    paths = chains(r)
+    paths = node_chains(r)
     settings: dict[str, Any] = {
-        "fallbacks": [{s: [p.id for p in chain]} for s, chain in paths.items()],
+        "fallbacks": [],
         "max_fallbacks": backups_tried(r),
         "num_retries": r.policy.retries,
+        "context_window_fallbacks": [],
+        "content_policy_fallbacks": [],
     }
-    # Our context rule: after a context-window failure only a backup with a larger window is
-    # tried, where both windows are known.
-    windows = {
-        s: [p.id for p in chain if _larger_window(r.providers[s], p)]
-        for s, chain in paths.items()
-        if "context_window" in fallback_on(r, s)
-    }
-    settings["context_window_fallbacks"] = [{s: ids} for s, ids in windows.items() if ids]
-    settings["content_policy_fallbacks"] = [
-        {s: [p.id for p in chain]}
-        for s, chain in paths.items()
-        if "content_policy" in fallback_on(r, s)
-    ]
+    for source, chain in paths.items():
+        for name, ids in _lists(r, source, chain).items():
+            if ids:
+                settings[name].append({source: ids})
     health = r.policy.health
     if health.enabled:
         # LiteLLM cools a deployment down once it fails more than allowed_fails times.
@@ -62,21 +55,88 @@ def to_litellm(r: Resolver) -> Export:
         settings["cooldown_time"] = health.cooldown_s
     else:
         settings["disable_cooldowns"] = True
-    config = {
-        "model_list": [_deployment(p) for p in enabled(r)],
-        "router_settings": settings,
-    }
+    strategies = {g.strategy for g in r.groups.values() if len(g.members) > 1}
+    if strategies:
+        settings["routing_strategy"] = _ROUTING[sorted(strategies)[0]]
+    config = {"model_list": _model_list(r), "router_settings": settings}
     unsupported = _unsupported(r, paths)
+    if len(strategies) > 1:
+        unsupported.append(
+            f"groups pick by {', '.join(sorted(strategies))}; LiteLLM has one routing_strategy "
+            f"for all: {settings['routing_strategy']}"
+        )
     comment = "# LiteLLM proxy config.\n" + comment_header(r, "litellm", unsupported, "#")
     body = yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100)
     return Export(comment + body, tuple(unsupported))
 
 
-def _deployment(p: Provider) -> dict[str, Any]:
+# A group's strategy as LiteLLM's routing_strategy (one for the whole router).
+_ROUTING = {
+    "ordered": "simple-shuffle",  # with each member's order, LiteLLM takes the lowest first
+    "weighted": "simple-shuffle",
+    "least-busy": "least-busy",
+    "latency": "latency-based-routing",
+}
+LISTS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
+
+
+def _lists(r: Resolver, source: str, chain: tuple[str, ...]) -> dict[str, list[str]]:
+    """The backups of ``source`` in each of LiteLLM's three lists. An edge with a trigger
+    (``backup_on``) goes in exactly the lists its classes are; otherwise by the classes the
+    source falls back on, with our context rule: after a context-window failure only a backup
+    with a larger window is tried, where both windows are known."""
+    edge = r.edge_policy.get(source)
+    classes = fallback_on(r, source)
+    out: dict[str, list[str]] = {name: [] for name in LISTS}
+    for target in chain:
+        trigger = edge.trigger(target) if edge is not None else None
+        on = classes if trigger is None else trigger
+        if any(c not in ("context_window", "content_policy", "bad_request") for c in on):
+            out["fallbacks"].append(target)
+        if "context_window" in on and (
+            trigger is not None or _larger_window(r.nodes[source], r.nodes[target])
+        ):
+            out["context_window_fallbacks"].append(target)
+        if "content_policy" in on:
+            out["content_policy_fallbacks"].append(target)
+    return out
+
+
+def _model_list(r: Resolver) -> list[dict[str, Any]]:
+    """A group's members under the group's name, with their weight, order and limits; every
+    enabled provider in no group, and every member an edge names on its own, under its id."""
+    in_groups = {m.id for g in r.groups.values() for m in g.members}
+    named = set(r.fallbacks) | {t for ts in r.fallbacks.values() for t in ts}
+    out = []
+    for group_id, group in sorted(r.groups.items()):
+        for member in group.members:
+            provider = r.providers[member.id]
+            if provider.enabled:
+                out.append(_deployment(provider, group_id, member.weight, member.order))
+    for p in enabled(r):
+        if p.id not in in_groups or p.id in named:
+            out.append(_deployment(p, p.id, None, None))
+    return out
+
+
+def _deployment(
+    p: Provider, model_name: str, weight: float | None, order: int | None
+) -> dict[str, Any]:
     params: dict[str, Any] = {"model": PREFIX + p.model, "api_base": p.base_url}
     if p.api_key_env is not None:
         params["api_key"] = KEY_PREFIX + p.api_key_env
     params["timeout"] = p.timeout_s
+    if weight is not None and weight != 1.0:
+        params["weight"] = weight
+    for name, value in (
+        ("order", order),
+        ("rpm", p.rpm),
+        ("tpm", p.tpm),
+        ("max_tokens", p.max_tokens),
+        ("num_retries", p.retries),
+    ):
+        if value is not None:
+            params[name] = value
     info: dict[str, Any] = {
         # Under a key of its own: LiteLLM's model_info has fields of the same names
         # (``tier`` is free or paid there).
@@ -92,7 +152,9 @@ def _deployment(p: Provider) -> dict[str, Any]:
     }
     if p.context_window is not None:
         info["max_input_tokens"] = p.context_window
-    return {"model_name": p.id, "litellm_params": params, "model_info": info}
+    if model_name != p.id:
+        info["id"] = p.id  # LiteLLM's deployment id: the import names the member by it
+    return {"model_name": model_name, "litellm_params": params, "model_info": info}
 
 
 def per_token(per_million: float) -> float:
@@ -130,10 +192,10 @@ def litellm_order(written: dict[str, list[str]], source: str, max_fallbacks: int
     return walk(source, 0)
 
 
-def _unsupported(r: Resolver, paths: dict[str, tuple[Provider, ...]]) -> list[str]:
+def _unsupported(r: Resolver, paths: dict[str, tuple[str, ...]]) -> list[str]:
     policy = r.policy
     lines = left_out(r)
-    written = {s: [p.id for p in chain] for s, chain in paths.items()}
+    written = {s: list(chain) for s, chain in paths.items()}
     for source, ours in written.items():
         theirs = litellm_order(written, source, backups_tried(r))
         if theirs != ours:
