@@ -5,11 +5,12 @@ so it stays out of the project's venv):
 
 Builds a real ``litellm.Router`` from a LiteLLM proxy config the way the proxy's
 ``ProxyConfig.load_config`` (litellm/proxy/proxy_server.py) does, makes no call through it, and
-prints one line of JSON per config saying how the Router sees it: its model groups, each deployment's
-weight/order/rpm/tpm, the fallback lists, the aliases and the routing strategy. A test compares the
-lines for an original config and a round-tripped one, so the comparison is LiteLLM's own reading
-rather than ours. When the Router refuses the config it prints ``{"error": "<class>: <message>"}``
-and still exits 0: whether a refusal is expected is for the caller to decide.
+prints one line of JSON per config saying how the Router sees it: its model groups, each
+deployment's weight/order/rpm/tpm, the fallback lists, the aliases and the routing strategy. A
+test compares the lines for an original config and a round-tripped one, so the comparison is
+LiteLLM's own reading rather than ours. When the Router refuses a config it prints
+``{"error": "<class>: <message>"}`` and goes on: whether a refusal is expected is for the
+caller to decide.
 
 LiteLLM 1.110.2's Router is a facade over a Rust-backed core (``RustCore``); its old attributes
 (``model_names``, ``fallbacks``, ...) still work but warn, so this reads the entry points they
@@ -47,6 +48,8 @@ LITELLM_SETTINGS_FALLBACKS = (
     "content_policy_fallbacks",
     "default_fallbacks",
 )
+# Their values before any config set them, to put back for the next config of a run.
+_UNSET = {key: getattr(litellm, key, None) for key in LITELLM_SETTINGS_FALLBACKS}
 
 # The proxy refuses these two in router_settings instead of ignoring them: they belong in
 # general_settings.
@@ -133,8 +136,8 @@ def build_router(config: Mapping[str, Any]) -> Any:
     """The Router the proxy would build from ``config`` (the parts of load_config that reach it)."""
     litellm_settings = config.get("litellm_settings") or {}
     for key in LITELLM_SETTINGS_FALLBACKS:
-        if key in litellm_settings:
-            setattr(litellm, key, litellm_settings[key])
+        # Module state: what an earlier config of the same run set must not reach this one.
+        setattr(litellm, key, litellm_settings.get(key, _UNSET[key]))
 
     # The proxy sets cache_responses from whether litellm_settings set up a cache. None is set up
     # here (it may live in Redis, and nothing reported depends on it), so it is False unless

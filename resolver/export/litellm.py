@@ -44,7 +44,10 @@ def to_litellm(r: Resolver) -> Export:
         "context_window_fallbacks": [],
         "content_policy_fallbacks": [],
     }
+    models, aliases = _model_list(r)
     for source, chain in paths.items():
+        if source in aliases and paths.get(aliases[source]) == chain:
+            continue  # LiteLLM takes an alias's fallbacks from the model it names
         for name, ids in _lists(r, source, chain).items():
             if ids:
                 settings[name].append({source: ids})
@@ -58,7 +61,9 @@ def to_litellm(r: Resolver) -> Export:
     strategies = {g.strategy for g in r.groups.values() if len(g.members) > 1}
     if strategies:
         settings["routing_strategy"] = _ROUTING[sorted(strategies)[0]]
-    config = {"model_list": _model_list(r), "router_settings": settings}
+    if aliases:
+        settings["model_group_alias"] = aliases
+    config = {"model_list": models, "router_settings": settings}
     unsupported = _unsupported(r, paths)
     if len(strategies) > 1:
         unsupported.append(
@@ -102,21 +107,35 @@ def _lists(r: Resolver, source: str, chain: tuple[str, ...]) -> dict[str, list[s
     return out
 
 
-def _model_list(r: Resolver) -> list[dict[str, Any]]:
-    """A group's members under the group's name, with their weight, order and limits; every
-    enabled provider in no group, and every member an edge names on its own, under its id."""
-    in_groups = {m.id for g in r.groups.values() for m in g.members}
+def _model_list(r: Resolver) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The deployments, and the groups written as LiteLLM aliases. A group's members go under
+    the group's name, with their weight, order and limits; every enabled provider in no group,
+    or named by an edge, under its own id. A group that is another name for a model (one member
+    written under its own id, or the same members as a group written before it) is an alias."""
+    in_groups = {m.id for g in r.groups.values() for m in g.members if len(g.members) > 1}
     named = set(r.fallbacks) | {t for ts in r.fallbacks.values() for t in ts}
-    out = []
+    own = {p.id for p in enabled(r) if p.id not in in_groups or p.id in named}
+    out: list[dict[str, Any]] = []
+    aliases: dict[str, str] = {}
+    written: dict[frozenset[str], str] = {}
     for group_id, group in sorted(r.groups.items()):
+        members = frozenset(m.id for m in group.members)
+        if len(members) == 1 and next(iter(members)) in own:
+            aliases[group_id] = next(iter(members))
+            continue
+        if members in written:
+            aliases[group_id] = written[members]
+            continue
+        written[members] = group_id
+        # Every weight or none: LiteLLM reads a missing one as 0 once another has one.
+        weighted = any(m.weight != 1.0 for m in group.members)
         for member in group.members:
             provider = r.providers[member.id]
             if provider.enabled:
-                out.append(_deployment(provider, group_id, member.weight, member.order))
-    for p in enabled(r):
-        if p.id not in in_groups or p.id in named:
-            out.append(_deployment(p, p.id, None, None))
-    return out
+                weight = member.weight if weighted else None
+                out.append(_deployment(provider, group_id, weight, member.order))
+    out += [_deployment(p, p.id, None, None) for p in enabled(r) if p.id in own]
+    return out, aliases
 
 
 def _deployment(
