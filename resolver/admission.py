@@ -39,6 +39,7 @@ from contextlib import (
 from typing import TYPE_CHECKING
 
 from .catalog import Provider
+from .health import HealthStore, Permit
 
 if TYPE_CHECKING:
     import asyncio
@@ -275,7 +276,8 @@ class _Window:
 
 class Limits:
     """Requests and tokens per deployment over the last minute, in this process: the runtime
-    state of ``rpm`` and ``tpm``, kept beside health (a reload carries it over)."""
+    state of ``rpm`` and ``tpm``, kept beside health (a reload carries it over). A shared
+    store has its own (:meth:`resolver.redis_health.RedisHealthStore.shared_limits`)."""
 
     __slots__ = ("_lock", "_windows")
 
@@ -283,9 +285,37 @@ class Limits:
         self._lock = threading.Lock()
         self._windows: dict[str, _Window] = {}
 
-    def limited(self, provider: Provider) -> str | None:
-        """Why ``provider`` is at its ``rpm`` or ``tpm`` limit now, or None: then one request
-        is counted against its ``rpm``, as the caller sends it."""
+    def admit(self, provider: Provider, health: HealthStore) -> tuple[Permit, str | None]:
+        """Whether a call may go to ``provider`` now: health's permit (``acquire``, which takes
+        the probe after a cooldown), and why it is at its limit (None: it is not). A request
+        that may go is counted against ``rpm``; one at its limit takes no probe."""
+        if provider.rpm is None and provider.tpm is None:
+            return ("ok" if health.all_in_rotation else health.acquire(provider.id)), None
+        reason = self.limited(provider, count=False)
+        if reason is not None:
+            return "out", reason
+        permit = "ok" if health.all_in_rotation else health.acquire(provider.id)
+        if permit != "out":
+            self.limited(provider)
+        return permit, None
+
+    async def aadmit(self, provider: Provider, health: HealthStore) -> tuple[Permit, str | None]:
+        """:meth:`admit` through the health store's async methods."""
+        if provider.rpm is None and provider.tpm is None:
+            if health.all_in_rotation:
+                return "ok", None
+            return await health.aacquire(provider.id), None
+        reason = self.limited(provider, count=False)
+        if reason is not None:
+            return "out", reason
+        permit = "ok" if health.all_in_rotation else await health.aacquire(provider.id)
+        if permit != "out":
+            self.limited(provider)
+        return permit, None
+
+    def limited(self, provider: Provider, *, count: bool = True) -> str | None:
+        """Why ``provider`` is at its ``rpm`` or ``tpm`` limit now, or None: then (``count``)
+        one request is counted against its ``rpm``."""
         rpm, tpm = provider.rpm, provider.tpm
         if rpm is None and tpm is None:
             return None
@@ -299,7 +329,8 @@ class Limits:
                 return f"at its rpm limit ({rpm} requests a minute)"
             if tpm is not None and window.used >= tpm:
                 return f"at its tpm limit ({window.used} of {tpm} tokens this minute)"
-            window.requests.append(now)
+            if count:
+                window.requests.append(now)
         return None
 
     def spend(self, provider: Provider, tokens: int) -> None:

@@ -211,9 +211,9 @@ class _Run:
         """The requested model's deployments in the order its group's strategy ranks them now
         (a provider alone: itself). A member that cannot serve is passed over and said so; a
         lone provider is called as asked, its key unset or not (the failure says why)."""
+        if model_id not in self.resolver.groups:
+            return [(self.resolver.providers[model_id], None, None)]
         ranked = self.resolver.ranked(model_id)
-        if len(ranked) == 1 and ranked[0][1] is None:
-            return [(ranked[0][0], None, None)]
         env = _environ(environ)
         own: list[Entry] = []
         for provider, _ in ranked:
@@ -259,37 +259,46 @@ class _Run:
 
     def next_provider(self) -> Entry | None:
         """The provider to call next, or None when the call cannot go on (``stop`` says why)."""
-        health = self.resolver.health
+        health, limits = self.resolver.health, self.resolver.limits
         while (picked := self._next_candidate()) is not None:
-            provider_id = picked[0].id
-            if not health.all_in_rotation and health.acquire(provider_id) == "out":
-                # acquire takes the probe when a cooldown is over
-                self.skip(provider_id, health.state(provider_id).describe())
-                continue
-            return self._start(picked)
+            provider = picked[0]
+            # Health's permit takes the probe when a cooldown is over; a deployment at its own
+            # rpm/tpm limit is not sent to, and its health is not charged.
+            permit, limited = limits.admit(provider, health)
+            if limited is not None:
+                self._limited(picked, limited)
+            elif permit == "out":
+                self.skip(provider.id, health.state(provider.id).describe())
+            else:
+                return self._start(picked)
         return None
 
     async def anext_provider(self) -> Entry | None:
         """:meth:`next_provider` through the health store's async methods."""
-        health = self.resolver.health
+        health, limits = self.resolver.health, self.resolver.limits
         while (picked := self._next_candidate()) is not None:
-            provider_id = picked[0].id
-            if not health.all_in_rotation and await health.aacquire(provider_id) == "out":
-                self.skip(provider_id, (await health.astate(provider_id)).describe())
-                continue
-            return self._start(picked)
+            provider = picked[0]
+            permit, limited = await limits.aadmit(provider, health)
+            if limited is not None:
+                self._limited(picked, limited)
+            elif permit == "out":
+                self.skip(provider.id, (await health.astate(provider.id)).describe())
+            else:
+                return self._start(picked)
         return None
 
     def _start(self, picked: Entry) -> Entry:
         self.current = picked
         self._taken[picked[0].id] = picked
-        self.resolver.load.started(picked[0].id)
+        if picked[0].id in self.resolver.loaded:
+            self.resolver.load.started(picked[0].id)
         return picked
 
     def release(self) -> None:
         """The attempt under way has ended: it no longer counts as a call in flight."""
         if self.current is not None:
-            self.resolver.load.ended(self.current[0].id)
+            if self.current[0].id in self.resolver.loaded:
+                self.resolver.load.ended(self.current[0].id)
             self.current = None
 
     def _next_candidate(self) -> Entry | None:
@@ -306,11 +315,6 @@ class _Run:
             if provider.id in self.tried:  # never the same provider twice in one call
                 continue
             self.tried.add(provider.id)
-            reason = self.resolver.limits.limited(provider)
-            if reason is not None:  # not sent, so its health is not charged
-                self.skip(provider.id, reason, limited=True)
-                self._limited_moves_on(entry)
-                continue
             return entry
         if not self.stop:
             limited = not self.attempts and any(s.limited for s in self.skipped)
@@ -319,9 +323,10 @@ class _Run:
             )
         return None
 
-    def _limited_moves_on(self, entry: Entry) -> None:
-        """When a limited deployment was the last of its group (or alone), the call leaves it
-        for a backup: a fallback of class ``limited``."""
+    def _limited(self, entry: Entry, reason: str) -> None:
+        """Pass over a deployment at its own limit; when it was the last of its group (or
+        alone), the call leaves it for a backup: a fallback of class ``limited``."""
+        self.skip(entry[0].id, reason, limited=True)
         group = entry[2]
         rest = [e for e in self.queue if e[0].id not in self.tried]
         if rest and (group is None or all(e[2] != group for e in rest)):
@@ -347,7 +352,9 @@ class _Run:
 
     def succeeded(self, provider: Provider, value: T, seconds: float, status: int | None) -> None:
         """Record an attempt that served (the loop has reported it to health)."""
-        self.resolver.load.observe(provider.id, getattr(value, "first_token_s", None) or seconds)
+        if provider.id in self.resolver.loaded:
+            first_token = getattr(value, "first_token_s", None)
+            self.resolver.load.observe(provider.id, first_token or seconds)
         self.release()
         attempt = Attempt(provider.id, None, status, "ok", seconds)
         self.attempts.append(attempt)

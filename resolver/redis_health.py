@@ -32,11 +32,12 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .catalog import HealthPolicy, SecretURL, mask_url
+from .admission import Limits
+from .catalog import HealthPolicy, Provider, SecretURL, mask_url
 from .errors import ResolverError
-from .health import HealthState, MemoryHealthStore, Permit
+from .health import HealthState, HealthStore, MemoryHealthStore, Permit
 
-__all__ = ["KEY_PREFIX", "HealthStoreUnavailable", "RedisHealthStore"]
+__all__ = ["KEY_PREFIX", "HealthStoreUnavailable", "RedisHealthStore", "SharedLimits"]
 
 T = TypeVar("T")
 log = logging.getLogger("resolver")
@@ -298,12 +299,23 @@ class RedisHealthStore:
         )
 
     def _run(self, script: str, provider_id: str, *args: int | float | str) -> Any:
-        return self._scripts[script](keys=[self.key(provider_id)], args=list(args))
+        return self._scripts[script](keys=self._keys(script, provider_id), args=list(args))
 
     async def _arun(self, script: str, provider_id: str, *args: int | float | str) -> Any:
         return await self._aclient_scripts()[1][script](
-            keys=[self.key(provider_id)], args=list(args)
+            keys=self._keys(script, provider_id), args=list(args)
         )
+
+    def _keys(self, script: str, provider_id: str) -> list[str]:
+        health = self.key(provider_id)
+        limit = f"{LIMIT_PREFIX}:{self.namespace}:{provider_id}"
+        return [health, limit] if script == "admit" else [limit] if script == "spend" else [health]
+
+    # --- rpm and tpm, shared ----------------------------------------------------------------
+
+    def shared_limits(self) -> SharedLimits:
+        """rpm and tpm counted on this store's Redis: one limit for every worker and host."""
+        return SharedLimits(self)
 
     def _aclient_scripts(self) -> tuple[redis.asyncio.Redis, dict[str, Any]]:
         loop = asyncio.get_running_loop()
@@ -362,12 +374,65 @@ class RedisHealthStore:
         log.warning("health store %s is back: health is shared again", self.url)
 
 
+# rpm and tpm, shared: a deployment's requests and tokens per minute of the server's clock, in
+# one hash per minute (KEYS[2]:<minute>), read as a sliding window (the previous minute weighted
+# by how much of it the last 60 s still hold). Checked with the health it is read with, in one
+# round trip: a deployment at its limit takes no probe and is not counted; one that may go is.
+# The per-minute keys are built here from KEYS[2]: one Redis, not a cluster.
+_WINDOW = """
+local minute = math.floor(now / 60000)
+local cur = KEYS[2] .. ':' .. minute
+local left = 1 - (now % 60000) / 60000
+"""
+
+# 0 ok, 1 probe, 2 out; then 0, or 1/2 at the rpm/tpm limit, and the count that is.
+# ARGV: probe lease (ms), retention (ms), rpm (0: none), tpm (0: none).
+_ADMIT = (
+    _NOW
+    + _WINDOW
+    + """
+local c = redis.call('HMGET', cur, 'r', 't')
+local p = redis.call('HMGET', KEYS[2] .. ':' .. (minute - 1), 'r', 't')
+local reqs = (tonumber(c[1]) or 0) + (tonumber(p[1]) or 0) * left
+local toks = (tonumber(c[2]) or 0) + (tonumber(p[2]) or 0) * left
+local rpm, tpm = tonumber(ARGV[3]), tonumber(ARGV[4])
+if rpm > 0 and reqs >= rpm then return {2, 1, math.floor(reqs)} end
+if tpm > 0 and toks >= tpm then return {2, 2, math.floor(toks)} end
+local permit = 0
+local out_until = tonumber(redis.call('HGET', KEYS[1], 'out_until') or '0')
+if out_until ~= 0 then
+  if out_until > now then return {2, 0, 0} end
+  local lease = tonumber(ARGV[1])
+  redis.call('HSET', KEYS[1], 'probing', 1, 'out_until', now + lease)
+  redis.call('PEXPIRE', KEYS[1], lease + tonumber(ARGV[2]))
+  permit = 1
+end
+redis.call('HINCRBY', cur, 'r', 1)
+redis.call('PEXPIRE', cur, 120000)
+return {permit, 0, 0}
+"""
+)
+
+# ARGV: tokens a response reported.
+_SPEND = (
+    _NOW
+    + _WINDOW
+    + """
+redis.call('HINCRBY', cur, 't', tonumber(ARGV[1]))
+redis.call('PEXPIRE', cur, 120000)
+return 1
+"""
+)
+
 _SCRIPTS = {
     "state": _STATE,
     "in_rotation": _IN_ROTATION,
     "acquire": _ACQUIRE,
     "record_failure": _RECORD_FAILURE,
+    "admit": _ADMIT,
+    "spend": _SPEND,
 }
+LIMIT_PREFIX = "resolver:limit"
 
 
 def _state(provider_id: str, reply: list[Any]) -> HealthState:
@@ -387,3 +452,76 @@ def _describe(exc: BaseException) -> str:
 
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+class SharedLimits(Limits):
+    """rpm and tpm counted on the Redis of a :class:`RedisHealthStore`, read with a
+    deployment's health in one script: a shared limit adds no round trip to the health read a
+    call makes anyway. While Redis is unreachable, counted in this process with the local
+    health the store falls back to (and said so once, by the store)."""
+
+    __slots__ = ("_pending", "_store")
+
+    def __init__(self, store: RedisHealthStore) -> None:
+        super().__init__()
+        self._store = store
+        self._pending: set[asyncio.Task[None]] = set()  # spends under way, kept from the GC
+
+    def admit(self, provider: Provider, health: HealthStore) -> tuple[Permit, str | None]:
+        if (provider.rpm is None and provider.tpm is None) or health is not self._store:
+            return super().admit(provider, health)
+        store = self._store
+        return store._sync(
+            lambda: _admitted(provider, store._run("admit", provider.id, *self._args(provider))),
+            lambda: super(SharedLimits, self).admit(provider, store._local),
+        )
+
+    async def aadmit(self, provider: Provider, health: HealthStore) -> tuple[Permit, str | None]:
+        if (provider.rpm is None and provider.tpm is None) or health is not self._store:
+            return await super().aadmit(provider, health)
+        store = self._store
+
+        async def shared() -> tuple[Permit, str | None]:
+            reply = await store._arun("admit", provider.id, *self._args(provider))
+            return _admitted(provider, reply)
+
+        return await store._async(
+            shared, lambda: super(SharedLimits, self).admit(provider, store._local)
+        )
+
+    def spend(self, provider: Provider, tokens: int) -> None:
+        if provider.tpm is None or tokens <= 0:
+            return
+        store = self._store
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no event loop: a plain round trip
+            store._sync(
+                lambda: store._run("spend", provider.id, tokens),
+                lambda: super(SharedLimits, self).spend(provider, tokens),
+            )
+            return
+
+        async def shared() -> None:
+            await store._arun("spend", provider.id, tokens)
+
+        async def spend() -> None:
+            await store._async(shared, lambda: super(SharedLimits, self).spend(provider, tokens))
+
+        # Called from a call's outcome, inside the loop: counted after the answer, not before.
+        task = asyncio.get_running_loop().create_task(spend())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def _args(self, provider: Provider) -> tuple[int, int, int, int]:
+        lease, keep = self._store._acquire_args()
+        return lease, keep, provider.rpm or 0, provider.tpm or 0
+
+
+def _admitted(provider: Provider, reply: list[Any]) -> tuple[Permit, str | None]:
+    permit, limit, value = (int(x) for x in reply)
+    if limit == 1:
+        return "out", f"at its rpm limit ({provider.rpm} requests a minute, shared: {value})"
+    if limit == 2:
+        return "out", f"at its tpm limit ({value} of {provider.tpm} tokens this minute, shared)"
+    return _PERMITS[permit], None

@@ -17,13 +17,12 @@ from random import random as _random
 from types import MappingProxyType
 from typing import Literal
 
-from .admission import Limits
 from .catalog import EdgePolicy, Group, Member, Policy, Provider, Vendor, is_downgrade
 from .errors import ModelUnavailable, Problem, did_you_mean
 from .health import HealthStore
 from .pick import Load, Tiers, rank
 from .stats import CallStats, ModelStats, StatsByModel
-from .stores import store_for
+from .stores import limits_for, store_for
 from .validate import Validated, group_view
 
 log = logging.getLogger("resolver")
@@ -107,6 +106,7 @@ class Resolver:
         "health",
         "limits",
         "load",
+        "loaded",
         "policy",
         "registry",
         "warnings",
@@ -144,13 +144,21 @@ class Resolver:
             }
         )
         self._tiers = {g: Tiers(group) for g, group in self._groups.items()}
+        # The deployments whose calls in flight and latency a strategy reads: the executor
+        # keeps that load for them only.
+        self.loaded: frozenset[str] = frozenset(
+            m.id
+            for g in self._groups.values()
+            if g.strategy in ("least-busy", "latency")
+            for m in g.members
+        )
         self._draws = {
             g: draw for g, tiers in self._tiers.items() if (draw := tiers.draw(self._providers))
         }
         # Calls in flight and latencies, which least-busy and latency groups read; requests and
         # tokens a minute, which rpm and tpm limit.
         self.load = Load()
-        self.limits = Limits()
+        self.limits = limits_for(self.health)
         self._fallbacks = MappingProxyType(dict(validated.fallbacks))
         self._edge_policy = MappingProxyType(dict(validated.edge_policy))
         self._origins = MappingProxyType(dict(origins or {}))
@@ -492,7 +500,7 @@ class Resolver:
         twin.health = health if health is not None else store_for(self.policy.health, self.env)
         twin._stats = CallStats()
         twin.load = Load()
-        twin.limits = Limits()
+        twin.limits = limits_for(twin.health)
         return twin
 
     def counting_on(self, previous: Resolver) -> Resolver:

@@ -6,11 +6,12 @@ in-memory store) never imports ``redis_health``, and ``redis_health`` imports ``
 
 from __future__ import annotations
 
+from .admission import Limits
 from .catalog import HealthPolicy
 from .errors import ConfigError, Problem
 from .health import AsyncTwins, HealthState, HealthStore, MemoryHealthStore, Permit
 
-__all__ = ["NullHealthStore", "store_for"]
+__all__ = ["NullHealthStore", "limits_for", "store_for"]
 
 
 class NullHealthStore(AsyncTwins):
@@ -63,3 +64,10 @@ def store_for(policy: HealthPolicy, env: str | None = None) -> HealthStore:
             ) from None
         return RedisHealthStore(policy, namespace=policy.namespace or env or "default")
     return MemoryHealthStore(policy)
+
+
+def limits_for(health: HealthStore) -> Limits:
+    """Where rpm and tpm are counted: with the shared store's own when health is shared (one
+    limit for every worker and host), else in this process."""
+    shared = getattr(health, "shared_limits", None)
+    return shared() if callable(shared) else Limits()
