@@ -3,7 +3,6 @@ tests/node/package-lock.json) under node on 127.0.0.1, in front of the loopback 
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import socket
@@ -18,6 +17,7 @@ import pytest
 import resolver
 from resolver import ProviderError, load
 from resolver.export import export
+from resolver.export.portkey import with_keys
 from resolver.testing import ChatServer
 
 NODE_DIR = Path(__file__).parent / "node"
@@ -68,14 +68,7 @@ def gateway() -> Iterator[str]:
 def request_config(configs: dict, model: str, environ: dict[str, str]) -> dict:
     """The config a sender attaches, as the README shows: keys filled from its environment,
     targets without a key dropped."""
-    config = copy.deepcopy(configs[model])
-    config["targets"] = [
-        t for t in config["targets"] if not t["api_key_env"] or environ.get(t["api_key_env"])
-    ]
-    for target in config["targets"]:
-        if target["api_key_env"]:
-            target["api_key"] = environ[target["api_key_env"]]
-    return config
+    return with_keys(configs[model], environ)
 
 
 def ask(gateway: str, config: dict, model: str) -> httpx.Response:
@@ -138,3 +131,52 @@ def test_a_backup_without_its_key_is_left_out_as_the_resolver_skips_it(gateway, 
 
     assert response.status_code == 500
     assert [q.model for q in chat_server.requests] == [r.providers[PRIMARY].model]
+
+
+def test_a_config_sent_without_its_keys_filled_is_refused_not_sent_keyless(gateway, chat_server):
+    """The export names each key by variable in a form the gateway's schema refuses: sent as
+    written, the request fails at the gateway and no upstream sees a keyless request."""
+    r = load(env="prod", overrides=chat_server.overrides())
+    configs = json.loads(export(r, "portkey").text)["configs"]
+
+    response = ask(gateway, configs[PRIMARY], PRIMARY)
+
+    assert 400 <= response.status_code < 500, response.text
+    assert chat_server.requests == []
+
+
+GROUPED = [
+    "++groups={llama: {strategy: weighted, members: "
+    "{llama-3.3-70b-turbo: {weight: 3}, llama-3-70b-reference: {weight: 1}}}}",
+    "++fallbacks={llama: [deepseek-v3.1]}",
+]
+
+
+def test_gateway_balances_an_exported_group_by_weight_and_fails_over(gateway, chat_server):
+    """A weighted group exported as a loadbalance target nested in the fallback config splits
+    3,000 requests through Portkey's gateway within 3% of its weights (the upstreams' own
+    counts), and with every member failing the group's backup serves."""
+    r = load(env="prod", overrides=[*chat_server.overrides(), *GROUPED])
+    keys = ChatServer.environ()
+    configs = json.loads(export(r, "portkey").text)["configs"]
+    config = json.dumps(with_keys(configs["llama"], keys))
+    a, b = (r.providers[m].model for m in ("llama-3.3-70b-turbo", "llama-3-70b-reference"))
+    with httpx.Client(timeout=60) as client:
+
+        def send() -> httpx.Response:
+            return client.post(
+                f"{gateway}/v1/chat/completions",
+                headers={"x-portkey-config": config},
+                json={"model": "llama", "messages": MESSAGES},
+            )
+
+        assert all(send().status_code == 200 for _ in range(3000))
+        counted = {m: len(chat_server.requests_for(m)) for m in (a, b)}
+        assert abs(counted[a] / 3000 - 0.75) < 0.03, counted
+        assert counted[a] + counted[b] == 3000
+        chat_server.clear()
+        chat_server.set_fault(a, "server")
+        chat_server.set_fault(b, "server")
+        answer = send()
+    assert answer.status_code == 200
+    assert answer.json()["model"] == r.providers["deepseek-v3.1"].model

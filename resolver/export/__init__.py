@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from ..errors import ConfigError, Problem
 from ..resolve import Resolver
 from .common import Export
 
@@ -20,21 +19,7 @@ __all__ = ["FORMATS", "Export", "Format", "export"]
 
 
 def export(r: Resolver, fmt: str) -> Export:
-    """``r`` written as ``fmt``: the text and what the target cannot express. A configuration
-    with model groups is refused (:class:`ConfigError`) rather than written without them."""
-    if r.groups and fmt not in ("litellm", "json-schema"):
-        raise ConfigError(
-            [
-                Problem(
-                    "export-groups",
-                    f"the {fmt} export cannot write model groups yet "
-                    f"({', '.join(sorted(r.groups))}): it would drop their members and weights",
-                    key="groups",
-                    hint="export an env without groups; group export is planned (issue 23)",
-                )
-            ],
-            env=r.env,
-        )
+    """``r`` written as ``fmt``: the text and what the target cannot express."""
     # Each writer is imported on use: a service exporting one format loads only that one.
     if fmt == "litellm":
         from .litellm import to_litellm
