@@ -113,8 +113,8 @@ class Context:
 
 
 def known_model(r: Resolver, model_id: str) -> None:
-    if model_id not in r.providers:
-        hint = did_you_mean(model_id, r.providers)
+    if model_id not in r.nodes:
+        hint = did_you_mean(model_id, r.nodes)
         raise UsageError(f"unknown model {model_id!r}" + (f"; {hint}" if hint else ""))
 
 
@@ -126,7 +126,8 @@ def _step_why(step: Step) -> str:
 def cmd_table(ctx: Context) -> int:
     r, _ = ctx.load()
     enabled = sorted(p.id for p in r.providers.values() if p.enabled)
-    explained = [r.explain(model_id) for model_id in enabled]
+    groups = sorted(g for g in r.groups if r.nodes[g].enabled)
+    explained = [r.explain(model_id) for model_id in sorted([*enabled, *groups])]
     if ctx.as_json:
         ctx.out.json(
             {
@@ -138,13 +139,18 @@ def cmd_table(ctx: Context) -> int:
         return 0
     rows = [("MODEL", "HOP", "BACKUP", "STATUS", "WHY")]
     for e in explained:
+        for step in e.members:  # a group: which member a call takes now, and why not the others
+            rows.append((e.model_id, "member", step.provider_id, step.status, _step_why(step)))
         if not e.steps:
             rows.append((e.model_id, "-", "-", "-", e.summary))
         for step in e.steps:
             rows.append((e.model_id, str(step.hop), step.provider_id, step.status, _step_why(step)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     with_edges = sum(1 for e in explained if e.steps)
-    ctx.out.line(f"env {r.env}: {len(enabled)} enabled models, {with_edges} with backups")
+    in_groups = f", {len(groups)} group(s)" if groups else ""
+    ctx.out.line(
+        f"env {r.env}: {len(enabled)} enabled models{in_groups}, {with_edges} with backups"
+    )
     for n, row in enumerate(rows):
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         if n == 0:
@@ -211,6 +217,11 @@ def cmd_explain(ctx: Context, model_id: str) -> int:
         ctx.out.json(_explanation_json(ctx, r, e) | {"env": r.env})
         return 0
     ctx.out.line(f"{model_id} (env {r.env}): {e.summary}")
+    for step in e.members:  # a group: the member a call takes now, and why not the others
+        status = ctx.out.paint(step.status, _STATUS_COLOUR[step.status])
+        ctx.out.line(f"  member {step.provider_id}: {status}: {step.reason}")
+        if step.notes:
+            ctx.out.line(f"      {'; '.join(step.notes)}")
     for step in e.steps:
         status = ctx.out.paint(step.status, _STATUS_COLOUR[step.status])
         via = f" (backup of {step.via})" if step.hop > 1 else ""

@@ -44,6 +44,8 @@ class Edge:
     order: int  # 1 for the first backup
     downgrade: bool
     inert: bool  # never used: one end is disabled
+    member: bool = False  # not a fallback: the target is one of the source group's members
+    label: str = ""  # a member's weight, or its group's strategy
 
 
 def edges_and_nodes(r: Resolver, environ: Mapping[str, str]) -> tuple[list[Node], list[Edge]]:
@@ -57,6 +59,14 @@ def edges_and_nodes(r: Resolver, environ: Mapping[str, str]) -> tuple[list[Node]
             inert = not (source.enabled and target.enabled)
             edges.append(Edge(source_id, target_id, order, is_downgrade(source, target), inert))
             ids.update((source_id, target_id))
+    # Every group, with a line to each member (a member weight where the strategy reads one).
+    for group_id, group in sorted(r.groups.items()):
+        ids.add(group_id)
+        for member in group.members:
+            ids.add(member.id)
+            label = f"w {member.weight:g}" if group.strategy == "weighted" else group.strategy
+            inert = not r.providers[member.id].enabled
+            edges.append(Edge(group_id, member.id, 0, False, inert, member=True, label=label))
     nodes = [_node(r.nodes[i], environ) for i in sorted(ids)]
     return nodes, edges
 
@@ -79,8 +89,8 @@ def to_mermaid(r: Resolver, environ: Mapping[str, str]) -> str:
         lines.append(f'  {names[n.id]}["{_mermaid_text(label)}"]{cls}')
     inert = []
     for i, e in enumerate(edges):
-        label = f"{e.order} downgrade" if e.downgrade else str(e.order)
-        arrow = "-.->" if e.downgrade or e.inert else "-->"
+        label = e.label if e.member else f"{e.order} downgrade" if e.downgrade else str(e.order)
+        arrow = "---" if e.member else "-.->" if e.downgrade or e.inert else "-->"
         lines.append(f'  {names[e.source]} {arrow}|"{label}"| {names[e.target]}')
         if e.inert:
             inert.append(str(i))
@@ -91,6 +101,11 @@ def to_mermaid(r: Resolver, environ: Mapping[str, str]) -> str:
         '    legend_disabled["disabled"]:::disabled',
         '    legend_reasoning["reasoning model"] -.->|"downgrade"| legend_plain["loses reasoning"]',
         '    legend_a["any model"] -.->|"inert: one end disabled"| legend_b["backup"]',
+        *(
+            ['    legend_group["group"] ---|"member"| legend_member["deployment"]']
+            if r.groups
+            else []
+        ),
         "  end",
         "  classDef disabled fill:#eeeeee,stroke:#999999,color:#777777,stroke-dasharray:4 3",
         "  classDef nokey fill:#fff7ed,stroke:#d97706,stroke-width:2px",
@@ -133,9 +148,9 @@ def to_dot(r: Resolver, environ: Mapping[str, str]) -> str:
         label = "\\n".join(_esc(part) for part in (n.id, n.detail) if part)
         lines.append(f'  {_q(n.id)} [label="{label}"{_DOT_NODE[n.state]}];')
     for e in edges:
-        label = f"{e.order} downgrade" if e.downgrade else str(e.order)
+        label = e.label if e.member else f"{e.order} downgrade" if e.downgrade else str(e.order)
         # An inert edge is never used, so being a downgrade matters less than being inert.
-        style = ""
+        style = ", arrowhead=none, style=bold" if e.member else ""
         if e.inert:
             style = ', style=dotted, color="#aaaaaa"'
         elif e.downgrade:
@@ -154,6 +169,15 @@ def to_dot(r: Resolver, environ: Mapping[str, str]) -> str:
         '    "legend:a" [label="any model"]; "legend:b" [label="backup"];',
         '    "legend:a" -> "legend:b" [label="inert: one end disabled", style=dotted, '
         'color="#aaaaaa"];',
+        *(
+            [
+                '    "legend:group" [label="group"]; "legend:member" [label="deployment"];',
+                '    "legend:group" -> "legend:member" [label="member", arrowhead=none, '
+                "style=bold];",
+            ]
+            if r.groups
+            else []
+        ),
         "  }",
         "}",
     ]

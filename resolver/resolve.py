@@ -259,6 +259,17 @@ class Resolver:
                 return provider
         return None
 
+    def group_of(self, model_id: str, provider_id: str) -> str | None:
+        """The group a call to ``model_id`` reaches ``provider_id`` through: ``model_id`` itself
+        for one of its own members, a backup group for one of that group's, else None."""
+        group = self._groups.get(model_id)
+        if group is not None and any(m.id == provider_id for m in group.members):
+            return model_id
+        for hop in self._hops.get(model_id, ()):
+            if hop.provider.id == provider_id:
+                return hop.group.id if hop.group is not None else None
+        return None
+
     def _unknown(self, model_id: str) -> str:
         hint = did_you_mean(model_id, self._nodes)
         return "unknown model id" + (f"; {hint}" if hint else "")

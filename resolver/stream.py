@@ -103,6 +103,9 @@ class StreamResult:
     continued_from: tuple[str, ...] = ()
     """Providers whose stream broke after content and was continued by the next
     (``mid_stream: continue``); empty for a stream served in one piece."""
+    first_token_s: float | None = None
+    """Seconds from the serving attempt's start to its first token (what a ``latency`` group
+    ranks streams by)."""
 
 
 # --- the contract, shared by the sync and async loops -----------------------------------------
@@ -163,6 +166,7 @@ class _Leg(Generic[T]):
     __slots__ = (
         "began",
         "finish_reason",
+        "first_token_s",
         "held",
         "model",
         "next_by",
@@ -182,6 +186,7 @@ class _Leg(Generic[T]):
         self.began = time.monotonic()
         self.next_by = self.began + provider.first_token_timeout_s
         self.token = False  # a token (content or reasoning) has arrived
+        self.first_token_s: float | None = None
         self.held: list[T] = []
         self.released = False
         self.finish_reason: str | None = None
@@ -209,6 +214,8 @@ class _Leg(Generic[T]):
             progress.parts.append(chunk.content)
         # Before the first token only a token stops the clock; after it, any chunk does.
         if self.token or chunk.has_content or chunk.reasoning:
+            if not self.token:
+                self.first_token_s = now - self.began
             self.token = True
             self.next_by = now + self.provider.first_token_timeout_s
         if self.released:
@@ -272,6 +279,7 @@ class _Leg(Generic[T]):
             progress.chunks,
             progress.status,
             tuple(progress.continued_from),
+            self.first_token_s,
         )
 
     def failed(self, exc: Exception) -> Failure | None:

@@ -317,6 +317,9 @@ async def _stream(
     seen["served"] = served
     # The attempt serving now is counted when its stream ends.
     headers = _attribution(model, served, seen.get("attempts", 0) + 1)
+    group = call["resolver"].group_of(model, served)
+    if group is not None:
+        headers[wire.GROUP] = group
     return StreamingResponse(
         _events(chunks, first, seen), media_type="text/event-stream", headers=headers
     )

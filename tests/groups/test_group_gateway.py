@@ -59,3 +59,18 @@ def test_gateway_answers_429_when_every_candidate_is_at_its_limit(grouped, keys)
             client.chat.completions.create(model="o", messages=HI)
     assert caught.value.status_code == 429
     assert "rpm limit" in caught.value.message
+
+
+def test_a_stream_from_a_group_names_the_group_and_the_deployment(grouped, keys):
+    """A streamed completion of a group, through the SDK, says which deployment serves and from
+    which group, before the first token."""
+    r = grouped(f"groups:\n  o: [{A}, {B}]\n")
+    with serving(gateway_for(r, keys)) as url:
+        client = sdk(url)
+        with client.chat.completions.with_streaming_response.create(
+            model="o", messages=HI, stream=True
+        ) as response:
+            assert response.headers["x-fallback-group"] == "o"
+            assert response.headers["x-fallback-served-by"] == A
+            chunks = list(response.parse())
+    assert chunks
