@@ -55,7 +55,9 @@ class ResolverCollector(Collector):
         )
         for model, s in r.stats().items():
             calls.add_metric([model], s.calls)
-            served.add_metric([model, model, "false"], s.served_by_primary)
+            # By deployment: a group's own members, or the provider itself.
+            for member, n in (s.served_by_member or {model: s.served_by_primary}).items():
+                served.add_metric([model, member, "false"], n)
             for backup, n in s.served_by_fallback.items():
                 served.add_metric([model, backup, "true"], n)
             exhausted.add_metric([model], s.exhausted)

@@ -28,6 +28,11 @@ class ModelStats:
     )
     exhausted: int = 0
     failed: int = 0
+    served_by_member: MappingProxyType[str, int] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    """``served_by_primary`` by deployment: for a group, each of its members that served; for a
+    provider in no group, itself."""
 
     @property
     def fallback_rate(self) -> float:
@@ -65,11 +70,12 @@ class CallStats:
             ends = dict(self._ends)
         counts: dict[str, dict[str, int]] = {}
         fallbacks: dict[str, dict[str, int]] = {}
+        members: dict[str, dict[str, int]] = {}
         for (requested, end, served_by), n in ends.items():
             row = counts.setdefault(requested, {})
             row[end] = row.get(end, 0) + n
-            if end == "fallback":
-                by = fallbacks.setdefault(requested, {})
+            if end in ("fallback", "primary"):
+                by = (fallbacks if end == "fallback" else members).setdefault(requested, {})
                 by[served_by] = by.get(served_by, 0) + n
         return {
             model: ModelStats(
@@ -79,6 +85,7 @@ class CallStats:
                 served_by_fallback=MappingProxyType(dict(sorted(fallbacks.get(model, {}).items()))),
                 exhausted=row.get("exhausted", 0),
                 failed=row.get("failed", 0),
+                served_by_member=MappingProxyType(dict(sorted(members.get(model, {}).items()))),
             )
             for model, row in sorted(counts.items())
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 
+import httpx
 import openai
 import pytest
 from gateway_support import gateway_for, sdk, serving
@@ -74,3 +75,16 @@ def test_a_stream_from_a_group_names_the_group_and_the_deployment(grouped, keys)
             assert response.headers["x-fallback-served-by"] == A
             chunks = list(response.parse())
     assert chunks
+
+
+def test_metrics_count_served_calls_by_deployment(grouped, keys):
+    """/metrics counts a group's calls by the deployment that served them, not by the group."""
+    r = grouped(f"groups:\n  o: [{A}, {B}]\nmodels:\n  {A}: {{rpm: 2}}\n")
+    with serving(gateway_for(r, keys)) as url:
+        client = sdk(url)
+        for _ in range(5):
+            client.chat.completions.create(model="o", messages=HI)
+        text = httpx.get(url.removesuffix("/v1") + "/metrics").text
+    assert f'llm_fallback_served_total{{fallback="false",model="o",provider="{A}"}} 2.0' in text
+    assert f'llm_fallback_served_total{{fallback="false",model="o",provider="{B}"}} 3.0' in text
+    assert r.stats()["o"].served_by_member == {A: 2, B: 3}
