@@ -29,12 +29,13 @@ nothing disappears without a line.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import yaml
 
@@ -192,7 +193,7 @@ def from_litellm(
         raise ConfigError(reader.problems)
     groups = _groups(deployments, settings)
     ids = {d.group for d in deployments}
-    aliases = _aliases(reader, settings, groups, ids)
+    aliases = _aliases(reader, settings, groups, ids, {d.id for d in deployments})
     chains, on, edges = _chains(reader, settings, ids)
     for alias, target in aliases.items():  # an alias falls back as the model it names does
         if target in chains:
@@ -406,43 +407,52 @@ def _deployment(
         "display_name": name,
         "tier": "imported",
         "pricing": {
-            "prompt": _per_million(info, params, "input_cost_per_token"),
-            "completion": _per_million(info, params, "output_cost_per_token"),
+            "prompt": _per_million(reader, key, info, params, "input_cost_per_token"),
+            "completion": _per_million(reader, key, info, params, "output_cost_per_token"),
         },
     }
     ours = info.get(OURS)
     if isinstance(ours, dict):  # written by our own export: brought back
-        for name_ in ("display_name", "tier", "reasoning"):
-            if name_ in ours:
-                fields[name_] = ours[name_]
-    window = info.get("max_input_tokens")
-    if isinstance(window, int) and window > 0:
-        fields["context_window"] = window
-    for ours_name, theirs in (
-        ("rpm", "rpm"),
-        ("tpm", "tpm"),
-        ("max_tokens", "max_tokens"),
-        ("retries", "num_retries"),
-    ):
-        value = params.get(theirs)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            if value > 0 or ours_name == "retries":
+        for ours_name, kind in (("display_name", str), ("tier", str), ("reasoning", bool)):
+            value = ours.get(ours_name)
+            if isinstance(value, kind):
                 fields[ours_name] = value
+            elif value is not None:
+                reader.dropped.append(f"{key}.model_info.{OURS}.{ours_name}: {value!r} not read")
+    # Every number is read by one rule: the right kind, in range, else said so and left out.
+    for ours_name, section, theirs, least in (
+        ("context_window", info, "model_info.max_input_tokens", 1),
+        ("rpm", params, "litellm_params.rpm", 1),
+        ("tpm", params, "litellm_params.tpm", 1),
+        ("max_tokens", params, "litellm_params.max_tokens", 1),
+        ("retries", params, "litellm_params.num_retries", 0),
+    ):
+        value = section.get(theirs.partition(".")[2])
+        if isinstance(value, int) and not isinstance(value, bool) and value >= least:
+            fields[ours_name] = value
         elif value is not None:
-            reader.dropped.append(f"{key}.litellm_params.{theirs}: {value!r} is not a count")
+            reader.dropped.append(
+                f"{key}.{theirs}: {value!r} is not a whole number of at least {least}"
+            )
     timeout = params.get("timeout")
-    if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
+    if _number(timeout) and timeout > 0:
         fields["timeout_s"] = float(timeout)
+    elif timeout is not None:
+        reader.dropped.append(f"{key}.litellm_params.timeout: {timeout!r} is not seconds")
     for extra in sorted(set(params) - _PARAMS):
         reader.dropped.append(f"{key}.litellm_params.{extra}: not carried")
     for extra in sorted(set(info) - _INFO):
         reader.dropped.append(f"{key}.model_info.{extra}: not carried")
     deployment = _Deployment(name, name, _slug(prefix), prefix, fields)
     weight, order = params.get("weight"), params.get("order")
-    if isinstance(weight, int | float) and not isinstance(weight, bool) and weight >= 0:
+    if _number(weight) and weight >= 0:
         deployment.weight = float(weight)
+    elif weight is not None:
+        reader.dropped.append(f"{key}.litellm_params.weight: {weight!r} is not a weight")
     if isinstance(order, int) and not isinstance(order, bool) and order >= 0:
         deployment.order = order
+    elif order is not None:
+        reader.dropped.append(f"{key}.litellm_params.order: {order!r} is not an order")
     return deployment
 
 
@@ -480,11 +490,29 @@ def _key_env(
     return usual
 
 
-def _per_million(info: dict[str, Any], params: dict[str, Any], name: str) -> float:
-    value = info.get(name, params.get(name, 0.0))
-    if isinstance(value, bool) or not isinstance(value, int | float):
+def _per_million(
+    reader: _Reader, key: str, info: dict[str, Any], params: dict[str, Any], name: str
+) -> float:
+    """A per-token price as ours per million tokens; 0 (and said so) for one that is not a
+    price: a negative or endless number would not load, a missing one is unknown."""
+    where, value = (
+        (f"{key}.model_info.{name}", info[name])
+        if name in info
+        else (
+            f"{key}.litellm_params.{name}",
+            params.get(name),
+        )
+    )
+    if value is None:
+        return 0.0
+    if not _number(value) or value < 0:
+        reader.dropped.append(f"{where}: {value!r} is not a price; imported as 0")
         return 0.0
     return round(float(value) * 1_000_000, 9)
+
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _slug(name: str) -> str:
@@ -534,10 +562,15 @@ def _shuffle_weights(members: list[_Deployment]) -> dict[str, float]:
 
 
 def _aliases(
-    reader: _Reader, settings: Mapping[str, tuple[str, Any]], groups: dict[str, Any], ids: set[str]
+    reader: _Reader,
+    settings: Mapping[str, tuple[str, Any]],
+    groups: dict[str, Any],
+    ids: set[str],
+    deployments: set[str],
 ) -> dict[str, str]:
-    """``model_group_alias``: each alias a group with the members of the model it names;
-    returns alias -> that model."""
+    """``model_group_alias``: each alias a group with the members of the model it names, added
+    to ``ids``; returns alias -> that model. An alias takes no model's or deployment's id."""
+    models = set(ids)
     aliases = _setting(settings, "model_group_alias") or {}
     section = settings["model_group_alias"][0] if "model_group_alias" in settings else ""
     carried: dict[str, str] = {}
@@ -547,14 +580,15 @@ def _aliases(
     for alias, target in aliases.items():
         if isinstance(target, dict):
             target = target.get("model")
-        if not isinstance(target, str) or target not in ids:
+        if not isinstance(target, str) or target not in models:
             reader.dropped.append(
                 f"{section}.model_group_alias.{alias}: {target!r} is not an imported model"
             )
             continue
-        if alias in ids:
+        if alias in ids or alias in deployments:
             reader.dropped.append(
-                f"{section}.model_group_alias.{alias}: the alias is a model of its own"
+                f"{section}.model_group_alias.{alias}: the alias is the id of a model or "
+                "deployment of its own"
             )
             continue
         groups[alias] = {**groups[target]} if target in groups else {"members": [target]}
