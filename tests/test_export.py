@@ -259,7 +259,7 @@ def test_import_reports_where_litellm_would_walk_further_than_the_imported_chain
         "router_settings": {"fallbacks": [{"a": ["b"]}, {"b": ["c"]}]},
     }
     imported = from_litellm(yaml.safe_dump(config), source="c.yaml")
-    assert "a: LiteLLM tries b, c; the imported chain is b" in imported.notes[0]
+    assert any("a: LiteLLM tries b, c; the imported chain is b" in n for n in imported.notes)
     write(imported, tmp_path / "conf")
     r = load(env="imported", config_dirs=[tmp_path / "conf"])
     assert [p.id for p in r.static_chain("a")] == ["b"]

@@ -201,6 +201,13 @@ def from_litellm(
             on[alias] = dict(on[target])
     _break_cycles(reader, chains, on)
     fallback_on, triggers = _triggers(on)
+    if chains and "context_window" not in fallback_on:
+        reader.notes.append(
+            "LiteLLM's fallbacks do not move on context-window, content-policy or other 400 "
+            f"errors: policy.fallback_on is written as {', '.join(fallback_on)}, where "
+            "fallback-resolver's default would also fall back on context_window and "
+            "content_policy"
+        )
     hops = _setting(settings, "max_fallbacks", LITELLM_MAX_FALLBACKS)
     for model, chain in chains.items():
         theirs = litellm_order(chains, model, hops if isinstance(hops, int) else 5)
