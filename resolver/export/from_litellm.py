@@ -131,9 +131,17 @@ class _Reader:
     registry: Mapping[str, Vendor]
     problems: list[Problem] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    left: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    """Deployments not imported, by reason: (position in model_list, model_name)."""
     notes: list[str] = field(default_factory=list)
     lost_edges: int = 0
     variables: set[str] = field(default_factory=set)
+
+    def leave(self, index: int, name: str, reason: str) -> None:
+        """A deployment not imported, and why (said once for all that share the reason)."""
+        if reason not in self.left:
+            self.dropped.append(reason)  # its place among the other lines
+        self.left.setdefault(reason, []).append((index, name))
 
     def bad(self, key: str, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem("bad-value", message, key=key, file=self.source, hint=hint))
@@ -247,7 +255,7 @@ def from_litellm(
     return Imported(
         env,
         files,
-        _condensed(reader.dropped),
+        _condensed(reader.dropped, reader.left),
         tuple(reader.notes),
         deployments=len(entries),
         carried=len(deployments),
@@ -260,12 +268,23 @@ def from_litellm(
 _PER_DEPLOYMENT = re.compile(r"^model_list\[(\d+)\](\.[^:]+: .*)$")
 
 
-def _condensed(lines: Iterable[str]) -> tuple[str, ...]:
+def _condensed(
+    lines: Iterable[str], left: Mapping[str, list[tuple[int, str]]] | None = None
+) -> tuple[str, ...]:
     """``lines`` with the same key left behind in several deployments said once, with their
-    positions: a config of 40 deployments with one unread key each reads as one line."""
+    positions: a config of 40 deployments with one unread key each reads as one line. A reason
+    deployments were not imported for names them all, with a count: ``model_list[1, 4]
+    (2 deployments: 'a', 'b'): bedrock/ is refused: ...``."""
     out: list[str] = []
     at: dict[str, list[int]] = {}
+    left = left or {}
     for line in lines:
+        if line in left:
+            places = left[line]
+            names = ", ".join(repr(n) for _, n in places)
+            who = names if len(places) == 1 else f"{len(places)} deployments: {names}"
+            out.append(f"model_list[{', '.join(str(i) for i, _ in places)}] ({who}): {line}")
+            continue
         match = _PER_DEPLOYMENT.match(line)
         if match is None:
             out.append(line)
@@ -365,37 +384,45 @@ def _deployment(
     reader: _Reader, key: str, name: str, params: dict[str, Any], info: dict[str, Any]
 ) -> _Deployment | None:
     model = params["model"]
-    where = f"{key} ({name!r})"
+    index = int(key.removeprefix("model_list[").removesuffix("]"))
     if "*" in name or "*" in model:
-        reader.dropped.append(
-            f"{where}: a wildcard routes any model name to its vendor; fallback-resolver calls "
-            "declared models only: list the models you call"
+        reader.leave(
+            index,
+            name,
+            "a wildcard routes any model name to its vendor; fallback-resolver calls "
+            "declared models only: list the models you call",
         )
         return None
     if model.startswith(KEY_PREFIX):
-        reader.dropped.append(
-            f"{where}: the model string is read from {model.removeprefix(KEY_PREFIX)} at run "
-            "time, so its vendor is unknown here: write it in the file"
+        reader.leave(
+            index,
+            name,
+            "the model string is read from a variable at run time, so its vendor is unknown "
+            "here: write vendor/model in the file",
         )
         return None
     prefix, slash, rest = model.partition("/")
     if not slash:
         prefix, rest = _inferred(model), model
         if prefix is None:
-            reader.dropped.append(
-                f"{where}: model {model!r} names no vendor prefix (LiteLLM infers it from its "
-                "price list): write it as vendor/model, e.g. openai/gpt-4o"
+            reader.leave(
+                index,
+                name,
+                "the model names no vendor prefix (LiteLLM infers it from its price list): "
+                "write it as vendor/model, e.g. openai/gpt-4o",
             )
             return None
     vendor = reader.registry.get(prefix)
     if vendor is None:
-        reader.dropped.append(
-            f"{where}: vendor prefix {prefix!r} is not in the vendor registry: add it under "
-            "registry: in your config dir"
+        reader.leave(
+            index,
+            name,
+            f"vendor prefix {prefix!r} is not in the vendor registry: add it under registry: "
+            "in your config dir (import --config-dir)",
         )
         return None
     if vendor.refused is not None:
-        reader.dropped.append(f"{where}: {prefix}/ is refused: {vendor.refused}")
+        reader.leave(index, name, f"{prefix}/ is refused: {vendor.refused}")
         return None
     base = params.get("api_base")
     if isinstance(base, str):
@@ -403,8 +430,8 @@ def _deployment(
     elif vendor.base_url is not None:
         base_url = vendor.base_url
     else:
-        reader.dropped.append(
-            f"{where}: {prefix}/ has no default base URL and the deployment gives no api_base"
+        reader.leave(
+            index, name, f"{prefix}/ has no default base URL and the deployment gives no api_base"
         )
         return None
     fields: dict[str, Any] = {
