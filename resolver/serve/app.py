@@ -13,12 +13,13 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +34,7 @@ from . import wire
 from .auth import allowed
 from .metrics import Metrics
 
+T = TypeVar("T")
 log = logging.getLogger("resolver.gateway")
 access_log = logging.getLogger("resolver.gateway.access")
 
@@ -110,7 +112,11 @@ class Gateway:
             Route("/readyz", self._readyz, methods=["GET"]),
             Route("/metrics", self._metrics, methods=["GET"]),
         ]
-        return _Observed(Starlette(routes=routes, lifespan=lifespan), self)
+        # Starlette's own answers (an unknown route, a method a route does not take) in
+        # OpenAI's error shape, like every other answer.
+        handlers = {404: _http_error, 405: _http_error}
+        app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+        return _Observed(app, self)
 
     # --- endpoints ------------------------------------------------------------------------------
 
@@ -137,8 +143,8 @@ class Gateway:
                 **params,
             }
             if stream:
-                return await _stream(model, messages, call, seen)
-            outcome = await achat(model, messages, **call)
+                return await _stream(model, messages, call, seen, request)
+            outcome = await _unless_gone(achat(model, messages, **call), request)
         except Exception as exc:
             return _refused(exc, seen)
         served = outcome.served_by
@@ -203,16 +209,62 @@ async def _read_json(request: Request, limit: int) -> Any:
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     body = bytearray()
-    async for piece in request.stream():
-        body += piece
-        if len(body) > limit:
-            raise _too_large(limit)
+    try:
+        async for piece in request.stream():
+            body += piece
+            if len(body) > limit:
+                raise _too_large(limit)
+    except ClientDisconnect:  # hung up while sending: the client's doing, not a failure of ours
+        raise wire.ClientGone from None
     try:
         return json.loads(body)
     except ValueError as e:
         raise wire.ClientError(
             400, f"the body is not valid JSON: {e}", code="invalid_json"
         ) from None
+    except RecursionError:  # a small body nested thousands deep: refused like any bad JSON
+        raise wire.ClientError(
+            400,
+            "the body is nested more deeply than the gateway parses; send a flatter body",
+            code="invalid_json",
+        ) from None
+
+
+async def _unless_gone(call: Awaitable[T], request: Request) -> T:
+    """``call``'s result, unless the client hangs up first: then the call (and the upstream
+    request it has in flight) is cancelled at once and :class:`wire.ClientGone` raised. The
+    body has been read, so the next message the server sends this request is the disconnect."""
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        return await call
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+        raise wire.ClientGone from None
+    finally:
+        watcher.cancel()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    body = wire.error_body(
+        f"{request.method} {request.url.path}: {exc.detail}",
+        "invalid_request_error",
+        code="not_found" if exc.status_code == 404 else "method_not_allowed",
+    )
+    return JSONResponse(body, exc.status_code, exc.headers)
 
 
 def _too_large(limit: int) -> wire.ClientError:
@@ -299,7 +351,7 @@ def _refused(exc: Exception, seen: dict[str, Any]) -> Response:
 
 
 async def _stream(
-    model: str, messages: list[Any], call: dict[str, Any], seen: dict[str, Any]
+    model: str, messages: list[Any], call: dict[str, Any], seen: dict[str, Any], request: Request
 ) -> Response:
     def count(event: Event) -> None:
         if event.kind == "attempt":
@@ -309,7 +361,7 @@ async def _stream(
     try:
         # Before the first content every failure falls back inside the stream: until it comes,
         # nothing is sent, so a stream that never starts is an ordinary error answer.
-        first = await anext(chunks)
+        first = await _unless_gone(anext(chunks), request)
     except BaseException:
         await chunks.aclose()
         raise

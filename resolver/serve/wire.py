@@ -26,6 +26,15 @@ GROUP = "x-fallback-group"
 """The group the serving deployment was picked from, when it was picked from one."""
 
 
+CLIENT_GONE = 499
+"""The status logged for a client that went away before its answer (nginx's): never a 200, never
+a 500, and never charged to a provider."""
+
+
+class ClientGone(Exception):
+    """The client hung up (while sending its body, or before its answer started)."""
+
+
 class ClientError(Exception):
     """A request the gateway refuses before any call: its status and OpenAI error fields."""
 
@@ -67,6 +76,8 @@ def failure(exc: Exception) -> tuple[int, dict[str, Any]] | None:
     """The status and body for an error of a call through the chain (None: not one of ours)."""
     if isinstance(exc, ClientError):
         return exc.status, exc.body()
+    if isinstance(exc, ClientGone):  # nobody reads it: the status is for the log and metrics
+        return CLIENT_GONE, error_body("the client closed the connection", "client_closed")
     if isinstance(exc, ModelUnavailable):
         return 404, error_body(str(exc), "invalid_request_error", code="model_not_found")
     if isinstance(exc, UnsupportedParameter):
