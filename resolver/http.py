@@ -299,7 +299,12 @@ class Client:
             failure = _transport_error(provider, exc)
         else:
             return _parse(
-                provider, response.status_code, response.headers, response.content, headers
+                provider,
+                response.status_code,
+                response.headers,
+                response.content,
+                headers,
+                asked_stream=_asks_stream(params),
             )
         finally:
             self._sync_slots.release()
@@ -334,7 +339,9 @@ class Client:
         except aiohttp.ClientError as exc:
             failure = _transport_error(provider, exc)
         else:
-            return _parse(provider, status, got, content, headers)
+            return _parse(
+                provider, status, got, content, headers, asked_stream=_asks_stream(params)
+            )
         finally:
             pool.leave()
         raise failure  # unchained, out of the handler: aiohttp's errors keep the request's headers
@@ -569,15 +576,23 @@ def _transport_error(provider: Provider, exc: Exception) -> ProviderError:
     return ProviderError(kind, f"{type(exc).__name__}: {detail}", provider_id=provider.id)
 
 
+def _asks_stream(params: Mapping[str, Any]) -> bool:
+    """Whether a request's parameters ask for an event stream (``stream``, ``stream_options``
+    or a vendor's own ``stream_*``)."""
+    return any(name.startswith("stream") and params[name] for name in params)
+
+
 def _parse(
     provider: Provider,
     status: int,
     headers: Mapping[str, str],
     content: bytes,
     sent: Mapping[str, str],
+    *,
+    asked_stream: bool = True,
 ) -> ChatResult:
     try:
-        return _parse_body(provider, status, headers, content)
+        return _parse_body(provider, status, headers, content, asked_stream)
     except ProviderError as exc:
         error = exc
     # Never let a key value out in a message, even if a vendor echoes the request back. Raised
@@ -592,7 +607,7 @@ def _parse(
 
 
 def _parse_body(
-    provider: Provider, status: int, headers: Mapping[str, str], content: bytes
+    provider: Provider, status: int, headers: Mapping[str, str], content: bytes, asked: bool
 ) -> ChatResult:
     try:
         data: Any = json.loads(content) if content else None
@@ -608,12 +623,20 @@ def _parse_body(
             provider_id=provider.id,
         )
     if headers.get("content-type", "").startswith("text/event-stream"):
-        # An event stream answers a request that asked for one (a streaming parameter): the
-        # request's doing, so bad_request, which neither falls back nor counts against health.
+        if asked:
+            # An event stream answers a request that asked for one: the request's doing, so
+            # bad_request, which neither falls back nor counts against health.
+            raise ProviderError(
+                "bad_request",
+                "the vendor answered with an event stream, which this client does not read: a "
+                "parameter of the request asked for streaming",
+                status,
+                provider_id=provider.id,
+            )
+        # Nothing asked for one: the vendor is at fault, like any answer of the wrong shape.
         raise ProviderError(
-            "bad_request",
-            "the vendor answered with an event stream, which this client does not read: a "
-            "parameter of the request asked for streaming",
+            "bad_response",
+            "the vendor answered with an event stream that nothing in the request asked for",
             status,
             provider_id=provider.id,
         )

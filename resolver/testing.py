@@ -114,6 +114,7 @@ FaultKind = Literal[
     "not_found",
     "stall",
     "echo_key",
+    "unasked_stream",
     # Streaming faults: they strike a ``stream: true`` request after ``after`` content chunks.
     "sse_error",
     "sse_empty",
@@ -178,7 +179,8 @@ class ChatServer:
     answering), ``malformed`` (200 with broken JSON), ``empty`` (200 with no choices),
     ``context_window`` (400, context length exceeded), ``auth`` (401), ``bad_request`` (400),
     ``content_policy`` (400, flagged), ``not_found`` (404, model_not_found), ``echo_key`` (401
-    quoting the request's whole bearer key back, as some vendors do). Error bodies have OpenAI's
+    quoting the request's whole bearer key back, as some vendors do), ``unasked_stream`` (answers
+    with an event stream though the request did not ask for one). Error bodies have OpenAI's
     shape, ``{"error": {"message", "type", "param", "code"}}``, with what OpenAI sends for each.
     :meth:`set_accept_delay` slows the accepting of new connections, for every model.
     Every request is recorded in :attr:`requests`.
@@ -407,6 +409,8 @@ class _Handler(BaseHTTPRequestHandler):
             _SSE(self, chat).answer(model, reply, body, None)
         elif fault is None:
             self._json(200, _completion(model, reply, body))
+        elif fault.kind == "unasked_stream":
+            _SSE(self, chat).answer(model, reply, body, None)
         elif fault.kind == "drop":
             self.close_connection = True
             with contextlib.suppress(OSError):
