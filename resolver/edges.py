@@ -3,7 +3,7 @@ read (warnings), less the warnings a source's edge policy accepts."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from .catalog import EdgePolicy, Policy, Provider, is_downgrade
 from .fields import Findings, KeyPath
@@ -11,13 +11,28 @@ from .fields import Findings, KeyPath
 
 def cycles(fallbacks: Mapping[str, tuple[str, ...]], find: Findings) -> None:
     """Report each cycle once, as the path that closes it (iterative DFS, any graph size)."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: finished
     reported: set[frozenset[str]] = set()
-    for start in fallbacks:
+    for cycle in cycles_in(fallbacks):
+        if frozenset(cycle) not in reported:
+            reported.add(frozenset(cycle))
+            shown = " -> ".join([*cycle, cycle[0]])
+            find.add(
+                "cycle",
+                f"fallback cycle: {shown}",
+                ("fallbacks", cycle[-1]),
+                hint=f"remove one edge of the cycle, e.g. {cycle[-1]} -> {cycle[0]}",
+            )
+
+
+def cycles_in(graph: Mapping[str, Iterable[str]]) -> Iterator[list[str]]:
+    """Each cycle a depth-first walk of ``graph`` closes, as its path (the edge from its last
+    node back to its first closes it): iterative, so any depth of graph."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    for start in graph:
         if state.get(start):
             continue
         path: list[str] = [start]
-        iters = [iter(fallbacks.get(start, ()))]
+        iters = [iter(graph.get(start, ()))]
         state[start] = 1
         while iters:
             nxt = next(iters[-1], None)
@@ -25,20 +40,11 @@ def cycles(fallbacks: Mapping[str, tuple[str, ...]], find: Findings) -> None:
                 state[path.pop()] = 2
                 iters.pop()
             elif state.get(nxt) == 1:
-                cycle = path[path.index(nxt) :]
-                if frozenset(cycle) not in reported:
-                    reported.add(frozenset(cycle))
-                    shown = " -> ".join([*cycle, nxt])
-                    find.add(
-                        "cycle",
-                        f"fallback cycle: {shown}",
-                        ("fallbacks", cycle[-1]),
-                        hint=f"remove one edge of the cycle, e.g. {cycle[-1]} -> {nxt}",
-                    )
+                yield path[path.index(nxt) :]
             elif not state.get(nxt):
                 state[nxt] = 1
                 path.append(nxt)
-                iters.append(iter(fallbacks.get(nxt, ())))
+                iters.append(iter(graph.get(nxt, ())))
 
 
 class EdgeWarnings:

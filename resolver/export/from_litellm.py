@@ -40,6 +40,7 @@ from typing import Any, TypeGuard
 import yaml
 
 from ..catalog import ERROR_CLASSES, ErrorClass, Strategy, Vendor
+from ..edges import cycles_in
 from ..errors import ConfigError, Problem
 from ..load import load_registry
 from .litellm import KEY_PREFIX, OURS, litellm_order
@@ -735,38 +736,16 @@ def _break_cycles(
 ) -> None:
     """Leave out the edge that closes each cycle, saying so: LiteLLM walks a cycle (it skips
     models it already tried), this validation refuses one."""
-    while (cycle := _first_cycle(chains)) is not None:
-        source, target = cycle[-2], cycle[-1]
+    while (cycle := next(cycles_in(chains), None)) is not None:
+        source, target = cycle[-1], cycle[0]
         chains[source].remove(target)
         on.get(source, {}).pop(target, None)
         reader.lost_edges += 1
         reader.dropped.append(
             f"fallbacks: {source!r} -> {target!r} left out: it closes the cycle "
-            f"{' -> '.join(cycle)}, which LiteLLM accepts and fallback-resolver refuses "
-            "(a backup's backups are tried by one chain here: list them in it)"
+            f"{' -> '.join([*cycle, cycle[0]])}, which LiteLLM accepts and fallback-resolver "
+            "refuses (a backup's backups are tried by one chain here: list them in it)"
         )
-
-
-def _first_cycle(chains: Mapping[str, Iterable[str]]) -> list[str] | None:
-    state: dict[str, int] = {}
-    for start in chains:
-        if state.get(start):
-            continue
-        path = [start]
-        iters = [iter(chains.get(start, ()))]
-        state[start] = 1
-        while iters:
-            nxt = next(iters[-1], None)
-            if nxt is None:
-                state[path.pop()] = 2
-                iters.pop()
-            elif state.get(nxt) == 1:
-                return [*path[path.index(nxt) :], nxt]
-            elif not state.get(nxt):
-                state[nxt] = 1
-                path.append(nxt)
-                iters.append(iter(chains.get(nxt, ())))
-    return None
 
 
 def _policy(
