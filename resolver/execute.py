@@ -319,7 +319,7 @@ class _Run:
         if not self.stop:
             limited = not self.attempts and any(s.limited for s in self.skipped)
             self.stop = (
-                "every candidate is at its rpm/tpm limit" if limited else ("every candidate failed")
+                "every candidate is at its rpm/tpm limit" if limited else "every candidate failed"
             )
         return None
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import random
 import threading
-from bisect import bisect
 from collections.abc import Mapping, Sequence
 from itertools import accumulate
 
@@ -106,14 +105,6 @@ class Tiers:
         if self.group.strategy != "weighted":
             return None
         return deployments, (*self.cumulative[0][:-1], math.inf), self.totals[0]
-
-    def first(self) -> Member:
-        """The member a call takes first when every member is usable (one pick, no sort)."""
-        tier = self.tiers[0]
-        if self.group.strategy != "weighted" or len(tier) == 1:
-            return tier[0]
-        cumulative = self.cumulative[0]
-        return tier[min(bisect(cumulative, _random() * self.totals[0]), len(tier) - 1)]
 
     def share(self, member: Member) -> float:
         """``weighted``: the member's share of the calls its tier takes."""

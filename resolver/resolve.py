@@ -356,6 +356,14 @@ class Resolver:
         variables and health are checked: what a config written for another runtime carries."""
         return tuple(provider for provider, _ in self._candidates.get(model_id, ()))
 
+    def static_nodes(self, model_id: str) -> tuple[str, ...]:
+        """:meth:`static_chain` as the ids its edges name: a backup group's members appear as
+        the group, once."""
+        hops = self._hops.get(model_id, ())
+        return tuple(
+            dict.fromkeys(h.group.id if h.group else h.provider.id for h in hops if not h.blocked)
+        )
+
     def explain(self, model_id: str, *, environ: Mapping[str, str] | None = None) -> Explanation:
         """Why ``model_id`` falls back where it does: every candidate, used or skipped."""
         source = self._nodes.get(model_id)

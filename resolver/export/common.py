@@ -76,52 +76,27 @@ def backups_tried(r: Resolver) -> int:
 
 
 def chains(r: Resolver) -> dict[str, tuple[Provider, ...]]:
-    """Per enabled source with backups: the backups a call can reach, in order. A runtime that
-    does not re-check our bounds gets only what ``max_attempts`` lets the executor try."""
+    """Per enabled model or group with backups: the deployments a call can reach, in order. A
+    runtime that does not re-check our bounds gets only what ``max_attempts`` lets the
+    executor try."""
     room = backups_tried(r)
     out = {}
-    for p in enabled(r):
-        chain = r.static_chain(p.id)[:room]
+    for node_id, node in sorted(r.nodes.items()):
+        chain = r.static_chain(node_id)[:room] if node.enabled else ()
         if chain:
-            out[p.id] = chain
+            out[node_id] = chain
     return out
 
 
 def node_chains(r: Resolver) -> dict[str, tuple[str, ...]]:
-    """Per enabled source with backups: the ids its chain reaches, a group standing for its
-    members, in the order a call tries them (those :func:`chains` keeps)."""
+    """:func:`chains` with a group's members standing as the group: the ids a chain names."""
     out = {}
-    for source, chain in chains_of_nodes(r):
+    for source, chain in chains(r).items():
         reached = {p.id for p in chain}
-        nodes = [n for n in _walk(r, source) if any(p.id in reached for p in r.members(n))]
+        nodes = [n for n in r.static_nodes(source) if any(p.id in reached for p in r.members(n))]
         if nodes:
             out[source] = tuple(nodes)
     return out
-
-
-def chains_of_nodes(r: Resolver) -> Iterator[tuple[str, tuple[Provider, ...]]]:
-    """Each enabled node (group or provider) with the backups a call through it can reach."""
-    room = backups_tried(r)
-    for node_id, node in sorted(r.nodes.items()):
-        if node.enabled:
-            chain = r.static_chain(node_id)[:room]
-            if chain:
-                yield node_id, chain
-
-
-def _walk(r: Resolver, source: str) -> list[str]:
-    """The nodes reached from ``source`` breadth-first up to ``max_depth``, as a call walks."""
-    seen, frontier, order = {source}, [source], []
-    for _ in range(r.policy.max_depth):
-        nxt = []
-        for via in frontier:
-            for target in r.fallbacks.get(via, ()):
-                if target not in seen and r.nodes[target].enabled:
-                    seen.add(target)
-                    order.append(target)
-                    nxt.append(target)
-        frontier = nxt
-    return order
 
 
 def fallback_on(r: Resolver, source_id: str) -> tuple[ErrorClass, ...]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..catalog import Group, Provider
 from ..resolve import Resolver
-from .common import Export, chains_of_nodes, comment_header, enabled, left_out
+from .common import Export, chains, comment_header, enabled, left_out
 
 _RUNTIME = """\
 // Only process.env is read, so the module needs no @types/node.
@@ -98,7 +98,7 @@ def to_typescript(r: Resolver) -> Export:
     )
     fallbacks = "\n".join(
         f"  {json.dumps(s)}: [{', '.join(json.dumps(p.id) for p in chain)}],"
-        for s, chain in chains_of_nodes(r)
+        for s, chain in chains(r).items()
     )
     text = comment_header(r, "ts", unsupported, "//") + "\n".join(
         [
