@@ -56,6 +56,11 @@ _VALUED = {
     "--grace-s",
     "--max-body-bytes",
     "--max-messages",
+    "--max-depth",
+    "--header-timeout-s",
+    "--body-timeout-s",
+    "--keep-alive-s",
+    "--max-connections",
     "--workers",
 }
 _JSON_COMMANDS = {"table", "lookup", "explain", "validate", "diff", "health"}
@@ -264,7 +269,8 @@ def _add_serve_arguments(p: argparse.ArgumentParser) -> None:
         "--grace-s",
         type=float,
         default=30.0,
-        help="on SIGTERM, how long requests and streams in flight may finish (default: 30)",
+        help="on SIGTERM, how long requests and streams in flight may finish; what is left "
+        "then gets a 503 and the exit status is 3 (default: 30)",
     )
     g.add_argument(
         "--max-body-bytes",
@@ -279,6 +285,45 @@ def _add_serve_arguments(p: argparse.ArgumentParser) -> None:
         default=1000,
         metavar="N",
         help="requests with more messages get a 400 (default: 1000)",
+    )
+    g.add_argument(
+        "--max-depth",
+        type=int,
+        default=128,
+        metavar="N",
+        help="request bodies nested deeper get a 400 (default: 128)",
+    )
+    g.add_argument(
+        "--header-timeout-s",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="a connection that has not sent a request's head within S seconds is closed, "
+        "with a 408 if it began one (default: 10)",
+    )
+    g.add_argument(
+        "--body-timeout-s",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="a request whose body has not arrived S seconds after its head gets a 408 "
+        "(default: 60)",
+    )
+    g.add_argument(
+        "--keep-alive-s",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="an idle kept-alive connection is closed after S seconds (default: 5)",
+    )
+    g.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="open client connections per process; at the cap the oldest idle one is closed, "
+        "and with none idle the newcomer gets a 503 (default: what the descriptor limit, "
+        "ulimit -n, leaves room for)",
     )
     g.add_argument(
         "--workers",

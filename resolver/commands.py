@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -594,10 +595,21 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     for flag, value in (
         ("--max-body-bytes", args.max_body_bytes),
         ("--max-messages", args.max_messages),
+        ("--max-depth", args.max_depth),
+        ("--max-connections", args.max_connections),
         ("--workers", args.workers),
     ):
-        if value < 1:
+        if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
+    if not (args.grace_s >= 0 and math.isfinite(args.grace_s)):
+        raise UsageError(f"--grace-s must be 0 or more seconds, got {args.grace_s}")
+    for flag, seconds in (
+        ("--header-timeout-s", args.header_timeout_s),
+        ("--body-timeout-s", args.body_timeout_s),
+        ("--keep-alive-s", args.keep_alive_s),
+    ):
+        if not (seconds > 0 and math.isfinite(seconds)):
+            raise UsageError(f"{flag} must be a positive number of seconds, got {seconds}")
     keys = keys_from(os.environ)
     check_binding(args.host, keys, insecure_no_auth=args.insecure_no_auth)
     if args.snapshot is not None and (ctx.overrides or args.config_dir or args.env):
@@ -611,7 +623,15 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         overrides=ctx.overrides,
         config_dirs=ctx.config_dirs,
         config_path=ctx.config_path,
-        limits=Limits(max_body_bytes=args.max_body_bytes, max_messages=args.max_messages),
+        limits=Limits(
+            max_body_bytes=args.max_body_bytes,
+            max_messages=args.max_messages,
+            max_depth=args.max_depth,
+            header_timeout_s=args.header_timeout_s,
+            body_timeout_s=args.body_timeout_s,
+            keep_alive_s=args.keep_alive_s,
+            max_connections=args.max_connections,
+        ),
         watch=args.watch,
     )
     gateway = setup.gateway()  # a config that does not load stops here, exit 2
@@ -629,7 +649,6 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
             "(share it with policy.health.store=redis)",
             file=sys.stderr,
         )
-    serve(
+    return serve(
         gateway, setup, host=args.host, port=args.port, grace_s=args.grace_s, workers=args.workers
     )
-    return 0

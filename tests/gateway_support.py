@@ -9,20 +9,20 @@ from contextlib import contextmanager
 from typing import Any
 
 import openai
-import uvicorn
 
 from resolver import Resolver
 from resolver.serve import Gateway
-from resolver.serve.run import lifespan
+from resolver.serve.run import lifespan, server_for
 
 
 @contextmanager
-def serving(gateway: Gateway, **options: Any) -> Iterator[str]:
+def serving(gateway: Gateway, *, grace_s: float = 5.0, **options: Any) -> Iterator[str]:
     """Serve ``gateway`` on a free loopback port; yields its OpenAI base URL (``.../v1``).
     ``options`` go to :func:`resolver.serve.run.lifespan` (``watch``, ``interval``)."""
     app = gateway.app(lifespan=lifespan(gateway, **options))
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, access_log=False, log_level="warning")
-    server = uvicorn.Server(config)
+    # The server `serve` runs: the connection guard, timeouts and grace cut included.
+    uvicorn_options = {"host": "127.0.0.1", "port": 0, "access_log": False, "log_level": "warning"}
+    server = server_for(gateway, app, uvicorn_options, grace_s=grace_s)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     give_up = time.monotonic() + 10

@@ -144,8 +144,9 @@ def test_a_worker_that_dies_is_replaced(chat_server, keys, tmp_path):
 
 
 def test_a_stream_outlasting_the_grace_period_is_cut(chat_server, roomy, keys, tmp_path):
-    """SIGTERM with --grace-s 1 while a stream stalls for a minute: the supervisor still
-    exits, and the client sees the stream break rather than end as a complete answer."""
+    """SIGTERM with --grace-s 1 while a stream stalls for a minute: the stream ends with an
+    error event saying the gateway shut down (never as a complete answer), the worker's log
+    counts one request cut, and the supervisor exits with status 3."""
     path = tmp_path / "fallbacks.json"
     snapshot_of(chat_server, path)
     chat_server.set_fault(roomy.providers[STREAMED].model, "sse_stall", after=1, delay_s=60)
@@ -158,13 +159,14 @@ def test_a_stream_outlasting_the_grace_period_is_cut(chat_server, roomy, keys, t
         )
         first = next(iter(stream))
         proc.send_signal(signal.SIGTERM)
-        with pytest.raises((openai.APIError, httpx.HTTPError)):
+        with pytest.raises(openai.APIError, match="grace period"):
             for _ in stream:
                 pass
         exitcode = proc.wait(timeout=30)
 
     assert first.model == STREAMED  # the stream had begun
-    assert exitcode == 0
+    assert exitcode == 3
+    assert [(e["requests"], e["grace_s"]) for e in events(log, "grace_cut")] == [(1, 1.0)]
 
 
 def test_a_replacement_worker_waits_for_a_config_that_loads(chat_server, keys, tmp_path):

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,10 +52,22 @@ _ON = ("on", "true", "1", "yes")
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What one request may carry."""
+    """What one request, and one connection, may carry and take (each a flag of ``serve``)."""
 
     max_body_bytes: int = 4 * 1024 * 1024
     max_messages: int = 1000
+    max_depth: int = 128
+    """JSON nesting deeper than this is refused: a chat body needs a handful of levels, a tool's
+    schema a few dozen, and much deeper bodies would exhaust the recursion of the JSON encoder
+    that forwards them."""
+    header_timeout_s: float = 10.0
+    """From a connection's opening (or its last answer) to a request's whole head."""
+    body_timeout_s: float = 60.0
+    """From a request's head to the end of its body."""
+    keep_alive_s: float = 5.0
+    """How long an idle kept-alive connection stays open (uvicorn's default)."""
+    max_connections: int | None = None
+    """Open client connections; None: as many as the descriptor limit leaves room for."""
 
 
 class Gateway:
@@ -81,6 +93,18 @@ class Gateway:
         self.client = client or Client()
         self.metrics = Metrics(self)
         self._reload_lock: asyncio.Lock | None = None
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._cutting = False
+        self.cut = 0
+        """Requests answered 503 (or streams ended with an error event) by :meth:`cut_in_flight`."""
+
+    def cut_in_flight(self) -> int:
+        """End every request still in flight now (the grace period is over): each is answered
+        503, or a stream already started gets an error event and ends. Returns how many."""
+        self._cutting = True
+        for task in self._in_flight:
+            task.cancel()
+        return len(self._in_flight)
 
     async def reload(self) -> bool:
         """Compose (or read the snapshot) again off the request path and swap it in whole.
@@ -125,7 +149,7 @@ class Gateway:
         seen: dict[str, Any] = request.scope["state"]
         try:
             self._authorize(request)
-            body = await _read_json(request, self.limits.max_body_bytes)
+            body = await _read_json(request, self.limits)
             model, messages, stream, params = _parse_chat(body, self.limits)
             if model in resolver.nodes:
                 seen["requested"] = model
@@ -204,30 +228,74 @@ class Gateway:
 # --- requests ------------------------------------------------------------------------------------
 
 
-async def _read_json(request: Request, limit: int) -> Any:
+async def _read_json(request: Request, limits: Limits) -> Any:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    body = bytearray()
+    if declared.isdigit() and int(declared) > limits.max_body_bytes:
+        raise _too_large(limits.max_body_bytes)
     try:
-        async for piece in request.stream():
-            body += piece
-            if len(body) > limit:
-                raise _too_large(limit)
-    except ClientDisconnect:  # hung up while sending: the client's doing, not a failure of ours
-        raise wire.ClientGone from None
+        async with asyncio.timeout(limits.body_timeout_s):
+            body = await _body(request.receive, limits.max_body_bytes)
+    except TimeoutError:
+        raise wire.ClientError(
+            408,
+            f"the request's body did not arrive within {limits.body_timeout_s:g} s "
+            "(--body-timeout-s)",
+            code="request_timeout",
+        ) from None
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except ValueError as e:
         raise wire.ClientError(
             400, f"the body is not valid JSON: {e}", code="invalid_json"
         ) from None
-    except RecursionError:  # a small body nested thousands deep: refused like any bad JSON
+    except RecursionError:
+        value = _DEEP
+    # Counting brackets is quick, and bounds the depth: most bodies need no walk.
+    if value is _DEEP or (
+        body.count(b"[") + body.count(b"{") > limits.max_depth
+        and _deeper_than(value, limits.max_depth)
+    ):
         raise wire.ClientError(
             400,
-            "the body is nested more deeply than the gateway parses; send a flatter body",
+            f"the body is nested more than {limits.max_depth} levels deep (--max-depth); "
+            "send a flatter body",
             code="invalid_json",
-        ) from None
+        )
+    return value
+
+
+_DEEP = object()
+
+
+async def _body(receive: Receive, limit: int) -> bytes:
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body"):  # the usual small body: one message, no copy
+        if message["type"] == "http.disconnect":
+            raise wire.ClientGone
+        return body
+    parts = bytearray(body)
+    while message.get("more_body"):
+        message = await receive()
+        if message["type"] == "http.disconnect":  # hung up while sending: the client's doing
+            raise wire.ClientGone
+        parts += message.get("body", b"")
+        if len(parts) > limit:
+            raise _too_large(limit)
+    return bytes(parts)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether JSON ``value`` nests containers more than ``limit`` deep (iterative: the walk
+    itself must not recurse)."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 async def _unless_gone(call: Awaitable[T], request: Request) -> T:
@@ -347,6 +415,8 @@ def _refused(exc: Exception, seen: dict[str, Any]) -> Response:
     headers = {}
     if "requested" in seen:
         headers = {wire.REQUESTED: seen["requested"], wire.ATTEMPTS: str(len(attempts))}
+    if status in (408, 413):  # the rest of the body may still be coming: not worth reading
+        headers["connection"] = "close"
     return JSONResponse(body, status, headers)
 
 
@@ -418,7 +488,10 @@ class _Observed:
             return
         began = time.monotonic()
         seen: dict[str, Any] = scope.setdefault("state", {})
-        status = 500
+        status = 0  # no answer started yet
+        task = asyncio.current_task()
+        assert task is not None
+        gateway = self.gateway
 
         async def observe(message: Message) -> None:
             nonlocal status
@@ -426,15 +499,25 @@ class _Observed:
                 status = message["status"]
             await send(message)
 
+        gateway._in_flight.add(task)
         try:
             if scope["path"] == "/v1/chat/completions" and scope["method"] == "POST":
                 # The hot path skips Starlette's middleware and routing (about a tenth of a
                 # request's CPU): _chat answers every failure itself, as the middleware would.
-                response = await self.gateway._chat(Request(scope, receive))
+                response = await gateway._chat(Request(scope, receive))
                 await response(scope, receive, observe)
             else:
                 await self.app(scope, receive, observe)
+        except asyncio.CancelledError:
+            if not gateway._cutting:
+                raise
+            task.uncancel()
+            gateway.cut += 1
+            seen["cut"] = True
+            status = await _cut_short(status, observe)
         finally:
+            gateway._in_flight.discard(task)
+            status = status or 500  # ended with no answer: uvicorn answers 500
             seconds = time.monotonic() - began
             path = scope["path"]
             self.gateway.metrics.observe(path, seen, status, seconds)
@@ -448,7 +531,31 @@ class _Observed:
                     "attempts": seen.get("attempts"),
                     "stream": seen.get("stream", False),
                     "fallback": seen.get("fallback", True),
-                    "broken": seen.get("broken", False),
+                    "broken": seen.get("broken", False) or seen.get("cut", False),
                     "latency_ms": round(seconds * 1000, 2),
                 }
                 access_log.info(json.dumps(line))
+
+
+_SHUTTING_DOWN = wire.error_body(
+    "the gateway is shutting down and its grace period (--grace-s) ended before this answer; "
+    "retry it",
+    "server_error",
+    code="shutting_down",
+)
+
+
+async def _cut_short(status: int, send: Send) -> int:
+    """Answer a request the grace period cut: 503 when nothing was sent yet, else (a stream)
+    an error event that ends it, never a ``[DONE]``. Returns the status logged."""
+    if status:
+        event = b"data: " + json.dumps(_SHUTTING_DOWN).encode() + b"\n\n"
+        await send({"type": "http.response.body", "body": event, "more_body": False})
+        return status
+    response = JSONResponse(_SHUTTING_DOWN, 503, {"connection": "close", "retry-after": "1"})
+    await response({"type": "http"}, _no_receive, send)
+    return 503
+
+
+async def _no_receive() -> Message:
+    raise AssertionError("a cut request reads nothing")

@@ -1,7 +1,9 @@
 """Serving a :class:`Gateway` with uvicorn: reload on SIGHUP and on file changes, graceful stop.
 
 SIGTERM (or Ctrl+C) stops accepting connections and lets requests and streams in flight finish
-for up to ``grace_s`` seconds (uvicorn's graceful shutdown), then closes. SIGHUP, and with
+for up to ``grace_s`` seconds (uvicorn's graceful shutdown); what is still in flight then is
+answered 503 (a stream started: an error event), the log says how many, and the process exits
+with :data:`GRACE_CUT` instead of 0. SIGHUP, and with
 ``watch`` a change to a watched file, reloads the configuration off the request path
 (:meth:`Gateway.reload`). With several workers, this process supervises them (:class:`Workers`):
 each worker is a uvicorn server on the one listening socket, and reloads in-process exactly as a
@@ -27,15 +29,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
 from ..errors import ResolverError
 from ..resolve import Resolver
 from .app import Gateway, Limits
 from .auth import keys_from
+from .connections import connection_cap, descriptor_limit, guarded_protocol
 from .workers import Workers
 
 log = logging.getLogger("resolver.gateway")
 
 WATCH_INTERVAL_S = 1.0
+GRACE_CUT = 3
+"""The exit status of ``serve`` when the grace period ended with requests still in flight (0
+after a graceful stop that cut none)."""
+BACKSTOP_S = 5.0
+"""After the grace period, how long uvicorn waits for the cut requests before it cancels them
+itself (they answer at once; this is for one that would not)."""
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 
@@ -168,6 +179,51 @@ def catch_early_hup() -> None:
     signal.signal(signal.SIGHUP, lambda signum, frame: _early_hup.set())
 
 
+class GatewayServer(uvicorn.Server):
+    """uvicorn's server, whose graceful shutdown ends after ``grace_s`` with the gateway cutting
+    what is still in flight (:meth:`Gateway.cut_in_flight`), instead of uvicorn's cancelling it
+    into plain-text 500s."""
+
+    def __init__(self, config: uvicorn.Config, gateway: Gateway, grace_s: float) -> None:
+        super().__init__(config)
+        self.gateway = gateway
+        self.grace_s = grace_s
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        timer = asyncio.get_running_loop().call_later(self.grace_s, self.gateway.cut_in_flight)
+        try:
+            await super().shutdown(sockets)
+        finally:
+            timer.cancel()
+
+    def exit_status(self) -> int:
+        """0, or :data:`GRACE_CUT` (and a log line saying how many) when requests were cut."""
+        if not self.gateway.cut:
+            return 0
+        cut = {"event": "grace_cut", "requests": self.gateway.cut, "grace_s": self.grace_s}
+        log.error(json.dumps(cut))
+        return GRACE_CUT
+
+
+def server_for(
+    gateway: Gateway, app: Any, options: dict[str, Any], *, grace_s: float
+) -> GatewayServer:
+    """A server for ``app`` with the gateway's connection limits: the header timeout, the
+    connection cap (within this process's descriptor limit), the idle keep-alive timeout."""
+    limits = gateway.limits
+    cap = connection_cap(limits, descriptor_limit())
+    if limits.max_connections is not None and cap < limits.max_connections:
+        lowered = {"event": "max_connections_lowered", "asked": limits.max_connections, "to": cap}
+        log.warning(json.dumps({**lowered, "why": "the descriptor limit (ulimit -n) is lower"}))
+    # uvicorn annotates its timeouts as whole seconds, and takes fractions as they are.
+    timeouts: dict[str, Any] = {
+        "timeout_keep_alive": limits.keep_alive_s,
+        "timeout_graceful_shutdown": grace_s + BACKSTOP_S,
+    }
+    config = uvicorn.Config(app, **options, **timeouts, http=guarded_protocol(limits, cap))
+    return GatewayServer(config, gateway, grace_s)
+
+
 def serve(
     gateway: Gateway,
     setup: Setup,
@@ -176,34 +232,42 @@ def serve(
     port: int,
     grace_s: float,
     workers: int = 1,
-) -> None:
+) -> int:
     """Serve until SIGTERM or Ctrl+C: ``gateway`` itself, or with ``workers`` > 1 that many
-    processes each serving its own gateway on ``setup``."""
-    import uvicorn
-
+    processes each serving its own gateway on ``setup``. Returns the exit status: 0, or
+    :data:`GRACE_CUT`."""
     configure_logging()  # SIGHUP is already caught: the command did so before loading
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         "access_log": False,  # ours is one JSON line per request, with attribution
-        "timeout_graceful_shutdown": max(1, round(grace_s)),
         "lifespan": "on",
         "proxy_headers": False,  # nothing reads the client's address
     }
     if workers > 1:
-        target = functools.partial(worker, setup, options)
-        Workers(target, options, workers, grace_s=grace_s).run()
-        return
+        target = functools.partial(worker, setup, options, grace_s)
+        return Workers(target, options, workers, grace_s=grace_s).run()
     app = gateway.app(lifespan=lifespan(gateway, setup.watched()))
+    server = server_for(gateway, app, options, grace_s=grace_s)
     settle_heap()
-    uvicorn.Server(uvicorn.Config(app, **options)).run()
+    keep_exit_status()
+    server.run()
+    return server.exit_status()
 
 
-def worker(setup: Setup, options: dict[str, Any], sock: socket.socket, parent: int) -> None:
+def keep_exit_status() -> None:
+    """uvicorn ends by raising again the signal it stopped on, so that the process dies of it
+    (exit -15) even after a graceful stop. It raises it through the handlers it found, so these
+    do nothing: the process exits with the status the stop earned."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, frame: None)
+
+
+def worker(
+    setup: Setup, options: dict[str, Any], grace_s: float, sock: socket.socket, parent: int
+) -> None:
     """One worker process of ``serve --workers``: a gateway on ``setup``, served by uvicorn on
-    the supervisor's listening ``sock``."""
-    import uvicorn
-
+    the supervisor's listening ``sock``; exits with the status a single gateway would."""
     # Its own process group, so Ctrl+C reaches the supervisor alone, which stops each worker
     # with one SIGTERM (a second would cut the drain short); and it ends when the supervisor
     # is gone.
@@ -218,8 +282,11 @@ def worker(setup: Setup, options: dict[str, Any], sock: socket.socket, parent: i
         log.error(json.dumps({"event": "worker_refused", "pid": os.getpid(), "problems": str(e)}))
         sys.exit(2)
     app = gateway.app(lifespan=lifespan(gateway, setup.watched()))
+    server = server_for(gateway, app, options, grace_s=grace_s)
     settle_heap()
-    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+    keep_exit_status()
+    server.run(sockets=[sock])
+    sys.exit(server.exit_status())
 
 
 def _exit_with(parent: int) -> None:

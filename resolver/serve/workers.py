@@ -63,7 +63,10 @@ class Workers:
         self.quick_deaths = [0] * count  # in a row
         self.stopping = threading.Event()
 
-    def run(self) -> None:
+    def run(self) -> int:
+        """Supervise until stopped; the exit status: 0, or the first non-zero status a worker
+        stopped with (GRACE_CUT when its grace period cut requests; a worker that outlived it
+        is killed and counts as cut too)."""
         signal.signal(signal.SIGHUP, self._forward)
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
@@ -76,7 +79,7 @@ class Workers:
             wait(alive, timeout=0.5)
             if not self.stopping.is_set():
                 self._reap()
-        self._drain()
+        return self._drain()
 
     def _start(self, slot: int) -> None:
         proc = _SPAWN.Process(
@@ -128,13 +131,22 @@ class Workers:
             self.stopping.set()
             self._forward(signal.SIGTERM, frame)
 
-    def _drain(self) -> None:
+    def _drain(self) -> int:
         """Wait for the workers' graceful shutdown; kill what outlives the grace period."""
-        give_up = time.monotonic() + self.grace_s + 5
-        for proc in self.procs:
-            if proc is not None:
-                proc.join(max(0.0, give_up - time.monotonic()))
-                if proc.is_alive():
-                    proc.kill()
-                    proc.join()
+        from .run import BACKSTOP_S, GRACE_CUT
+
+        give_up = time.monotonic() + self.grace_s + BACKSTOP_S + 5
+        statuses = []
+        for slot, proc in enumerate(self.procs):
+            if proc is None:
+                continue
+            proc.join(max(0.0, give_up - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+                _event(event="worker_killed", worker=slot, pid=proc.pid, grace_s=self.grace_s)
+                statuses.append(GRACE_CUT)
+            else:
+                statuses.append(proc.exitcode or 0)
         self.sock.close()
+        return next((status for status in statuses if status), 0)
