@@ -15,6 +15,12 @@ from resolver.cli import main
         (["--snapshot", "fallbacks.json", "policy.max_depth=1"], "compile them into the snapshot"),
         (["--workers", "0"], "--workers must be at least 1"),
         (["--max-messages", "0"], "--max-messages must be at least 1"),
+        (["--max-depth", "0"], "--max-depth must be at least 1"),
+        (["--max-connections", "-3"], "--max-connections must be at least 1"),
+        (["--header-timeout-s", "0"], "--header-timeout-s must be a positive number"),
+        (["--body-timeout-s", "nan"], "--body-timeout-s must be a positive number"),
+        (["--keep-alive-s", "inf"], "--keep-alive-s must be a positive number"),
+        (["--grace-s", "-1"], "--grace-s must be 0 or more seconds"),
     ],
 )
 def test_contradictory_options_are_refused(argv, expected, capsys):
