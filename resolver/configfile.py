@@ -123,6 +123,9 @@ def read_config_file(path: str, label: str) -> tuple[str, Any]:
                 "': ', and tabs (YAML indents and separates with spaces only)",
             )
         ) from None
+    problem = alias_problem(data)
+    if problem is not None:
+        raise FileProblem(Problem(problem[0], problem[1], file=label, hint=problem[2]))
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise FileProblem(
@@ -134,6 +137,55 @@ def read_config_file(path: str, label: str) -> tuple[str, Any]:
             )
         )
     return text, data
+
+
+ALIAS_EXPANSION_LIMIT = 10_000
+"""How many nodes YAML aliases may add to a file beyond those it holds: sharing a block among a
+few dozen models adds hundreds; nested aliases ("billion laughs") add billions, and every walk
+over the loaded tree (ours, OmegaConf's) would take as long as the expansion."""
+
+
+def alias_problem(data: Any) -> tuple[str, str, str] | None:
+    """The code, message and hint of what aliases make of ``data`` (None: nothing wrong):
+    nodes added beyond :data:`ALIAS_EXPANSION_LIMIT`, or a node that contains itself. Linear
+    in the distinct nodes: each shared mapping or list is sized once."""
+    if not isinstance(data, dict | list):
+        return None
+    sizes: dict[int, int] = {}  # id -> expanded nodes, of each container sized
+    open_: set[int] = set()  # containers whose children are being sized
+    held = 0  # nodes the file holds: each distinct container and its scalar children
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        children = list(node.values() if isinstance(node, dict) else node)
+        if children_done:
+            open_.discard(key)
+            sizes[key] = 1 + sum(
+                sizes[id(c)] if isinstance(c, dict | list) else 1 for c in children
+            )
+            continue
+        if key in sizes:
+            continue
+        if key in open_:
+            return (
+                "yaml-alias-cycle",
+                "a YAML alias refers to a mapping or list that contains it: it would never end",
+                "replace the alias (`*name`) inside its own anchor's block with the values",
+            )
+        open_.add(key)
+        held += 1 + sum(not isinstance(c, dict | list) for c in children)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if isinstance(c, dict | list))
+    added = sizes[id(data)] - held
+    if added <= ALIAS_EXPANSION_LIMIT:
+        return None
+    return (
+        "yaml-too-large",
+        f"its YAML aliases expand it by {added:,} nodes beyond the {held:,} it holds, more "
+        f"than the {ALIAS_EXPANSION_LIMIT:,} allowed (aliases nested in aliases multiply)",
+        "write the shared blocks out, or alias only leaf blocks (not blocks of aliases)",
+    )
 
 
 def _kind_of(data: Any) -> str:

@@ -40,6 +40,7 @@ from typing import Any, TypeGuard
 import yaml
 
 from ..catalog import ERROR_CLASSES, ErrorClass, Strategy, Vendor
+from ..configfile import alias_problem
 from ..edges import cycles_in
 from ..errors import ConfigError, Problem
 from ..load import load_registry
@@ -304,11 +305,16 @@ def _parse(text: str) -> Any:
     """The YAML data, or the problem with it. The parser's error quotes the file, which may
     hold a key: it is not raised, nor kept as the context of the error that is."""
     try:
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"
         return Problem("malformed-yaml", f"not valid YAML ({where})")
+    found = alias_problem(data)  # the walks below must not take as long as aliases expand
+    if found is not None:
+        code, message, hint = found
+        return Problem(code, message, hint=hint)
+    return data
 
 
 def write(imported: Imported, out_dir: str | Path) -> None:
