@@ -35,18 +35,32 @@ MidStream = Literal["raise", "continue"]
 MID_STREAM: tuple[MidStream, ...] = get_args(MidStream)
 HEALTH_STORES: tuple[HealthStoreKind, ...] = get_args(HealthStoreKind)
 
-# user:password@ (or :password@) in any URL inside a text, e.g. an override line or an error.
+# user:password@ (or :password@) in any URL inside a text (an override line, an error), its
+# scheme written or not.
 # Greedy up to the last @ of the authority, so that an unencoded @ in a password is masked too.
-_URL_SECRET = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s'\"]*):[^\s/?#'\"]*@")
+_URL_SECRET = re.compile(r"(?P<head>(?:[a-zA-Z][a-zA-Z0-9+.-]*)?://[^:/@\s'\"]*):[^\s/?#'\"]*@")
+
+
+# A query parameter named like a credential (password=, token=, api-key=, sig=...), in any URL.
+_QUERY_SECRET = re.compile(
+    r"(?P<head>[?&;][^=&;#\s'\"]*(?:pass|pwd|token|secret|key|auth|cred|sig)[^=&;#\s'\"]*=)"
+    r"[^&;#\s'\"]+",
+    re.IGNORECASE,
+)
 
 
 def mask_url(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``***``.
+    """``text`` with the password of every URL in it, and every query value named like a
+    credential (``?password=``, ``&api-key=``), replaced by ``***``.
 
     The one place credentials are masked, so that every output (``show``, errors, logs, reprs)
     masks them the same way.
     """
-    return _URL_SECRET.sub(r"\g<head>:***@", text) if "@" in text else text
+    if "@" in text:
+        text = _URL_SECRET.sub(r"\g<head>:***@", text)
+    if "=" in text:
+        text = _QUERY_SECRET.sub(r"\g<head>***", text)
+    return text
 
 
 # Tokens shaped like API keys: a vendor prefix (sk-..., gsk_..., hf_..., AKIA...), or 20 or more

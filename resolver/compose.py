@@ -394,6 +394,23 @@ def _search_roots(
 ) -> list[tuple[str, Path]]:
     # Deployment dirs come first: a file there shadows the shipped file of the same name.
     named = [(f"config_dirs[{i}]", Path(d)) for i, d in enumerate(config_dirs)]
+    # Path("") is the working directory: an empty value (an unset variable in a script) would
+    # search whatever is there, and a stray env/*.yaml in it would win.
+    empty = False
+    for i, d in enumerate([*config_dirs, *([] if config_path is None else [config_path])]):
+        if not str(os.fspath(d)).strip():
+            empty = True
+            where = f"config_dirs[{i}]" if i < len(config_dirs) else "config_path"
+            problems.append(
+                Problem(
+                    "bad-config-dir",
+                    f"{where} is empty, which would search the working directory {Path.cwd()}",
+                    key=where,
+                    hint="pass the config directory's path; write '.' for the working directory",
+                )
+            )
+    if empty:
+        return []
     named.append(
         ("config_path", Path(config_path))
         if config_path is not None

@@ -48,24 +48,47 @@ from .fields import (
     KeyPath,
     OriginOf,
     describe,
+    id_problem,
     is_kind,
     masked,
 )
 
 
-def _http_url(value: str) -> tuple[str, str] | None:
+def url_problem(value: str, schemes: tuple[str, ...]) -> str | None:
+    """What is wrong with URL ``value`` (None: nothing; '' when only its scheme is, which the
+    caller's message names), as every URL of the configuration is checked when it is validated
+    rather than when it is first used: a scheme of ``schemes``, a host (a path for unix://), a
+    port in range, no space or control character anywhere."""
+    if value != value.strip():
+        return "it has a leading or trailing space"
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return "it holds a space or a control character"
     try:
         parts = urlsplit(value)
-        host = parts.hostname
-    except ValueError:  # e.g. a malformed [IPv6] host
-        host = None
-        parts = urlsplit("")
-    if parts.scheme in ("http", "https") and host:
-        return None
-    return (
-        f"expected an http:// or https:// URL with a host, got {mask_url(value)!r}",
-        "e.g. https://api.example.com/v1",
-    )
+        host, _ = parts.hostname, parts.port  # .port raises on one out of range or not a number
+    except ValueError as e:  # a port out of range, a malformed [IPv6] host
+        return str(e)
+    if parts.scheme not in schemes:
+        return ""
+    if parts.scheme == "unix":
+        return None if parts.path else "a unix:// URL needs the socket's path"
+    return None if host else "it has no host"
+
+
+def _http_url(value: str) -> tuple[str, str] | None:
+    problem = url_problem(value, ("http", "https"))
+    if problem is not None:
+        return (
+            f"expected an http:// or https:// URL with a host, got {mask_url(value)!r}"
+            + (f": {problem}" if problem else ""),
+            "e.g. https://api.example.com/v1",
+        )
+    if _has_password(value):
+        return (
+            f"{mask_url(value)!r} carries credentials, which configuration never holds",
+            "give the key by api_key_env (the variable's name), and the URL without user:pass@",
+        )
+    return None
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -85,8 +108,15 @@ PRICING = {
     "prompt": Field("number", required=True, minimum=0),
     "completion": Field("number", required=True, minimum=0),
 }
+
+
+def _vendor_model(value: str) -> tuple[str, str] | None:
+    bad = id_problem(value)
+    return None if bad is None else (f"the vendor's model name {value!r} {bad[0]}", bad[1])
+
+
 MODEL = {
-    "model": Field("str", required=True),
+    "model": Field("str", required=True, check=_vendor_model),
     "display_name": Field("str"),
     "tier": Field("str", required=True),
     "reasoning": Field("bool"),
@@ -240,7 +270,45 @@ def _policy(node: Any, find: Findings, environ: Mapping[str, str]) -> Policy:
     cost = find.mapping(raw.pop("cost", {}), ("policy", "cost"), COST) or {}
     health = find.mapping(raw.pop("health", {}), ("policy", "health"), HEALTH) or {}
     _health_store(health, find, environ)
+    _policy_bounds(raw, cost, health, find)
     return Policy(**raw, cost=CostPolicy(**cost), health=HealthPolicy(**health))
+
+
+def _policy_bounds(
+    raw: dict[str, Any], cost: dict[str, Any], health: dict[str, Any], find: Findings
+) -> None:
+    """Settings each valid alone that together cannot mean what they say (refused, as
+    ``backoff < 1`` is): a start above its cap, retries that never happen, a cost reference of
+    no tokens (every price ratio would read 1.00x, and no cost cap would ever act)."""
+    for mapping, path, start, cap, then in (
+        (health, ("policy", "health"), "cooldown_s", "max_cooldown_s", "cooldowns would shrink"),
+        (raw, ("policy",), "retry_backoff_s", "retry_max_wait_s", "every wait is the cap"),
+    ):
+        if start in mapping and cap in mapping and mapping[start] > mapping[cap]:
+            find.add(
+                "bad-value",
+                f"{start} {mapping[start]:g} is above {cap} {mapping[cap]:g}: {then}",
+                (*path, start),
+                hint=f"lower {start} to at most {mapping[cap]:g}, or raise {cap}",
+            )
+    retries, attempts = raw.get("retries"), raw.get("max_attempts")
+    if retries is not None and attempts is not None and retries >= attempts:
+        find.add(
+            "bad-value",
+            f"retries {retries} can never all happen: each counts towards max_attempts "
+            f"{attempts}, so at most {attempts - 1} can follow the first call",
+            ("policy", "retries"),
+            hint=f"set retries to at most {attempts - 1}, or raise max_attempts",
+        )
+    if cost.get("prompt_tokens") == 0 and cost.get("completion_tokens") == 0:
+        find.add(
+            "bad-value",
+            "the cost reference call has no tokens: every price ratio would read 1.00x, and "
+            "max_ratio would never act",
+            ("policy", "cost", "prompt_tokens"),
+            hint="give the tokens of a typical call, e.g. prompt_tokens: 1000, "
+            "completion_tokens: 500",
+        )
 
 
 def _health_store(health: dict[str, Any], find: Findings, environ: Mapping[str, str]) -> None:
@@ -259,10 +327,14 @@ def _health_store(health: dict[str, Any], find: Findings, environ: Mapping[str, 
                 hint="export RESOLVER_REDIS_URL=redis://host:6379/0, or set policy.health.url",
             )
         return
-    if url.partition("://")[0] not in REDIS_SCHEMES or "://" not in url:
+    problem = url_problem(url, REDIS_SCHEMES)
+    if problem is None:
+        problem = _redis_url_problem(url, health.get("store"))
+    if problem is not None:
         find.add(
             "bad-value",
-            f"expected a redis://, rediss:// or unix:// URL, got {mask_url(url)!r}",
+            f"expected a redis://, rediss:// or unix:// URL, got {mask_url(url)!r}"
+            + (f": {problem}" if problem else ""),
             (*path, "url"),
             hint="redis://host:port/db, with any password only in the environment: "
             "${oc.env:RESOLVER_REDIS_URL}",
@@ -287,6 +359,26 @@ def _health_store(health: dict[str, Any], find: Findings, environ: Mapping[str, 
             f"set {REDIS_URL_ENV}, password included, in the service's environment",
             severity="warning",
         )
+
+
+def _redis_url_problem(url: str, store: Any) -> str | None:
+    """What redis-py, which will read the URL, refuses in it (its query's values), and a
+    database that is not a number, which it would silently ignore. redis-py is asked only when
+    the store is Redis: another store never imports it."""
+    db = urlsplit(url).path.strip("/")
+    if urlsplit(url).scheme != "unix" and db and not db.isdigit():
+        return f"the database {db!r} is not a number (redis://host:port/0)"
+    if store != "redis":
+        return None
+    try:
+        from redis.connection import parse_url
+    except ImportError:  # missing-dependency says so
+        return None
+    try:
+        parse_url(url)  # type: ignore[no-untyped-call]
+    except (ValueError, TypeError) as e:
+        return mask_url(str(e))
+    return None
 
 
 def _has_password(url: str) -> bool:

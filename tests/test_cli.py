@@ -442,21 +442,38 @@ def test_diff_against_a_deployment_env_and_policy_change(capsys, workdir, deploy
 
 
 def test_show_prints_the_composed_yaml_without_secret_values(capsys, workdir, monkeypatch, deploy):
-    """show is parseable YAML naming key variables, never their values or URL passwords."""
+    """show is parseable YAML naming key variables, never their values or a URL's query."""
     monkeypatch.setenv("TOGETHER_API_KEY", "sk-do-not-print")
     (deploy / "env" / "proxy.yaml").write_text(
         "# @package _global_\nproviders:\n  together:\n"
-        "    base_url: https://user:hunter2@proxy.example/v1?token=abc\n"
+        "    base_url: https://proxy.example/v1?token=abc\n"
     )
     code, out, _ = cli(capsys, "show", "--env", "proxy", "--config-dir", str(deploy))
     assert code == 0
     data = yaml.safe_load(out)
     assert data["providers"]["together"]["api_key_env"] == "TOGETHER_API_KEY"
-    assert (
-        data["providers"]["together"]["base_url"] == "https://user:***@proxy.example/v1?token=***"
-    )
+    assert data["providers"]["together"]["base_url"] == "https://proxy.example/v1?token=***"
     assert "sk-do-not-print" not in out
-    assert "hunter2" not in out
+
+
+@pytest.mark.parametrize("command", ["show", "validate", "compile"])
+def test_a_base_url_carrying_credentials_is_refused_masked(capsys, workdir, deploy, command):
+    """A base_url with user:password@ is an error naming the file, with the password masked in
+    every command's output, and no snapshot is written."""
+    (deploy / "env" / "proxy.yaml").write_text(
+        "# @package _global_\nproviders:\n  together:\n"
+        "    base_url: https://user:hunter2@proxy.example/v1?key=sk-live-abcdef123456\n"
+    )
+    argv = [command, "--env", "proxy", "--config-dir", str(deploy)]
+    if command == "compile":
+        argv += ["-o", str(workdir / "snap.json")]
+    code, out, err = cli(capsys, *argv)
+    assert code == 2
+    assert "env/proxy.yaml" in out + err
+    assert "carries credentials" in out + err
+    assert "hunter2" not in out + err
+    assert "sk-live-abcdef123456" not in out + err
+    assert not (workdir / "snap.json").exists()
 
 
 def test_show_info_adds_choices_and_search_path(capsys, workdir, deploy):
