@@ -24,6 +24,7 @@ override), what is wrong, and a hint where one helps.
 from __future__ import annotations
 
 import types
+import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,20 @@ from typing import Any, Literal
 from .catalog import ERROR_CLASSES, ErrorClass, mask_keylike
 
 Severity = Literal["error", "warning"]
+
+
+def printable(text: str) -> str:
+    """``text`` with each control or invisible character (escape sequences, bidirectional
+    overrides, zero-width spaces) written as its escape, so that a terminal shows it rather
+    than obeys it."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c
+        if c == " " or unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp")
+        else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +77,8 @@ class Problem:
 
     def __str__(self) -> str:
         text = f"{self.severity} [{self.code}] {self.location}: {self.message}"
-        return f"{text} (hint: {self.hint})" if self.hint else text
+        # Every part may quote config text, and this line is what reaches a terminal.
+        return printable(f"{text} (hint: {self.hint})" if self.hint else text)
 
 
 class ResolverError(Exception):

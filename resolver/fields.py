@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import Problem, Severity, did_you_mean
+from .errors import Problem, Severity, did_you_mean, printable
 
 KeyPath = tuple[str | int, ...]
 OriginOf = Callable[[KeyPath], "str | None"]
@@ -56,6 +56,7 @@ def render_key(path: Iterable[Any]) -> str:
     text = ""
     for part in path:
         if isinstance(part, str):
+            part = printable(part)  # a key is config text: it reaches terminals
             text += f".{part}" if text else part
         else:  # a list index, or a key YAML read as something else than text (`yes:`, `~:`)
             text += f"[{part!r}]"

@@ -278,19 +278,19 @@ def _policy_bounds(
     raw: dict[str, Any], cost: dict[str, Any], health: dict[str, Any], find: Findings
 ) -> None:
     """Settings each valid alone that together cannot mean what they say (refused, as
-    ``backoff < 1`` is): a start above its cap, retries that never happen, a cost reference of
-    no tokens (every price ratio would read 1.00x, and no cost cap would ever act)."""
-    for mapping, path, start, cap, then in (
-        (health, ("policy", "health"), "cooldown_s", "max_cooldown_s", "cooldowns would shrink"),
-        (raw, ("policy",), "retry_backoff_s", "retry_max_wait_s", "every wait is the cap"),
-    ):
-        if start in mapping and cap in mapping and mapping[start] > mapping[cap]:
-            find.add(
-                "bad-value",
-                f"{start} {mapping[start]:g} is above {cap} {mapping[cap]:g}: {then}",
-                (*path, start),
-                hint=f"lower {start} to at most {mapping[cap]:g}, or raise {cap}",
-            )
+    ``backoff < 1`` is): a cooldown above its cap, retries that never happen, a cost reference
+    of no tokens (every price ratio would read 1.00x, and no cost cap would ever act)."""
+    # (retry_backoff_s above retry_max_wait_s is no such pair: it means "retry only on a short
+    # Retry-After", and is used so.)
+    cooldown, cap = health.get("cooldown_s"), health.get("max_cooldown_s")
+    if cooldown is not None and cap is not None and cooldown > cap:
+        find.add(
+            "bad-value",
+            f"cooldown_s {cooldown:g} is above max_cooldown_s {cap:g}: cooldowns would shrink "
+            "as failures repeat",
+            ("policy", "health", "cooldown_s"),
+            hint=f"lower cooldown_s to at most {cap:g}, or raise max_cooldown_s",
+        )
     retries, attempts = raw.get("retries"), raw.get("max_attempts")
     if retries is not None and attempts is not None and retries >= attempts:
         find.add(

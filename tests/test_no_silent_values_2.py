@@ -80,9 +80,14 @@ def test_a_model_id_with_a_hidden_character_is_refused_and_shown_escaped(
 
 
 def test_a_vendor_model_name_with_an_escape_sequence_is_refused(tmp_path: Path):
-    """The vendor's model name is held to the same rule as ids."""
+    """The vendor's model name is held to the same rule as ids, and shown escaped."""
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "prod.yaml").write_text(
+        '# @package _global_\nmodels:\n  deepseek-r1: {model: "m\\e[2J"}\n', encoding="utf-8"
+    )
     with pytest.raises(ConfigError) as caught:
-        resolver.load(overrides=["++models={deepseek-r1: {model: 'm\\u001b[2J'}}"])
+        resolver.load(config_dirs=[tmp_path], environ={})
     [problem] = caught.value.errors
     assert problem.key == "models.deepseek-r1.model"
     assert "U+001B" in problem.message
+    assert "\x1b" not in str(caught.value)

@@ -1,6 +1,6 @@
 """Policy settings each valid alone but meaningless together are errors, not silent values: a
-start above its cap, retries that can never happen, a cost reference of no tokens. Each names
-its key and the override (or file) that set it."""
+cooldown above its cap, retries that can never happen, a cost reference of no tokens. Each
+names its key and the override (or file) that set it."""
 
 from __future__ import annotations
 
@@ -21,11 +21,6 @@ from resolver import ConfigError
             ["policy.health.cooldown_s=900", "policy.health.max_cooldown_s=600"],
             "policy.health.cooldown_s",
             "cooldowns would shrink",
-        ),
-        (
-            ["policy.retry_backoff_s=10", "policy.retry_max_wait_s=2"],
-            "policy.retry_backoff_s",
-            "every wait is the cap",
         ),
         (
             ["policy.cost.prompt_tokens=0", "policy.cost.completion_tokens=0"],

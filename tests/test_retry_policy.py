@@ -90,25 +90,30 @@ def test_a_wait_past_the_deadline_goes_to_the_backup_instead():
 
 
 def test_no_retry_wait_once_max_attempts_is_reached():
-    """With max_attempts=1 a retryable failure ends the call at once: no backoff is slept
-    (here 5 s) before reporting it."""
+    """A backup reached with the last attempt fails retryably: the call ends at once, with no
+    backoff slept (here 5 s) for a retry that could never be made."""
     r = make_resolver(
         overrides=[
-            "policy.retries=1",
-            "policy.max_attempts=1",
+            "policy.max_attempts=2",
+            f"++models={{{BACKUP}: {{retries: 1}}}}",
             "policy.retry_backoff_s=5",
             "policy.retry_max_wait_s=10",
         ]
     )
-    fn, calls = failing_first(1, ProviderError("server", "hiccup", 500))
+    calls: list[str] = []
+
+    def fn(provider: Provider) -> str:
+        calls.append(provider.id)
+        raise ProviderError("server", "hiccup", 500)
+
     started = time.monotonic()
 
     with pytest.raises(FallbackExhausted) as caught:
         resolver.call_with_fallback(PRIMARY, fn, environ=KEYS, resolver=r)
 
     assert time.monotonic() - started < 4  # far from a tight bound: the backoff is 5 s
-    assert [c[0] for c in calls] == [PRIMARY]
-    assert "max_attempts=1" in caught.value.reason
+    assert calls == [PRIMARY, BACKUP]
+    assert len(caught.value.attempts) == 2
 
 
 def test_the_fallback_event_says_where_the_call_goes_and_why():
