@@ -123,7 +123,8 @@ def read_config_file(path: str, label: str) -> tuple[str, Any]:
                 "': ', and tabs (YAML indents and separates with spaces only)",
             )
         ) from None
-    problem = alias_problem(data)
+    # Only an anchor (&name) can be aliased: most files have none and skip the walk.
+    problem = alias_problem(data) if "&" in text else None
     if problem is not None:
         raise FileProblem(Problem(problem[0], problem[1], file=label, hint=problem[2]))
     data = {} if data is None else data

@@ -310,7 +310,8 @@ def _parse(text: str) -> Any:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"
         return Problem("malformed-yaml", f"not valid YAML ({where})")
-    found = alias_problem(data)  # the walks below must not take as long as aliases expand
+    # The walks below must not take as long as aliases expand (only an anchor can be aliased).
+    found = alias_problem(data) if "&" in text else None
     if found is not None:
         code, message, hint = found
         return Problem(code, message, hint=hint)
