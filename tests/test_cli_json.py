@@ -154,6 +154,47 @@ def test_health_json_says_which_model_is_out_of_rotation(capsys, redis_url, name
     assert all(p["in_rotation"] is True for p in by_id.values())
 
 
+@pytest.mark.parametrize("failures", [1, 2])
+def test_health_json_keeps_a_model_below_the_threshold_in_rotation(
+    capsys, redis_url, namespace, failures
+):
+    """With 1 or 2 failures of a threshold of 3, `health --json` reports the count and the last
+    error, and the model still in rotation (it still serves)."""
+    settings = [
+        "policy.health.store=redis",
+        f"policy.health.url={redis_url}",
+        f"policy.health.namespace={namespace}",
+        "policy.health.failure_threshold=3",
+    ]
+    shared = resolver.load(overrides=settings)
+    for _ in range(failures):
+        shared.health.record_failure(PRIMARY, "server", "HTTP 502")
+    try:
+        code, data = cli_json(capsys, "health", "--json", *settings)
+    finally:
+        shared.health.reset()
+    assert code == 0
+    entry = {p["provider_id"]: p for p in data["providers"]}[PRIMARY]
+    assert (entry["in_rotation"], entry["failures"]) == (True, failures)
+    assert entry["last_error"] == "server HTTP 502"
+
+
+def test_every_backup_beyond_max_attempts_is_warned_of_by_name():
+    """With max_attempts=1 the shipped config warns once per unreachable backup, each naming
+    the backup and its source, and --strict refuses it."""
+    r = resolver.load(overrides=["policy.max_attempts=1"])
+    unreachable = sorted(w.key for w in r.warnings if w.code == "unreachable")
+    assert unreachable == [
+        "fallbacks.deepseek-r1-0528-syn[0]",
+        "fallbacks.kimi-k2-thinking-syn[0]",
+    ]
+    assert all("max_attempts=1" in w.message for w in r.warnings if w.code == "unreachable")
+    keys = {"TOGETHER_API_KEY": "k", "SYNTHETIC_API_KEY": "k"}
+    with pytest.raises(resolver.ConfigError) as caught:
+        resolver.load(overrides=["policy.max_attempts=1"], strict=True, environ=keys)
+    assert {p.code for p in caught.value.errors} == {"unreachable"}
+
+
 def test_show_info_masks_a_password_in_an_override_without_redis(capsys):
     """`show --info` echoes the overrides with a URL's password masked, with no Redis running
     and the in-process store in use."""
