@@ -152,6 +152,17 @@ class _PlainSource(FileConfigSource):
         label = file_label(os.path.join(self.path, name))
         try:
             text, data = read_config_file(full_path, label)
+            if text.startswith("\ufeff") and text[1:].lstrip().startswith("# @"):
+                raise FileProblem(
+                    Problem(
+                        "bad-header",
+                        "the file starts with a byte-order mark (U+FEFF), which hides its "
+                        "`# @package` line from Hydra",
+                        file=label,
+                        hint="save the file as UTF-8 without a BOM (in most editors, 'UTF-8' "
+                        "rather than 'UTF-8 with BOM')",
+                    )
+                )
             header = _hydra.read_header(text[:512])  # as Hydra reads the header
         except FileProblem as e:
             self.problems.append(e.problem)

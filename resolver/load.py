@@ -68,8 +68,10 @@ def load_composed(
         environ=os.environ if environ is None else environ,
     )
     problems = composed.problems + validated.problems
-    if any(p.code == ENV_WITHOUT_HEADER for p in composed.problems):
-        # The env's keys under `env:` are that one problem, not an unknown key besides.
+    empty_env = composed.data.get("env", ...) in (None, {})  # what an empty env file composes to
+    if empty_env or any(p.code == ENV_WITHOUT_HEADER for p in composed.problems):
+        # The env's keys under `env:` are that one problem, not an unknown key besides; an
+        # empty env file is an env that changes nothing.
         problems = tuple(p for p in problems if not (p.code == "unknown-key" and p.key == "env"))
     if strict:
         problems = tuple(replace(p, severity="error") for p in problems)
