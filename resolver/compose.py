@@ -362,7 +362,8 @@ def _compose(
     parsed = _parse_overrides(overrides, problems)
     if env is not None:
         if _plain_name(env):
-            parsed += _parse_overrides([f"{ENV_GROUP}={env}"], problems, origin="env")
+            # Quoted: --env 2024 or --env true names a file, not a number or a boolean.
+            parsed += _parse_overrides([f"{ENV_GROUP}='{env}'"], problems, origin="env")
         else:
             problems.append(
                 Problem(
@@ -387,7 +388,7 @@ def _compose(
 
 def _plain_name(name: str) -> bool:
     """Whether ``name`` names an option of a group, not a path that leaves it."""
-    return bool(name) and name.strip() == name and not re.search(r"[/\\]|^\.\.?$", name)
+    return bool(name) and name.strip() == name and not re.search(r"[/\\'\"]|^\.\.?$", name)
 
 
 # Hydra reads some defaults-list and package-header rules (``# @package _group_`` above all)

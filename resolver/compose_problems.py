@@ -35,21 +35,43 @@ def config_label(repo: CachingConfigRepository, config_path: str) -> str:
     return name
 
 
+_KIND = {int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
+
+
 def group_paths(parsed: Sequence[Override], repo: CachingConfigRepository) -> list[Problem]:
-    """Group choices that climb out of their group (``env=../../elsewhere/evil``)."""
+    """Group choices that climb out of their group (``env=../../elsewhere/evil``), and choices
+    that are not names (``env=2024``, ``env=null``: a number, a null, a boolean)."""
     problems = []
     for override in parsed:
         value = override.value()
         names = value if isinstance(value, list) else [value]
-        if not repo.group_exists(override.key_or_group) or all(
-            not isinstance(n, str) or ".." not in n.split("/") for n in names
-        ):
+        if not repo.group_exists(override.key_or_group):
+            continue
+        where = mask_url(f"override {override.input_line!r}")
+        # (A mapping is no choice: `++fallbacks={...}` sets the key of the same name.)
+        odd = next((n for n in names if type(n) in _KIND), ...)
+        if odd is not ... and not override.is_delete():
+            group = override.key_or_group
+            # As written (true, not Python's True), when the choice is the whole value.
+            raw = str(odd) if isinstance(value, list) else override.input_line.split("=", 1)[1]
+            problems.append(
+                Problem(
+                    "bad-override",
+                    f"{group}={raw} chooses the {group} by {_KIND.get(type(odd), 'a value')}, "
+                    "not by name",
+                    file=where,
+                    hint=f"quote the name to choose the file {group}/{raw}.yaml: "
+                    f"\"{group}='{raw}'\"",
+                )
+            )
+            continue
+        if all(not isinstance(n, str) or ".." not in n.split("/") for n in names):
             continue
         problems.append(
             Problem(
                 "bad-env-name" if override.key_or_group == ENV_GROUP else "bad-override",
                 f"{override.input_line!r} names a file outside the config group",
-                file=mask_url(f"override {override.input_line!r}"),
+                file=where,
                 hint=f"give a name from the {override.key_or_group}/ folder of a config dir",
             )
         )
