@@ -53,7 +53,8 @@ def group_paths(parsed: Sequence[Override], repo: CachingConfigRepository) -> li
         if odd is not ... and not override.is_delete():
             group = override.key_or_group
             # As written (true, not Python's True), when the choice is the whole value.
-            raw = str(odd) if isinstance(value, list) else override.input_line.split("=", 1)[1]
+            line = override.input_line or ""
+            raw = str(odd) if isinstance(value, list) or "=" not in line else line.split("=", 1)[1]
             problems.append(
                 Problem(
                     "bad-override",
