@@ -35,16 +35,25 @@ from .catalog import ERROR_CLASSES, ErrorClass, mask_keylike
 Severity = Literal["error", "warning"]
 
 
-def printable(text: str) -> str:
-    """``text`` with each control or invisible character (escape sequences, bidirectional
-    overrides, zero-width spaces) written as its escape, so that a terminal shows it rather
-    than obeys it."""
+_HIDDEN = frozenset(("Cc", "Cf", "Zl", "Zp"))
+"""Unicode categories a terminal obeys or hides rather than shows: controls (escape sequences),
+format characters (bidirectional overrides, zero-width spaces), line and paragraph separators."""
+
+
+def hidden_char(text: str) -> str | None:
+    """The first control or invisible character of ``text``, if any."""
     if text.isprintable():
+        return None
+    return next((c for c in text if unicodedata.category(c) in _HIDDEN), None)
+
+
+def printable(text: str) -> str:
+    """``text`` with each control or invisible character written as its escape, so that a
+    terminal shows it rather than obeys it."""
+    if hidden_char(text) is None:
         return text
     return "".join(
-        c
-        if c == " " or unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp")
-        else c.encode("unicode_escape").decode("ascii")
+        c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in _HIDDEN else c
         for c in text
     )
 

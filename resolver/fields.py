@@ -8,12 +8,11 @@ the specs and builds the data model, :mod:`resolver.edges` checks the graph.
 from __future__ import annotations
 
 import math
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import Problem, Severity, did_you_mean, printable
+from .errors import Problem, Severity, did_you_mean, hidden_char, printable
 
 KeyPath = tuple[str | int, ...]
 OriginOf = Callable[[KeyPath], "str | None"]
@@ -83,7 +82,7 @@ def id_problem(model_id: Any) -> tuple[str, str] | None:
         return "has a tab or line break in it", "write the id on one line, with plain spaces"
     if model_id == MISSING:
         return "is ??? (a value to fill in)", "write the model id"
-    hidden = next((c for c in model_id if unicodedata.category(c) in ("Cc", "Cf")), None)
+    hidden = hidden_char(model_id)
     if hidden is not None:  # an escape sequence, a bidirectional override, a zero-width space
         return (
             f"holds the control or invisible character U+{ord(hidden):04X}",

@@ -365,8 +365,9 @@ def _redis_url_problem(url: str, store: Any) -> str | None:
     """What redis-py, which will read the URL, refuses in it (its query's values), and a
     database that is not a number, which it would silently ignore. redis-py is asked only when
     the store is Redis: another store never imports it."""
-    db = urlsplit(url).path.strip("/")
-    if urlsplit(url).scheme != "unix" and db and not db.isdigit():
+    parts = urlsplit(url)
+    db = parts.path.strip("/")
+    if parts.scheme != "unix" and db and not db.isdigit():
         return f"the database {db!r} is not a number (redis://host:port/0)"
     if store != "redis":
         return None
