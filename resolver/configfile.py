@@ -101,6 +101,13 @@ def read_config_file(path: str, label: str) -> tuple[str, Any]:
         data = parse_yaml(text)
     except yaml.YAMLError as e:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        # OmegaConf 2.4 refuses aliases itself, by a cap on expanded nodes or as "recursive":
+        # the file is then sized as older OmegaConf reads it, so that one message says what
+        # the aliases do, whichever OmegaConf is installed.
+        by_alias = _alias_refusal(text) if "&" in text else None
+        if by_alias is not None:
+            code, message, hint = by_alias
+            raise FileProblem(Problem(code, message, file=label, hint=hint)) from None
         if NODE_LIMIT_VARIABLE in problem:
             # OmegaConf 2.4's cap on a file's nodes: the file is fine, the cap is too low.
             raise FileProblem(
@@ -124,9 +131,10 @@ def read_config_file(path: str, label: str) -> tuple[str, Any]:
             )
         ) from None
     # Only an anchor (&name) can be aliased: most files have none and skip the walk.
-    problem = alias_problem(data) if "&" in text else None
-    if problem is not None:
-        raise FileProblem(Problem(problem[0], problem[1], file=label, hint=problem[2]))
+    found = alias_problem(data) if "&" in text else None
+    if found is not None:
+        code, message, hint = found
+        raise FileProblem(Problem(code, message, file=label, hint=hint))
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise FileProblem(
@@ -187,6 +195,15 @@ def alias_problem(data: Any) -> tuple[str, str, str] | None:
         f"than the {ALIAS_EXPANSION_LIMIT:,} allowed (aliases nested in aliases multiply)",
         "write the shared blocks out, or alias only leaf blocks (not blocks of aliases)",
     )
+
+
+def _alias_refusal(text: str) -> tuple[str, str, str] | None:
+    """What aliases make of ``text`` read by PyYAML's safe loader, which shares an aliased
+    block instead of copying it (so this is linear in the file); None when that fails too."""
+    try:
+        return alias_problem(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    except yaml.YAMLError:
+        return None
 
 
 def _kind_of(data: Any) -> str:
