@@ -7,7 +7,6 @@ import os
 import re
 import traceback
 from collections.abc import Collection, Sequence
-from difflib import get_close_matches
 from typing import Any
 
 from hydra.core.object_type import ObjectType
@@ -19,7 +18,7 @@ from . import _hydra
 from ._hydra import CachingConfigRepository
 from .catalog import mask_url
 from .configfile import file_label
-from .errors import Problem, did_you_mean
+from .errors import Problem, closest, did_you_mean
 
 PRIMARY = "config"
 ENV_GROUP = "env"
@@ -228,8 +227,8 @@ def unknown_key_problem(
         node = OmegaConf.select(cfg, ".".join(parts[: at + 1]))
         known = node.keys() if OmegaConf.is_dict(node) else ()
     # The closest key at that level, shown as the whole path to write.
-    close = get_close_matches(parts[at], [str(k) for k in known], n=1, cutoff=0.6)
-    fixed = ".".join([*parts[:at], *close[:1], *parts[at + 1 :]])
+    close = closest(parts[at], [str(k) for k in known])
+    fixed = ".".join([*parts[:at], close or "", *parts[at + 1 :]])
     hint = f"did you mean {fixed!r}?" if close else None
     if not close and parts[0] in _BY_ID and len(parts) > 2:
         value = (override.input_line or "").partition("=")[2]

@@ -434,7 +434,38 @@ def _held_by(obj: object) -> list[object]:
 def did_you_mean(name: object, options: Iterable[object]) -> str | None:
     """A hint naming the closest known option to a misspelt ``name``, if one is close. Keys
     YAML reads as numbers (``2024:``) are compared as the text they were written as."""
+    close = closest(str(name), [str(o) for o in options])
+    return f"did you mean {close!r}?" if close is not None else None
+
+
+def closest(name: str, options: Sequence[str]) -> str | None:
+    """The option ``name`` most likely meant, or None. Letter case, Unicode compatibility
+    forms (fullwidth letters) and look-alike characters (Cyrillic letters, typographic dashes)
+    are not differences a reader sees, so they count for nothing: ``GPT-OSS-20B`` means
+    ``gpt-oss-20b``. What is left is compared for spelling."""
     from difflib import get_close_matches
 
-    close = get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
+    by_fold: dict[str, str] = {}
+    for option in options:
+        by_fold.setdefault(_fold(option), option)
+    folded = _fold(name)
+    if folded in by_fold:
+        return by_fold[folded] if by_fold[folded] != name else None
+    close = get_close_matches(folded, list(by_fold), n=1, cutoff=0.6)
+    return by_fold[close[0]] if close else None
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold().translate(_LOOKALIKES)
+
+
+_LOOKALIKES = str.maketrans(
+    {
+        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63", "-"),
+        **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032", "'"),
+        **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033", '"'),
+        # Cyrillic and Greek letters drawn like Latin ones (after casefolding).
+        **dict(zip("аеорсухіјѕԁһԛԝοαντκιρ", "aeopcyxijsdhqwoavtkip", strict=True)),
+    }
+)
+"""Characters drawn like ASCII ones, mapped to them for comparison only."""
