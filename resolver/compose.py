@@ -473,16 +473,7 @@ def _parse_overrides(
         try:
             (override,) = parser.parse_overrides([line])
         except HydraException as e:
-            problems.append(
-                Problem(
-                    "malformed-override",
-                    first_line(e),
-                    file=where,
-                    hint="overrides look like key=value, +key=value, ++key=value or ~key; "
-                    "a model id with a dot needs a dict literal: "
-                    "'++fallbacks={kimi-k2.5-syn: [kimi-k2-instruct]}'",
-                )
-            )
+            problems.append(_malformed(line, e, where))
             continue
         if not override.key_or_group:
             problems.append(
@@ -515,6 +506,44 @@ def _parse_overrides(
         else:
             parsed.append(override)
     return parsed
+
+
+_TYPOGRAPHIC_QUOTES = (
+    "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u00ab\u00bb\u2039\u203a\uff02\uff07"
+)
+"""Quotes that word processors and chat apps put in place of ' and ", which overrides do not
+take."""
+
+
+def _append_hint(override: Override, e: BaseException) -> str | None:
+    """Hydra's advice for ``+key`` on a key that is there, which its first line leaves out."""
+    if "An item is already at" not in str(e):
+        return None
+    line = override.input_line or ""
+    bare = line.lstrip("+")
+    return f"drop the '+' to change the value: '{bare}', or write '++{bare}' to set it either way"
+
+
+def _malformed(line: str, e: HydraException, where: str) -> Problem:
+    """An override Hydra's grammar refuses; a typographic quote, the usual cause when an
+    override is pasted from a document, is pointed at."""
+    at = next((i for i, c in enumerate(line) if c in _TYPOGRAPHIC_QUOTES), None)
+    if at is not None:
+        quote = line[at]
+        return Problem(
+            "malformed-override",
+            f"a typographic quote {quote} (U+{ord(quote):04X}) at column {at + 1}: overrides "
+            "take only straight quotes",
+            file=where,
+            hint="replace it with ' or \" (a document or chat app may have curled them)",
+        )
+    return Problem(
+        "malformed-override",
+        first_line(e),
+        file=where,
+        hint="overrides look like key=value, +key=value, ++key=value or ~key; a model id with "
+        "a dot needs a dict literal: '++fallbacks={kimi-k2.5-syn: [kimi-k2-instruct]}'",
+    )
 
 
 class _Repo(CachingConfigRepository):
@@ -765,6 +794,7 @@ def _apply_with_omegaconf(
                     override_message(e),
                     key=override.key_or_group,
                     file=where,
+                    hint=_append_hint(override, e),
                 )
             )
             continue
