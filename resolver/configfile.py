@@ -7,6 +7,7 @@ naming it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -130,11 +131,9 @@ def read_config_file(path: str, label: str) -> tuple[str, Any]:
                 "': ', and tabs (YAML indents and separates with spaces only)",
             )
         ) from None
-    # Only an anchor (&name) can be aliased: most files have none and skip the walk.
-    found = alias_problem(data) if "&" in text else None
+    found = data_problem(data, text)
     if found is not None:
-        code, message, hint = found
-        raise FileProblem(Problem(code, message, file=label, hint=hint))
+        raise FileProblem(dataclasses.replace(found, file=label))
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise FileProblem(
@@ -146,6 +145,29 @@ def read_config_file(path: str, label: str) -> tuple[str, Any]:
             )
         )
     return text, data
+
+
+def data_problem(data: Any, text: str) -> Problem | None:
+    """What is wrong with parsed YAML ``data`` (read from ``text``) as a config's data, before
+    any other walk over it: aliases that expand it past :data:`ALIAS_EXPANSION_LIMIT` or into
+    themselves, or a value a config cannot hold (a ``!!set``, ``!!binary``...). None: nothing."""
+    # Only an anchor (&name) can be aliased, and only a !! tag makes a YAML-only value: most
+    # files have neither and skip the walks.
+    aliased = alias_problem(data) if "&" in text else None
+    if aliased is not None:
+        code, message, hint = aliased
+        return Problem(code, message, hint=hint)
+    foreign = _foreign_value(data) if "!!" in text else None
+    if foreign is not None:
+        path, value = foreign
+        return Problem(
+            "yaml-type",
+            f"a YAML {type(value).__name__} (from a !! tag), which a config cannot hold: "
+            "only mappings, lists, text, numbers, booleans and null",
+            key=path or None,
+            hint="remove the tag, and write a set or pairs as a list",
+        )
+    return None
 
 
 ALIAS_EXPANSION_LIMIT = 10_000
@@ -204,6 +226,23 @@ def _alias_refusal(text: str) -> tuple[str, str, str] | None:
         return alias_problem(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
     except yaml.YAMLError:
         return None
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _foreign_value(data: Any) -> tuple[str, Any] | None:
+    """The key path and value of the first value that is not JSON's kind of data."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(node))
+        elif not isinstance(node, _PLAIN):
+            return path, node
+    return None
 
 
 def _kind_of(data: Any) -> str:

@@ -40,7 +40,7 @@ from typing import Any, TypeGuard
 import yaml
 
 from ..catalog import ERROR_CLASSES, ErrorClass, Strategy, Vendor
-from ..configfile import alias_problem
+from ..configfile import data_problem
 from ..edges import cycles_in
 from ..errors import ConfigError, Problem
 from ..load import load_registry
@@ -310,12 +310,8 @@ def _parse(text: str) -> Any:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"
         return Problem("malformed-yaml", f"not valid YAML ({where})")
-    # The walks below must not take as long as aliases expand (only an anchor can be aliased).
-    found = alias_problem(data) if "&" in text else None
-    if found is not None:
-        code, message, hint = found
-        return Problem(code, message, hint=hint)
-    return data
+    # The walks below must not take as long as aliases expand.
+    return data_problem(data, text) or data
 
 
 def write(imported: Imported, out_dir: str | Path) -> None:
