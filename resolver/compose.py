@@ -20,6 +20,7 @@ gives (tests/test_compose_parity.py).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -449,6 +450,8 @@ def _search_roots(
                     hint="pass the directory that holds your env/, providers/ ... folders",
                 )
             )
+        elif name.startswith("config_dirs") and not _holds_config(root):
+            problems.append(_not_a_tree(name, root))
     replaced = Path(config_path) if config_path is not None else None
     if replaced is not None and replaced.is_dir() and not (replaced / f"{PRIMARY}.yaml").is_file():
         problems.append(
@@ -461,6 +464,39 @@ def _search_roots(
             )
         )
     return [(name, root.resolve()) for name, root in named]
+
+
+@functools.cache
+def _groups() -> list[str]:
+    shipped = shipped_config_dir()
+    return sorted(p.name for p in shipped.iterdir() if p.is_dir() and not p.name.startswith("_"))
+
+
+def _holds_config(root: Path) -> bool:
+    """Whether a deployment dir holds anything composition reads: a group's folder, or a
+    primary config that shadows the shipped one."""
+    return (root / f"{PRIMARY}.yaml").is_file() or any((root / g).is_dir() for g in _groups())
+
+
+def _not_a_tree(name: str, root: Path) -> Problem:
+    """A config dir with nothing composition reads in it, which would load the shipped
+    config as if it were the deployment's; where the tree is one level down, it is named."""
+    try:
+        below = sorted(p for p in root.iterdir() if p.is_dir() and _holds_config(p))
+    except OSError:
+        below = []
+    hint = (
+        f"did you mean {str(below[0])!r}? it holds the config tree"
+        if below
+        else f"pass the directory that holds your {', '.join(g + '/' for g in _groups())} folders"
+    )
+    return Problem(
+        "bad-config-dir",
+        f"{str(root)!r} holds no config group folder and no {PRIMARY}.yaml: nothing in it "
+        "would be read, and the shipped config would load as if it were yours",
+        key=name,
+        hint=hint,
+    )
 
 
 def _parse_overrides(

@@ -154,6 +154,26 @@ def defaults_problem(
     return Problem("bad-defaults", message, file=file)
 
 
+def _unreadable(repo: CachingConfigRepository, missing: str) -> Problem | None:
+    """``missing`` (``env/case``) is there as ``env/case.yaml`` but is no file Hydra can read:
+    a directory, or a symbolic link to nothing (or to itself)."""
+    for source in repo.get_sources():
+        path = os.path.join(source.path, f"{missing}.yaml")
+        if not os.path.lexists(path) or os.path.isfile(path):
+            continue
+        what = "a directory" if os.path.isdir(path) else "a symbolic link to nothing (or a loop)"
+        if os.path.islink(path) and not os.path.isdir(path):
+            what = f"a symbolic link to {os.readlink(path)!r}, which is no file (or a loop)"
+        return Problem(
+            "unreadable-config",
+            f"{missing}.yaml is {what}, so it cannot be read as a config file",
+            key=missing.rpartition("/")[0] or None,
+            file=file_label(path),
+            hint="make it a YAML file (or a link to one)",
+        )
+    return None
+
+
 def _wrong_extension(
     repo: CachingConfigRepository, missing: str, file: str | None
 ) -> Problem | None:
@@ -182,7 +202,7 @@ def missing_config_problem(e: MissingConfigException, repo: CachingConfigReposit
     parent = found.group(1) if found else None
     # A defaults list of the primary config only ever misses what the caller chose.
     file = config_label(repo, parent) if parent and parent != PRIMARY else None
-    wrong = _wrong_extension(repo, missing, file)
+    wrong = _wrong_extension(repo, missing, file) or _unreadable(repo, missing)
     if wrong is not None:
         return wrong
     if not group:

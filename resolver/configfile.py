@@ -261,7 +261,8 @@ def file_label(path: str) -> str:
     """``path`` as problems show it: a shipped file as ``conf/...`` wherever the package is
     installed (the same label from a wheel as from a checkout, as the README shows it), any
     other relative to the working directory when under it."""
-    resolved = Path(path).resolve()
+    # realpath, unlike Path.resolve, names a symbolic link loop instead of raising.
+    resolved = Path(os.path.realpath(path))
     if resolved.is_relative_to(shipped_config_dir()):
         return f"conf/{resolved.relative_to(shipped_config_dir()).as_posix()}"
     try:
