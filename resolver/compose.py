@@ -105,6 +105,9 @@ class Origins:
             if path[: len(layer.key)] != layer.key:
                 continue  # the layer sets another subtree
             data: Any = layer.data
+            if data is DELETED:  # removed the key, or a parent of it
+                label = layer.label
+                continue
             for part in path[len(layer.key) :]:
                 if not isinstance(data, dict) or part not in data:
                     data = _ABSENT
@@ -122,6 +125,8 @@ class Origins:
 
 
 _ABSENT = object()
+DELETED = object()
+"""The data of a layer that is a ``~key`` override."""
 
 
 @dataclass
@@ -834,8 +839,9 @@ def _apply_with_omegaconf(
                 )
             )
             continue
-        if not override.is_delete():
-            layers.append(Layer(where, override.value(), tuple(override.key_or_group.split("."))))
+        # A deletion is a layer too: a key it removed is missing by the override's doing.
+        value = DELETED if override.is_delete() else override.value()
+        layers.append(Layer(where, value, tuple(override.key_or_group.split("."))))
     # A rejected override is left out and composition goes on, so that validation can report
     # the rest of the configuration's problems in the same pass.
 
