@@ -67,6 +67,16 @@ MISSING = "???"  # OmegaConf's "must be filled in" value
 
 def id_problem(model_id: Any) -> tuple[str, str] | None:
     """Why ``model_id`` cannot be a model id (message, hint), or None when it can."""
+    # The usual id, at C speed: printable text holds no whitespace but the plain space, and
+    # no hidden character.
+    if (
+        type(model_id) is str
+        and model_id.isprintable()
+        and model_id[:1] not in ("", " ")
+        and model_id[-1] != " "
+        and model_id != MISSING
+    ):
+        return None
     if isinstance(model_id, bool):
         return "is a boolean", "YAML reads yes/no/on/off/true/false as booleans: quote the id"
     if model_id is None:
@@ -156,7 +166,7 @@ class Findings:
                     hint=did_you_mean(str(key), spec)
                     or f"known keys here: {', '.join(sorted(spec))}",
                 )
-            elif self._value(value, (*path, key), field):
+            elif self.value(value, (*path, key), field):
                 # The frozen model holds tuples and floats whatever YAML wrote (a list, `60`).
                 if field.kind == "list" and value is not None:
                     value = tuple(value)
@@ -185,7 +195,8 @@ class Findings:
         )
         return True
 
-    def _value(self, value: Any, path: KeyPath, field: Field) -> bool:
+    def value(self, value: Any, path: KeyPath, field: Field) -> bool:
+        """Whether ``value`` is what ``field`` takes; if not, report it at ``path``."""
         if value is None:
             if field.nullable:
                 return True

@@ -39,7 +39,7 @@ from .catalog import (
 )
 from .errors import Problem, SnapshotError
 from .resolve import Resolver
-from .validate import Validated
+from .validate import Validated, restored_problems
 
 FORMAT = 1
 _HASHED = "integrity"
@@ -132,6 +132,15 @@ def from_json(text: str, *, source: str | Path = "<snapshot>") -> Resolver:
                 _build(Problem, p, f"warnings[{i}]") for i, p in enumerate(content["warnings"])
             ),
         )
+        refused = restored_problems(validated)
+        if refused:
+            # The hash matched: a hand made it. Refused as composition would have refused it.
+            raise SnapshotError(
+                source,
+                "holds values the configuration's rules refuse: "
+                + "; ".join(f"{p.key}: {p.message}" for p in refused),
+                hint=_REDO,
+            )
         return Resolver(validated, env=content["env"], origins=content["origins"])
     except _Unreadable as e:
         where, what = e.args

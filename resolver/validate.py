@@ -238,6 +238,36 @@ class Validated:
     problems: tuple[Problem, ...]
 
 
+def restored_problems(validated: Validated) -> list[Problem]:
+    """The field rules over a catalog that did not come through composition (a snapshot):
+    every id plain visible text, every URL http(s) without credentials, every key variable a
+    plausible name, every number in its bounds. What validation refuses is refused there too,
+    whoever wrote the file."""
+    find = Findings(lambda path: None)
+    passed: set[tuple[str, Any]] = set()  # most values repeat (a vendor's URL, timeouts)
+    for pid, provider in validated.providers.items():
+        path: KeyPath = ("providers", pid)
+        find.ident(pid, path)
+        find.ident(provider.vendor, (*path, "vendor"), "vendor name")
+        values = [(k, getattr(provider, k, None), f) for k, f in MODEL.items() if k != "pricing"]
+        values += [(k, getattr(provider.pricing, k), f) for k, f in PRICING.items()]
+        for key, value, field in values:
+            if value is None or (key, value) in passed:
+                continue
+            plain = list(value) if isinstance(value, tuple) else value
+            where = (*path, "pricing", key) if key in PRICING else (*path, key)
+            if find.value(plain, where, field):
+                passed.add((key, value))
+    for source, targets in validated.fallbacks.items():
+        for i, target in enumerate((source, *targets)):
+            find.ident(target, ("fallbacks", source) if i == 0 else ("fallbacks", source, i - 1))
+    for gid, group in validated.groups.items():
+        find.ident(gid, ("groups", gid), "group id")
+        for member in group.members:
+            find.ident(member.id, ("groups", gid, "members"))
+    return find.problems
+
+
 def validate(
     data: Mapping[str, Any], *, origin_of: OriginOf, environ: Mapping[str, str]
 ) -> Validated:

@@ -3,11 +3,11 @@ to do about it: unreadable, not a snapshot, another format, edited, or damaged b
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
+from snapshot_support import rehashed
 
 import resolver
 from resolver import SnapshotError, load_snapshot, snapshot
@@ -18,16 +18,6 @@ def content(tmp_path: Path) -> dict:
     path = tmp_path / "snap.json"
     snapshot.write(resolver.load(), path)
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def rehashed(content: dict) -> str:
-    """The snapshot text of ``content`` with its hash recomputed by the documented rule (SHA-256
-    of the sorted compact JSON), as a hand that edits the file and fixes the hash writes it."""
-    body = {k: v for k, v in content.items() if k != "integrity"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return json.dumps(
-        {**body, "integrity": "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()}
-    )
 
 
 def refusal(path: Path) -> SnapshotError:
