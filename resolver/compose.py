@@ -667,7 +667,8 @@ def _compose_locked(
     whole_tree = whole_tree or not all(_SELF_CONTAINED.fullmatch(text) for _, text in sites)
 
     overrides = defaults.config_overrides
-    problems = _headerless_env(defaults.defaults, repo, merged)
+    problems = _headerless_env(defaults.defaults, repo, merged) + _hydra_settings(layers)
+    problems += _vendors_redeclared(defaults.defaults, layers)
     if whole_tree:
         # A reference to another key may point anywhere in the tree: resolve the whole of it.
         data = _apply_with_omegaconf(merged, overrides, layers, env, problems, resolve=True)
@@ -683,6 +684,79 @@ def _compose_locked(
         origins=Origins(layers),
         problems=tuple(problems),
     )
+
+
+def _vendors_redeclared(
+    defaults: Sequence[ResultDefault], layers: Sequence[Layer]
+) -> list[Problem]:
+    """A vendor declared by two files of the providers group, the later replacing values of
+    the earlier (its base_url, its prices): a warning naming both files and the values. A
+    later file that only adds models is a way to split a vendor, and says nothing; changing
+    a vendor per deployment is done by shadowing its file, or by an env file's patch."""
+    problems = []
+    first: dict[Any, tuple[str, Any]] = {}  # vendor -> (file, its data)
+    # _merge_files makes one layer per default, in order.
+    for default, layer in zip(defaults, layers, strict=True):
+        if not (default.config_path or "").startswith("providers/"):
+            continue
+        vendors = layer.data.get("providers") if isinstance(layer.data, dict) else None
+        for vendor, data in (vendors or {}).items():
+            if vendor not in first:
+                first[vendor] = (layer.label, data)
+                continue
+            label, earlier = first[vendor]
+            replaced = _differing(earlier, data)
+            if replaced:
+                shown = ", ".join(replaced[:5]) + (", ..." if len(replaced) > 5 else "")
+                problems.append(
+                    Problem(
+                        "vendor-redeclared",
+                        f"vendor {vendor!r} is declared in {label} too, and this file replaces "
+                        f"{len(replaced)} of its values: {shown}",
+                        severity="warning",
+                        key=f"providers.{vendor}",
+                        file=layer.label,
+                        hint="declare each vendor in one file; to change it for a deployment, "
+                        "shadow its file in your config dir or patch it in an env file",
+                    )
+                )
+    return problems
+
+
+def _differing(earlier: Any, later: Any, prefix: str = "") -> list[str]:
+    """The key paths where ``later`` gives another value than ``earlier`` (not additions)."""
+    if not (isinstance(earlier, dict) and isinstance(later, dict)):
+        return [] if earlier == later else [prefix or "(the whole vendor)"]
+    return [
+        path
+        for key in later
+        if key in earlier
+        for path in _differing(earlier[key], later[key], f"{prefix}.{key}" if prefix else str(key))
+    ]
+
+
+def _hydra_settings(layers: Sequence[Layer]) -> list[Problem]:
+    """A file that sets Hydra's own settings (``hydra.searchpath``...): Hydra reads them only
+    from an application's primary config, and the resolver not at all, so they would change
+    nothing while looking as if they did. An error, naming each file."""
+    problems = []
+    for layer in layers:
+        if not (isinstance(layer.data, dict) and "hydra" in layer.data):
+            continue
+        value = layer.data["hydra"]
+        named = ", ".join(f"hydra.{k}" for k in value) if isinstance(value, dict) else "hydra"
+        problems.append(
+            Problem(
+                "hydra-setting",
+                f"sets Hydra's own settings ({named}), which the resolver does not read: they "
+                "would change nothing",
+                key="hydra",
+                file=layer.label,
+                hint="add a config tree with --config-dir, config_dirs or RESOLVER_CONFIG_DIRS "
+                "(instead of hydra.searchpath), and remove the hydra: key",
+            )
+        )
+    return problems
 
 
 def _headerless_env(

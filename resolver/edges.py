@@ -47,6 +47,44 @@ def cycles_in(graph: Mapping[str, Iterable[str]]) -> Iterator[list[str]]:
                 iters.append(iter(graph.get(nxt, ())))
 
 
+def _dead_edges(
+    fallbacks: Mapping[str, tuple[str, ...]],
+    edge_policy: Mapping[str, EdgePolicy],
+    policy: Policy,
+    find: Findings,
+) -> None:
+    """Edges no failure can take, because no error class falls back (``fallback_on: []``):
+    the backups look configured and are never used. Named where the empty list is: once for
+    the policy's, once per source for an edge policy's own."""
+    by_policy = 0
+    for source, targets in fallbacks.items():
+        own = edge_policy.get(source)
+        set_here = own is not None and own.fallback_on is not None
+        if not targets or (own.fallback_on if own and set_here else policy.fallback_on):
+            continue
+        if set_here:
+            find.add(
+                "dead-edge",
+                f"no error class falls back from {source!r} (fallback_on is empty), so its "
+                f"{len(targets)} backup(s) are never used",
+                ("edge_policy", source, "fallback_on"),
+                hint="list the error classes that fall back, or remove the source's edges",
+                severity="warning",
+            )
+        else:
+            by_policy += len(targets)
+    if by_policy:
+        find.add(
+            "dead-edge",
+            f"no error class falls back (fallback_on is empty), so {by_policy} edge(s) are "
+            "never used",
+            ("policy", "fallback_on"),
+            hint="list the error classes that fall back (the default is every class but "
+            "bad_request), or remove the edges",
+            severity="warning",
+        )
+
+
 class EdgeWarnings:
     """Warnings about edges, less those the source's edge policy accepts; an acceptance that
     matches no warning is reported in turn, so that none outlives what it accepted."""
@@ -97,6 +135,7 @@ def edge_warnings(
     find: Findings,
 ) -> None:
     warn = EdgeWarnings(edge_policy, find)
+    _dead_edges(fallbacks, edge_policy, policy, find)
     for source_id, targets in fallbacks.items():
         source = providers[source_id]
         path: KeyPath = ("fallbacks", source_id)

@@ -435,7 +435,15 @@ def did_you_mean(name: object, options: Iterable[object]) -> str | None:
     """A hint naming the closest known option to a misspelt ``name``, if one is close. Keys
     YAML reads as numbers (``2024:``) are compared as the text they were written as."""
     close = closest(str(name), [str(o) for o in options])
-    return f"did you mean {close!r}?" if close is not None else None
+    if close is None:
+        return None
+    if _fold(close) == _fold(str(name)) and close.casefold() != str(name).casefold():
+        # Not only a letter case: shown side by side, the two would read the same.
+        return (
+            f"did you mean {close!r}? (it looks the same, but is written with other code "
+            "points: a look-alike letter, a typographic dash, or a separate accent)"
+        )
+    return f"did you mean {close!r}?"
 
 
 def closest(name: str, options: Sequence[str]) -> str | None:

@@ -8,6 +8,7 @@ the specs and builds the data model, :mod:`resolver.edges` checks the graph.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,7 @@ def id_problem(model_id: Any) -> tuple[str, str] | None:
         and model_id[:1] not in ("", " ")
         and model_id[-1] != " "
         and model_id != MISSING
+        and (model_id.isascii() or unicodedata.is_normalized("NFC", model_id))
     ):
         return None
     if isinstance(model_id, bool):
@@ -97,6 +99,13 @@ def id_problem(model_id: Any) -> tuple[str, str] | None:
         return (
             f"holds the control or invisible character U+{ord(hidden):04X}",
             "write the id in plain visible characters",
+        )
+    if not unicodedata.is_normalized("NFC", model_id):
+        # Two ids that differ only so look the same everywhere and match nothing typed.
+        return (
+            "is not in Unicode's composed form (NFC): an accent is a separate code point, and "
+            "the same id typed on a keyboard would not match it",
+            "retype the id (or save the file with NFC normalisation)",
         )
     return None
 

@@ -80,6 +80,8 @@ def load_composed(
     origins = {
         source: composed.origins.of(("fallbacks", source)) or "?" for source in validated.fallbacks
     }
+    # Composition's own warnings (a vendor redeclared) are the resolver's as validation's are.
+    validated = replace(validated, problems=problems)
     return Resolver(validated, env=composed.env, origins=origins), composed
 
 

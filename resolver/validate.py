@@ -283,6 +283,11 @@ def validate(
     providers = _providers(
         top.get("providers", {}), top.get("models", {}), registry, set(names), find
     )
+    _keys_across_hosts(providers, find)
+    for p in providers.values():
+        _retries_bound(
+            p.retries, policy.max_attempts, ("providers", p.vendor, "models", p.id), find
+        )
     groups = _groups(top.get("groups", {}), providers, find, environ)
     # Edges join routable ids: a deployment, or a group standing for its members.
     nodes = {**providers, **{g: group_view(group, providers) for g, group in groups.items()}}
@@ -293,6 +298,32 @@ def validate(
     return Validated(
         providers, groups, registry, fallbacks, edge_policy, policy, tuple(find.problems)
     )
+
+
+def _keys_across_hosts(providers: Mapping[str, Provider], find: Findings) -> None:
+    """One key variable sent to several hosts: a key one vendor issued would reach another
+    vendor's servers (a copied vendor file whose api_key_env was not changed). A warning at
+    each vendor concerned, since which of them is wrong is the reader's to say; a gateway of
+    one's own in front of several vendors can take one key, and then it is expected."""
+    hosts: dict[str, dict[str, str]] = {}  # variable -> vendor -> host it sends the key to
+    for p in providers.values():
+        if p.api_key_env is not None:
+            by_vendor = hosts.setdefault(p.api_key_env, {})
+            by_vendor.setdefault(p.vendor, urlsplit(p.base_url).hostname or "")
+    for variable, by_vendor in hosts.items():
+        if len(set(by_vendor.values())) < 2:
+            continue
+        for vendor, host in by_vendor.items():
+            others = ", ".join(f"{h} ({v})" for v, h in by_vendor.items() if h != host)
+            find.add(
+                "key-to-other-host",
+                f"vendor {vendor!r} sends {variable} to {host}, which also goes to {others}: "
+                "a key one vendor issued would reach the other",
+                ("providers", vendor, "api_key_env"),
+                hint="give each vendor the variable of its own key; when one gateway of yours "
+                "fronts them, this is expected (serve with the warning, not --strict)",
+                severity="warning",
+            )
 
 
 def _policy(node: Any, find: Findings, environ: Mapping[str, str]) -> Policy:
@@ -321,15 +352,7 @@ def _policy_bounds(
             ("policy", "health", "cooldown_s"),
             hint=f"lower cooldown_s to at most {cap:g}, or raise max_cooldown_s",
         )
-    retries, attempts = raw.get("retries"), raw.get("max_attempts")
-    if retries is not None and attempts is not None and retries >= attempts:
-        find.add(
-            "bad-value",
-            f"retries {retries} can never all happen: each counts towards max_attempts "
-            f"{attempts}, so at most {attempts - 1} can follow the first call",
-            ("policy", "retries"),
-            hint=f"set retries to at most {attempts - 1}, or raise max_attempts",
-        )
+    _retries_bound(raw.get("retries"), raw.get("max_attempts"), ("policy",), find)
     if cost.get("prompt_tokens") == 0 and cost.get("completion_tokens") == 0:
         find.add(
             "bad-value",
@@ -338,6 +361,19 @@ def _policy_bounds(
             ("policy", "cost", "prompt_tokens"),
             hint="give the tokens of a typical call, e.g. prompt_tokens: 1000, "
             "completion_tokens: 500",
+        )
+
+
+def _retries_bound(retries: Any, attempts: Any, path: KeyPath, find: Findings) -> None:
+    """Same-deployment retries (the policy's, or a model's own) count towards the policy's
+    max_attempts: as many as it, or more, can never all happen."""
+    if retries is not None and attempts is not None and retries >= attempts:
+        find.add(
+            "bad-value",
+            f"retries {retries} can never all happen: each counts towards policy.max_attempts "
+            f"{attempts}, so at most {attempts - 1} can follow the first call",
+            (*path, "retries"),
+            hint=f"set retries to at most {attempts - 1}, or raise policy.max_attempts",
         )
 
 
