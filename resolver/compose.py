@@ -56,7 +56,15 @@ from .compose_problems import (
     override_message,
     unknown_key_problem,
 )
-from .configfile import FileProblem, file_label, read_config_file, yaml_loader
+from .configfile import (
+    MAX_DEPTH,
+    FileProblem,
+    deeper_than,
+    file_label,
+    read_config_file,
+    too_deep,
+    yaml_loader,
+)
 from .configfile import shipped_config_dir as shipped_config_dir
 from .errors import ConfigError, Problem
 
@@ -515,6 +523,14 @@ def _parse_overrides(
             (override,) = parser.parse_overrides([line])
         except HydraException as e:
             problems.append(_malformed(line, e, where))
+            continue
+        except RecursionError:  # Hydra's grammar nests a call per bracket
+            problems.append(replace(too_deep(""), file=where))
+            continue
+        deep = None if override.is_delete() else deeper_than(override.value(), MAX_DEPTH - 1)
+        if deep is not None:
+            at = override.key_or_group + (deep if deep.startswith("[") else f".{deep}")
+            problems.append(replace(too_deep(at), file=where))
             continue
         if not override.key_or_group:
             problems.append(

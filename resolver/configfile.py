@@ -100,8 +100,12 @@ def read_config_file(path: str, label: str) -> tuple[str, Any]:
         ) from None
     try:
         data = parse_yaml(text)
+    except RecursionError:  # PyYAML's own parser nests a call per level
+        raise FileProblem(dataclasses.replace(too_deep(""), file=label)) from None
     except yaml.YAMLError as e:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        if "maximum nesting depth" in problem:  # libyaml's cap, 1,000 levels
+            raise FileProblem(dataclasses.replace(too_deep(""), file=label)) from None
         # OmegaConf 2.4 refuses aliases itself, by a cap on expanded nodes or as "recursive":
         # the file is then sized as older OmegaConf reads it, so that one message says what
         # the aliases do, whichever OmegaConf is installed.
@@ -157,6 +161,9 @@ def data_problem(data: Any, text: str) -> Problem | None:
     if aliased is not None:
         code, message, hint = aliased
         return Problem(code, message, hint=hint)
+    deep = deeper_than(data, MAX_DEPTH)
+    if deep is not None:
+        return too_deep(deep)
     foreign = _foreign_value(data) if "!!" in text else None
     if foreign is not None:
         path, value = foreign
@@ -168,6 +175,63 @@ def data_problem(data: Any, text: str) -> Problem | None:
             hint="remove the tag, and write a set or pairs as a list",
         )
     return None
+
+
+MAX_DEPTH = 32
+"""How deep a config file may nest mappings and lists. The catalog's deepest key is six levels
+down (``providers.VENDOR.models.ID.pricing.prompt``); far deeper data would exhaust the
+recursion of the libraries that merge and resolve it, which then fail without a word of where."""
+
+
+def too_deep(path: str) -> Problem:
+    """The problem of data nested deeper than :data:`MAX_DEPTH`, first at ``path``."""
+    return Problem(
+        "too-deep",
+        f"nests mappings and lists more than {MAX_DEPTH} levels deep (the limit)",
+        key=path or None,
+        hint="a config needs a handful of levels: flatten the value, or move it out of the config",
+    )
+
+
+def deeper_than(data: Any, limit: int) -> str | None:
+    """The key path of a container ``limit`` levels below the top, or None. The usual file
+    is walked once without paths (a few percent of its parse); only one too deep again."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth >= limit:
+            return _path_to_depth(data, limit)
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return None
+
+
+def _path_to_depth(data: Any, limit: int) -> str:
+    path = ""
+    node = data
+    for _ in range(limit):
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        # Down the child that leads deepest: the first container child reaching the limit.
+        key, node = next((k, v) for k, v in items if _reaches(v, limit - 1))
+        path = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
+        limit -= 1
+    return path
+
+
+def _reaches(node: Any, levels: int) -> bool:
+    """Whether ``node`` is a container holding containers ``levels`` deep."""
+    stack = [(node, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        if depth >= levels:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children)
+    return False
 
 
 ALIAS_EXPANSION_LIMIT = 10_000

@@ -94,6 +94,8 @@ def from_json(text: str, *, source: str | Path = "<snapshot>") -> Resolver:
         content = json.loads(text)
     except ValueError as e:
         raise SnapshotError(source, f"is not valid JSON (truncated?): {e}") from None
+    except RecursionError:
+        raise SnapshotError(source, "nests its JSON deeper than any snapshot does") from None
     if not isinstance(content, dict) or not isinstance(content.get(_HASHED), str):
         raise SnapshotError(source, "is not a fallback-resolver snapshot (no integrity hash)")
     if content.get("version") != __version__ or content.get("format") != FORMAT:

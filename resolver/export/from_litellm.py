@@ -40,7 +40,7 @@ from typing import Any, TypeGuard
 import yaml
 
 from ..catalog import ERROR_CLASSES, ErrorClass, Strategy, Vendor
-from ..configfile import data_problem
+from ..configfile import data_problem, too_deep
 from ..edges import cycles_in
 from ..errors import ConfigError, Problem
 from ..load import load_registry
@@ -306,6 +306,8 @@ def _parse(text: str) -> Any:
     hold a key: it is not raised, nor kept as the context of the error that is."""
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        return too_deep("")
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"
