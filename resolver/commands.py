@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .catalog import Acceptance, mask_keylike
-from .errors import ConfigError, Problem, ResolverError, did_you_mean
+from .errors import ConfigError, Problem, ResolverError, did_you_mean, printable
 from .load import load, load_composed, load_registry
 from .resolve import Explanation, Resolver, Step
 
@@ -36,6 +37,8 @@ class UsageError(ResolverError):
 
 
 _COLOURS = {"green": "32", "yellow": "33", "red": "31", "bold": "1", "dim": "2"}
+# The codes Out.paint writes, the only ones Out.line lets through.
+_SGR = re.compile("\033\\[(?:" + "|".join([*_COLOURS.values(), "0"]) + ")m")
 _STATUS_COLOUR = {"chosen": "green", "usable": "green", "skipped": "yellow"}
 
 
@@ -58,7 +61,15 @@ class Out:
         return f"\033[{_COLOURS[colour]}m{text}\033[0m" if self.colour else text
 
     def line(self, text: str = "") -> None:
-        print(text, file=self.stream)
+        """Print ``text`` as a terminal shows it, never as it obeys it: every control or
+        invisible character from a config, a variable or an argument is written as its
+        escape. Only this class's own colours stay codes."""
+        if not self.colour:
+            print(printable(text), file=self.stream)
+            return
+        codes = [*_SGR.findall(text), ""]
+        shown = (printable(part) + code for part, code in zip(_SGR.split(text), codes, strict=True))
+        print("".join(shown), file=self.stream)
 
     def json(self, data: Any) -> None:
         print(json.dumps(data, indent=2, sort_keys=True, default=str), file=self.stream)

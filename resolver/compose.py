@@ -442,12 +442,15 @@ def _search_roots(
         if config_path is not None
         else ("shipped", shipped_config_dir())
     )
+    unusable = set()
     for name, root in named:
-        if not root.is_dir():
+        why = _not_a_directory(root)
+        if why is not None:
+            unusable.add(name)
             problems.append(
                 Problem(
                     "missing-config-dir",
-                    f"{str(root)!r} is not a directory",
+                    f"{str(root)!r} {why}",
                     key=name,
                     hint="pass an existing config directory (relative paths are resolved "
                     f"from {Path.cwd()})",
@@ -476,7 +479,16 @@ def _search_roots(
                 f"{PRIMARY}.yaml; to add groups to the shipped tree use config_dirs",
             )
         )
-    return [(name, root.resolve()) for name, root in named]
+    return [(name, root.resolve()) for name, root in named if name not in unusable]
+
+
+def _not_a_directory(root: Path) -> str | None:
+    """Why ``root`` is no directory to search, or None. A path the system refuses outright (too
+    long, a NUL in it) is that problem too, not an exception."""
+    try:
+        return None if root.is_dir() else "is not a directory"
+    except (OSError, ValueError) as e:
+        return f"cannot be used as a directory: {getattr(e, 'strerror', None) or e}"
 
 
 @functools.cache
