@@ -65,14 +65,19 @@ class Out:
         invisible character from a config, a variable or an argument is written as its
         escape. Only this class's own colours stay codes."""
         if not self.colour:
-            print(printable(text), file=self.stream)
+            print(_shown(text), file=self.stream)
             return
         codes = [*_SGR.findall(text), ""]
-        shown = (printable(part) + code for part, code in zip(_SGR.split(text), codes, strict=True))
+        shown = (_shown(part) + code for part, code in zip(_SGR.split(text), codes, strict=True))
         print("".join(shown), file=self.stream)
 
     def json(self, data: Any) -> None:
         print(json.dumps(data, indent=2, sort_keys=True, default=str), file=self.stream)
+
+
+def _shown(text: str) -> str:
+    # Line breaks are the output's own (a block of YAML or JSON); within a line, escapes.
+    return "\n".join(map(printable, text.split("\n")))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ gives (tests/test_compose_parity.py).
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import threading
@@ -443,6 +442,9 @@ def _search_roots(
         else ("shipped", shipped_config_dir())
     )
     unusable = set()
+    # Over the shipped tree, a deployment dir adds to known groups (or shadows the primary
+    # config); a tree of one's own (config_path) may take whole groups from a config dir.
+    groups = _groups(shipped_config_dir()) if config_path is None else []
     for name, root in named:
         why = _not_a_directory(root)
         if why is not None:
@@ -466,8 +468,8 @@ def _search_roots(
                     hint="pass the directory that holds your env/, providers/ ... folders",
                 )
             )
-        elif name.startswith("config_dirs") and not _holds_config(root):
-            problems.append(_not_a_tree(name, root))
+        elif groups and name.startswith("config_dirs") and not _holds_config(root, groups):
+            problems.append(_not_a_tree(name, root, groups))
     replaced = Path(config_path) if config_path is not None else None
     if replaced is not None and replaced.is_dir() and not (replaced / f"{PRIMARY}.yaml").is_file():
         problems.append(
@@ -491,34 +493,37 @@ def _not_a_directory(root: Path) -> str | None:
         return f"cannot be used as a directory: {getattr(e, 'strerror', None) or e}"
 
 
-@functools.cache
-def _groups() -> list[str]:
-    shipped = shipped_config_dir()
-    return sorted(p.name for p in shipped.iterdir() if p.is_dir() and not p.name.startswith("_"))
-
-
-def _holds_config(root: Path) -> bool:
-    """Whether a deployment dir holds anything composition reads: a group's folder, or a
-    primary config that shadows the shipped one."""
-    return (root / f"{PRIMARY}.yaml").is_file() or any((root / g).is_dir() for g in _groups())
-
-
-def _not_a_tree(name: str, root: Path) -> Problem:
-    """A config dir with nothing composition reads in it, which would load the shipped
-    config as if it were the deployment's; where the tree is one level down, it is named."""
+def _groups(tree: Path) -> list[str]:
+    """The config groups of the tree at ``tree``: its folders (none when it cannot be read)."""
     try:
-        below = sorted(p for p in root.iterdir() if p.is_dir() and _holds_config(p))
+        return sorted(p.name for p in tree.iterdir() if p.is_dir() and p.name[0] not in "_.")
+    except OSError:
+        return []
+
+
+def _holds_config(root: Path, groups: Sequence[str]) -> bool:
+    """Whether a deployment dir holds anything composition could read: a folder of one of the
+    tree's groups, or a config file at its top (a primary config, or one a defaults list
+    names by its absolute path)."""
+    return any((root / g).is_dir() for g in groups) or any(root.glob("*.yaml"))
+
+
+def _not_a_tree(name: str, root: Path, groups: Sequence[str]) -> Problem:
+    """A config dir with nothing composition reads in it, which would load the tree as if the
+    deployment changed nothing; where the tree is one level down, it is named."""
+    try:
+        below = sorted(p for p in root.iterdir() if p.is_dir() and _holds_config(p, groups))
     except OSError:
         below = []
     hint = (
         f"did you mean {str(below[0])!r}? it holds the config tree"
         if below
-        else f"pass the directory that holds your {', '.join(g + '/' for g in _groups())} folders"
+        else f"pass the directory that holds your {', '.join(g + '/' for g in groups)} folders"
     )
     return Problem(
         "bad-config-dir",
-        f"{str(root)!r} holds no config group folder and no {PRIMARY}.yaml: nothing in it "
-        "would be read, and the shipped config would load as if it were yours",
+        f"{str(root)!r} holds no config group folder and no config file: nothing in it "
+        "would be read, and the configuration would load as if it were not there",
         key=name,
         hint=hint,
     )

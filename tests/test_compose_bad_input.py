@@ -154,6 +154,7 @@ def test_the_filesystem_root_is_not_a_config_dir() -> None:
 def test_a_group_choice_cannot_climb_out_of_its_group(tmp_path) -> None:
     """An override choosing `env=../elsewhere/x` is refused as the env argument is."""
     outside = write(tmp_path / "elsewhere", {"x.yaml": "# @package _global_\n"})
+    write(tmp_path / "env", {"mine.yaml": "# @package _global_\n"})  # a config dir's content
     with pytest.raises(resolver.ConfigError) as e:
         resolver.load(overrides=[f"env=../{outside.name}/x"], config_dirs=[tmp_path])
     (problem,) = e.value.problems

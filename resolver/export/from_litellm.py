@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -249,7 +249,10 @@ def from_litellm(
             {"override /providers": vendor_files},
             {"override /fallbacks": env},
         ],
-        "policy": {**_policy(reader, settings, chains, groups), "fallback_on": list(fallback_on)},
+        "policy": {
+            **_policy(reader, settings, chains, groups, deployments),
+            "fallback_on": list(fallback_on),
+        },
     }
     files[f"env/{env}.yaml"] = "# @package _global_\n" + _yaml(
         f"Env imported from {source} (fallback-resolver import --from litellm).", env_config
@@ -758,9 +761,12 @@ def _policy(
     settings: Mapping[str, tuple[str, Any]],
     chains: Mapping[str, list[str]],
     groups: Mapping[str, Any],
+    deployments: Sequence[_Deployment],
 ) -> dict[str, Any]:
     retries = _setting(settings, "num_retries", 0)
     retries = retries if isinstance(retries, int) and retries >= 0 else 0
+    # A deployment's own num_retries counts towards max_attempts as the router's does.
+    most = max([retries, *(d.fields.get("retries", 0) for d in deployments)])
     hops = _setting(settings, "max_fallbacks", LITELLM_MAX_FALLBACKS)
     hops = hops if isinstance(hops, int) and hops >= 0 else LITELLM_MAX_FALLBACKS
 
@@ -776,7 +782,7 @@ def _policy(
     policy: dict[str, Any] = {
         # Each imported list is a whole chain: a backup's own edges are not followed from it.
         "max_depth": 1,
-        "max_attempts": max(needed, 1) * (1 + retries),
+        "max_attempts": max(needed, 1) * (1 + most),
         "retries": retries,
     }
     if any(size(g) > 1 for g in groups):
