@@ -298,22 +298,38 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
+ON_GONE = "resolver.on_gone"
+"""A key of a request's scope state. The gateway's own protocol (:mod:`.connections`) puts it
+there on every request, and calls what the app leaves under it when the client hangs up; under
+another server, the app watches for the disconnect itself."""
+
+
 async def _unless_gone(call: Awaitable[T], request: Request) -> T:
     """``call``'s result, unless the client hangs up first: then the call (and the upstream
-    request it has in flight) is cancelled at once and :class:`wire.ClientGone` raised. The
-    body has been read, so the next message the server sends this request is the disconnect."""
+    request it has in flight) is cancelled at once and :class:`wire.ClientGone` raised."""
     task = asyncio.current_task()
     assert task is not None
     gone = False
 
-    async def watch() -> None:
+    def leave() -> None:
         nonlocal gone
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
         gone = True
         task.cancel()
 
-    watcher = asyncio.get_running_loop().create_task(watch())
+    state = request.scope["state"]
+    told = ON_GONE in state  # the protocol tells: no task of our own to watch
+    watcher = None
+    if told:
+        state[ON_GONE] = leave
+    else:
+
+        async def watch() -> None:
+            # The body has been read: the next message of this request is the disconnect.
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            leave()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
     try:
         return await call
     except asyncio.CancelledError:
@@ -322,7 +338,10 @@ async def _unless_gone(call: Awaitable[T], request: Request) -> T:
         task.uncancel()
         raise wire.ClientGone from None
     finally:
-        watcher.cancel()
+        if watcher is not None:
+            watcher.cancel()
+        elif told:
+            state[ON_GONE] = None
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

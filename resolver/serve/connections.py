@@ -13,6 +13,9 @@ malformed request in plain text. :func:`guarded_protocol` is uvicorn's httptools
   connection has a request in progress is the newcomer answered 503;
 - OpenAI's error shape for what uvicorn answers itself (a request that is not valid HTTP).
 
+- a client that hangs up is told to the app at once (:data:`.app.ON_GONE`), which stops the
+  upstream call of a request still waiting for its answer.
+
 The idle keep-alive timeout is uvicorn's own (``timeout_keep_alive``); the body timeout and the
 nesting limit are the app's (they need the request).
 """
@@ -28,7 +31,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import wire
-from .app import Limits
+from .app import ON_GONE, Limits
 
 RESERVED_DESCRIPTORS = 64
 """Descriptors kept back from client connections: the upstream pool's first connections, the
@@ -107,6 +110,7 @@ def guarded_protocol(limits: Limits, cap: int) -> type[HttpToolsProtocol]:
     class Guarded(HttpToolsProtocol):
         _timer: asyncio.TimerHandle | None = None
         _begun = False  # some of a request's head has arrived
+        _live: list[Any] = []  # noqa: RUF012 (replaced per instance, never mutated)
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -120,6 +124,11 @@ def guarded_protocol(limits: Limits, cap: int) -> type[HttpToolsProtocol]:
             opened.pop(self, None)
             self._disarm()
             super().connection_lost(exc)
+            # A request still waiting for its answer stops its upstream call now.
+            for cycle in self._live:
+                if not cycle.response_complete and (leave := cycle.scope["state"].get(ON_GONE)):
+                    leave()
+            self._live = []
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -131,6 +140,9 @@ def guarded_protocol(limits: Limits, cap: int) -> type[HttpToolsProtocol]:
             self._disarm()
             self._begun = False
             super().on_headers_complete()
+            self.cycle.scope["state"][ON_GONE] = None
+            # The request in the app, and any pipelined behind it.
+            self._live = [c for c in self._live if not c.response_complete] + [self.cycle]
 
         def send_400_response(self, msg: str) -> None:
             self._close_with(malformed)

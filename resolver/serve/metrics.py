@@ -43,12 +43,17 @@ class Metrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
         )
+        self._children: dict[tuple[str, str, bool, int], Any] = {}
 
     def observe(self, path: str, seen: dict[str, Any], status: int, seconds: float) -> None:
         route = path if path in _ROUTES else "other"
         model = seen.get("requested", "")  # only ever a catalog id
-        stream = "true" if seen.get("stream") else "false"
-        self.latency.labels(route, model, stream, str(status)).observe(seconds)
+        labels = (route, model, bool(seen.get("stream")), status)
+        child = self._children.get(labels)
+        if child is None:  # the label set is bounded: routes, catalog ids, statuses
+            stream = "true" if labels[2] else "false"
+            child = self._children[labels] = self.latency.labels(route, model, stream, str(status))
+        child.observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -118,6 +118,13 @@ def configure_logging() -> None:
     gateway_log.addHandler(handler)
     gateway_log.setLevel(logging.INFO)
     gateway_log.propagate = False
+    # A line per request: the process is the gateway's own, so the record's fields no line
+    # shows (the caller's frame, thread, process) are not gathered (the logging HOWTO's
+    # "Optimization"), a tenth of a request's CPU in a profile.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 @dataclass(frozen=True, slots=True)

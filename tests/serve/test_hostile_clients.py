@@ -5,16 +5,21 @@ client that leaves cancels the upstream request at once (logged as 499, never ch
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
+import threading
 import time
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import uvicorn
 from gateway_support import gateway_for, sdk, serving
 
+from resolver.serve.app import Gateway
 from resolver.serve.auth import keys_from
 
 PRIMARY = "deepseek-r1-0528-syn"
@@ -66,15 +71,35 @@ def test_a_client_hanging_up_while_sending_its_body_is_a_499(served, caplog):
     assert 'status="500"' not in metrics
 
 
+@contextlib.contextmanager
+def plain_uvicorn(gateway: Gateway) -> Iterator[str]:
+    """``gateway.app()`` under uvicorn as an application would mount it: none of serve's
+    connection guard, so the app watches for disconnects itself."""
+    config = uvicorn.Config(gateway.app(), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 @pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("under", ["serve", "plain uvicorn"])
 def test_a_client_leaving_before_the_answer_cancels_the_upstream_call(
-    roomy, keys, chat_server, caplog, stream
+    roomy, keys, chat_server, caplog, stream, under
 ):
     """A client that gives up after 0.3 s on a 4 s upstream: the upstream sees the disconnect at
-    once, the access log says 499, and the provider's health is not charged."""
+    once, the access log says 499, and the provider's health is not charged; under `serve`
+    (its protocol tells the app) as under a plain uvicorn (the app watches)."""
     caplog.set_level(logging.INFO, logger="resolver")
     chat_server.set_fault(roomy.providers[PRIMARY].model, "slow", delay_s=4)
-    with serving(gateway_for(roomy, keys)) as url:
+    gateway = gateway_for(roomy, keys)
+    with serving(gateway) if under == "serve" else plain_uvicorn(gateway) as url:
         body = {"model": PRIMARY, "messages": HI, "stream": stream}
         with pytest.raises(httpx.ReadTimeout):
             httpx.post(f"{url}/chat/completions", json=body, timeout=0.3)
