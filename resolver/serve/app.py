@@ -177,7 +177,7 @@ class Gateway:
         headers = _attribution(model, served, len(outcome.attempts))
         if outcome.group is not None:
             headers[wire.GROUP] = outcome.group
-        return Response(json.dumps(data), 200, headers, media_type="application/json")
+        return Response(wire.encode(data), 200, headers, media_type="application/json")
 
     async def _models(self, request: Request) -> Response:
         try:
@@ -243,7 +243,7 @@ async def _read_json(request: Request, limits: Limits) -> Any:
             code="request_timeout",
         ) from None
     try:
-        value = json.loads(body)
+        value = wire.decode(body)
     except ValueError as e:
         raise wire.ClientError(
             400, f"the body is not valid JSON: {e}", code="invalid_json"
@@ -478,7 +478,7 @@ async def _events(
         yield b"data: [DONE]\n\n"
     except Exception as exc:
         seen["broken"] = True
-        yield b"data: " + json.dumps(_answer_for(exc)[1]).encode() + b"\n\n"
+        yield b"data: " + wire.encode(_answer_for(exc)[1]) + b"\n\n"
     finally:
         with contextlib.suppress(Exception):
             await chunks.aclose()
@@ -487,7 +487,7 @@ async def _events(
 def _event(chunk: ChatChunk) -> bytes:
     raw = chunk.raw
     data = {**raw, "model": chunk.provider_id} if isinstance(raw, dict) else raw
-    return b"data: " + json.dumps(data).encode() + b"\n\n"
+    return b"data: " + wire.encode(data) + b"\n\n"
 
 
 # --- per request: the access log line and the latency histogram ----------------------------------
@@ -553,7 +553,7 @@ class _Observed:
                     "broken": seen.get("broken", False) or seen.get("cut", False),
                     "latency_ms": round(seconds * 1000, 2),
                 }
-                access_log.info(json.dumps(line))
+                access_log.info(wire.encode(line).decode())
 
 
 _SHUTTING_DOWN = wire.error_body(

@@ -6,9 +6,12 @@ every OpenAI client raises its usual exception class; a failed fallback call add
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
+
+import orjson
 
 from ..errors import (
     Attempt,
@@ -18,6 +21,26 @@ from ..errors import (
     StreamInterrupted,
     UnsupportedParameter,
 )
+
+
+def decode(body: bytes) -> Any:
+    """A JSON body, read as Python's json module reads it (which raises ValueError, or
+    RecursionError for one nested too deep). orjson reads the usual body several times faster;
+    what it refuses that json takes (NaN, integers beyond 64 bits) goes to json."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
+
+
+def encode(data: Any) -> bytes:
+    """``data`` as compact JSON; what orjson cannot write (an integer beyond 64 bits, a value
+    nested past its limit) is written by json, as an upstream's answer may hold it."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return json.dumps(data, separators=(",", ":")).encode()
+
 
 REQUESTED = "x-fallback-requested"
 SERVED_BY = "x-fallback-served-by"

@@ -147,3 +147,25 @@ def test_every_key_of_a_set_is_accepted(roomy, keys, chat_server, tmp_path):
             assert answer.choices[0].message.content
         refused = httpx.get(f"{url}/models", headers={"authorization": "Bearer env-key-4"})
         assert refused.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("text", "forwarded"),
+    [
+        ('"seed": 1180591620717411303424', 2**70),  # beyond 64 bits: Python's json reads it
+        ('"temperature": 0.5', 0.5),
+        ('"user": "caf\\u00e9 \\ud83d\\ude00"', "caf\u00e9 \U0001f600"),
+    ],
+    ids=["int-beyond-64-bits", "float", "escapes"],
+)
+def test_a_body_is_forwarded_as_pythons_json_reads_it(served, chat_server, text, forwarded):
+    """What a client sends reaches the upstream with the value Python's json reads from it,
+    whichever JSON library reads it first (an integer beyond 64 bits included)."""
+    body = f'{{"model": "{PRIMARY}", "messages": [{{"role": "user", "content": "hi"}}], {text}}}'
+    answer = httpx.post(
+        f"{served}/chat/completions", content=body, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 200
+    key = text.split('"')[1]
+    assert chat_server.requests[-1].body[key] == forwarded
+    assert answer.json()["model"] == PRIMARY
