@@ -524,9 +524,16 @@ def cmd_import(
 ) -> int:
     """Import, check that the tree loads, and write it: only whole, or with ``partial``; over
     existing files only with ``force``. Exit 0 when what was written loads."""
+    from .configfile import MAX_FILE_BYTES
     from .export.from_litellm import from_litellm, write
 
     try:
+        size = os.stat(path).st_size
+        if size > MAX_FILE_BYTES:
+            raise UsageError(
+                f"{path} is {size:,} bytes, more than the {MAX_FILE_BYTES:,} a config file may "
+                "be (yaml-too-large): is it the LiteLLM config?"
+            )
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None

@@ -83,10 +83,27 @@ class FileProblem(Exception):
         self.problem = problem
 
 
+MAX_FILE_BYTES = 64 * 1024 * 1024
+"""How large one config file may be: a catalog of 10,000 models is about 2 MB in all; a file
+far larger is a mistake (a log, a dump) that would take the loader minutes and gigabytes."""
+
+
 def read_config_file(path: str, label: str) -> tuple[str, Any]:
     """A config file's text and data; a file that is not UTF-8 text, not YAML, or not a mapping
     raises :class:`FileProblem` naming ``label``."""
     try:
+        size = os.stat(path).st_size
+        if size > MAX_FILE_BYTES:
+            raise FileProblem(
+                Problem(
+                    "yaml-too-large",
+                    f"the file is {size:,} bytes, more than the {MAX_FILE_BYTES:,} a config "
+                    "file may be",
+                    file=label,
+                    hint="split its models over several files of the group, or check that "
+                    "this is the file you meant",
+                )
+            )
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except UnicodeDecodeError as e:

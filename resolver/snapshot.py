@@ -42,6 +42,7 @@ from .resolve import Resolver
 from .validate import Validated, restored_problems
 
 FORMAT = 1
+MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024
 _HASHED = "integrity"
 T = TypeVar("T")
 
@@ -82,6 +83,13 @@ def load_snapshot(path: str | Path) -> Resolver:
     was written by another package version, or does not match its integrity hash.
     """
     try:
+        size = os.stat(path).st_size
+        if size > MAX_SNAPSHOT_BYTES:
+            raise SnapshotError(
+                path,
+                f"is {size:,} bytes, more than the {MAX_SNAPSHOT_BYTES:,} a snapshot may be "
+                "(one of 10,000 models is about 10 MB)",
+            )
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise SnapshotError(path, f"cannot be read: {getattr(e, 'strerror', None) or e}") from None

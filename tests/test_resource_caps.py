@@ -1,4 +1,4 @@
-"""Depth is capped on every surface that takes nested data: a file of any group (through
+"""Depth and size are capped on every surface that takes nested data: a file of any group (through
 libyaml or PyYAML's own parser), a command-line override, a LiteLLM config given to `import`,
 and a snapshot. Any depth past the cap (32) ends in one located too-deep problem (or a
 SnapshotError), never a RecursionError; 32 levels and fewer are judged on their content."""
@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 import resolver
 from resolver import ConfigError, SnapshotError
 from resolver.cli import main
-from resolver.configfile import MAX_DEPTH
+from resolver.configfile import MAX_DEPTH, MAX_FILE_BYTES
+from resolver.snapshot import MAX_SNAPSHOT_BYTES
 
 DEPTHS = st.one_of(st.integers(MAX_DEPTH + 1, 80), st.sampled_from([400, 999, 1001, 5000]))
 
@@ -118,3 +119,42 @@ def test_the_command_line_exits_2_without_a_traceback(tmp_path: Path, capsys):
     out = "".join(capsys.readouterr())
     assert "too-deep" in out
     assert "Traceback" not in out
+
+
+def _sparse(path: Path, size: int) -> Path:
+    """A file of ``size`` bytes that takes no disk (a hole): only its size is read."""
+    with path.open("wb") as f:
+        f.truncate(size)
+    return path
+
+
+def test_a_config_file_past_the_size_cap_is_refused_unread(tmp_path: Path):
+    """An env file one byte past MAX_FILE_BYTES: yaml-too-large naming the file and the limit,
+    at once (the file is not read)."""
+    (tmp_path / "env").mkdir()
+    _sparse(tmp_path / "env" / "huge.yaml", MAX_FILE_BYTES + 1)
+    began = time.monotonic()
+    with pytest.raises(ConfigError) as caught:
+        resolver.load("huge", config_dirs=[tmp_path], environ={})
+    assert time.monotonic() - began < 5
+    [problem] = caught.value.problems
+    assert problem.code == "yaml-too-large"
+    assert str(problem.file).endswith("env/huge.yaml")
+    assert f"{MAX_FILE_BYTES:,}" in problem.message
+
+
+def test_the_import_refuses_a_file_past_the_size_cap(tmp_path: Path, capsys):
+    """`import` of a LiteLLM config past the cap: exit 2, the limit named, nothing written."""
+    source = _sparse(tmp_path / "litellm.yaml", MAX_FILE_BYTES + 1)
+    out = tmp_path / "out"
+    assert main(["import", "--from", "litellm", str(source), "-o", str(out)]) == 2
+    assert f"{MAX_FILE_BYTES:,}" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_snapshot_past_the_size_cap_is_refused_unread(tmp_path: Path):
+    """A snapshot past MAX_SNAPSHOT_BYTES: SnapshotError naming the file and the limit."""
+    path = _sparse(tmp_path / "huge.json", MAX_SNAPSHOT_BYTES + 1)
+    with pytest.raises(SnapshotError) as caught:
+        resolver.load_snapshot(path)
+    assert f"{MAX_SNAPSHOT_BYTES:,}" in str(caught.value)
