@@ -126,6 +126,27 @@ class Origins:
                 label = layer.label
         return label
 
+    def raw(self, path: KeyPath) -> Any:
+        """What the last layer that set ``path`` wrote there, before any interpolation was
+        resolved (None when no layer did)."""
+        found = None
+        for layer in self._layers:
+            if path[: len(layer.key)] != layer.key:
+                continue
+            data: Any = layer.data
+            if data is DELETED:
+                found = None
+                continue
+            for part in path[len(layer.key) :]:
+                in_list = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+                if not (in_list or (isinstance(data, dict) and part in data)):
+                    data = _ABSENT
+                    break
+                data = data[part]
+            if data is not _ABSENT:
+                found = data
+        return found
+
     def set_by(self, path: KeyPath) -> str | None:
         """The layer that set ``path`` itself, None when none did (not its parents')."""
         return self._label(path)
@@ -350,7 +371,8 @@ def _name_variables(
     ``RESOLVER_CONFIG_DIRS`` name the variable: the command line and the default resolver take
     them from there, and a deployment fixes the variable, not a call."""
     from_env = os.environ.get("RESOLVER_ENV")
-    from_dirs = os.environ.get("RESOLVER_CONFIG_DIRS", "").split(os.pathsep)
+    dirs_variable = os.environ.get("RESOLVER_CONFIG_DIRS")
+    from_dirs = [] if dirs_variable is None else dirs_variable.split(os.pathsep)
     named = []
     for p in problems:
         variable = None

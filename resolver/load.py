@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .catalog import Vendor
-from .errors import ConfigError
+from .errors import ConfigError, Problem
 from .resolve import Resolver
 from .validate import validate
 
@@ -67,7 +68,7 @@ def load_composed(
         origin_of=functools.partial(_origin_of, composed.origins),
         environ=os.environ if environ is None else environ,
     )
-    problems = composed.problems + validated.problems
+    problems = _naming_variables(composed.problems + validated.problems, composed.origins)
     empty_env = composed.data.get("env", ...) in (None, {})  # what an empty env file composes to
     if empty_env or any(p.code == ENV_WITHOUT_HEADER for p in composed.problems):
         # The env's keys under `env:` are that one problem, not an unknown key besides; an
@@ -83,6 +84,33 @@ def load_composed(
     # Composition's own warnings (a vendor redeclared) are the resolver's as validation's are.
     validated = replace(validated, problems=problems)
     return Resolver(validated, env=composed.env, origins=origins), composed
+
+
+_ENV_REFERENCE = re.compile(r"\$\{oc\.env:([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _naming_variables(problems: Sequence[Problem], origins: Origins) -> tuple[Problem, ...]:
+    """Each problem with a value read from the environment (``${oc.env:NAME}``) names the
+    variable too: the file names the key, and the variable is where the value came from."""
+    named = []
+    for p in problems:
+        raw = origins.raw(_key_path(p.key)) if p.key else None
+        names = _ENV_REFERENCE.findall(raw) if isinstance(raw, str) else []
+        if names:
+            p = replace(p, message=f"{p.message} (the value of {', '.join(names)})")
+        named.append(p)
+    return tuple(named)
+
+
+def _key_path(key: str) -> KeyPath:
+    """A rendered key (``a.b[0]``) as a key path; a part with a dot in it (a quoted id) is
+    not found again, and names nothing."""
+    path: list[str | int] = []
+    for part in key.split("."):
+        name, *indexes = part.split("[")
+        path.append(name)
+        path += [int(i.rstrip("]")) for i in indexes if i.rstrip("]").isdigit()]
+    return tuple(path)
 
 
 def _origin_of(origins: Origins, path: KeyPath) -> str | None:

@@ -34,6 +34,8 @@ PASSWORD = "pw-0123456789abcdef"
 
 
 def _run(argv: list[str], env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run the command with ``env`` set; it exits 0 or 2, safely printed, and a refusal
+    names the variable that caused it."""
     with pytest.MonkeyPatch.context() as mp:
         for name, value in env.items():
             mp.setenv(name, value)
@@ -42,6 +44,8 @@ def _run(argv: list[str], env: dict[str, str], capsys: pytest.CaptureFixture[str
     assert code in (0, 2), out
     assert "Traceback" not in out
     assert not RAW.search(out), repr(out)
+    if code == 2 and env:
+        assert any(name in out for name in env), out
     return out
 
 
@@ -95,5 +99,8 @@ def test_the_snapshot_variable_holds_to_the_rules(value: str, capsys, tmp_path: 
 @SETTINGS
 @given(env=HOSTILE, config_dir=HOSTILE)
 def test_env_and_config_dir_values_hold_to_the_rules(env: str, config_dir: str, capsys):
-    """--env and --config-dir with any text: exit 0 or 2, printing them safely."""
-    _run(["validate", "--env", env, "--config-dir", config_dir], {}, capsys)
+    """--env and --config-dir with any text: exit 0 or 2, printing them safely, and never
+    blaming a variable that is not set."""
+    out = _run(["validate", "--env", env, "--config-dir", config_dir], {}, capsys)
+    assert "RESOLVER_ENV" not in out
+    assert "RESOLVER_CONFIG_DIRS" not in out
