@@ -449,10 +449,9 @@ def _redis_url_problem(url: str, store: Any) -> str | None:
 
 
 def _has_password(url: str) -> bool:
-    try:
-        return bool(urlsplit(url).password)
-    except ValueError:
-        return False
+    """Whether ``url`` carries a credential: what the one masker (``mask_url``) would hide, a
+    password or a query value named like a key, token or password."""
+    return mask_url(url) != url
 
 
 def _wanted(vendors: Any) -> set[str]:

@@ -15,6 +15,7 @@ from redis.connection import parse_url
 
 import resolver
 from resolver import ConfigError
+from resolver.cli import main
 
 SECRET = "s3cr3t-Pa55"
 
@@ -118,3 +119,31 @@ def test_a_redis_url_loads_only_when_redis_reads_it_as_written(
     db = path.strip("/")
     if scheme != "unix" and db:
         assert parsed.get("db", 0) == int(db) or "db=" in query
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.sampled_from(
+        ["api_key", "key", "token", "access_token", "password", "X-Api-Key", "sig"]
+    ),
+    where=st.sampled_from(["?{q}", "?model=x&{q}", "?{q}&v=1"]),
+)
+def test_a_base_url_with_a_credential_query_is_refused_on_every_way_out(
+    own_tree: Path, name: str, where: str, tmp_path_factory: pytest.TempPathFactory
+):
+    """A base_url whose query carries a key (?api_key=..., &token=...) is refused as userinfo
+    is: bad-value with the value masked, and `compile` writes no snapshot holding it."""
+    query = where.format(q=f"{name}={SECRET}")
+    url = f"http://127.0.0.1:9/v1{query}"
+    line = f"providers.open.base_url='{url}'"
+    with pytest.raises(ConfigError) as caught:
+        resolver.load(config_path=own_tree, overrides=[line], environ={})
+    [problem] = [p for p in caught.value.problems if p.key == "providers.open.base_url"]
+    assert "carries credentials" in problem.message
+    assert SECRET not in str(caught.value)
+    out = tmp_path_factory.mktemp("snap") / "s.json"
+    code = main(["compile", "--config-path", str(own_tree), "-o", str(out), line])
+    assert code == 2
+    assert not out.exists()
