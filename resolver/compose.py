@@ -566,6 +566,11 @@ def _parse_overrides(
         except RecursionError:  # Hydra's grammar nests a call per bracket
             problems.append(replace(too_deep(""), file=where))
             continue
+        except ValueError as e:  # a number Python will not read (over 4,300 digits)
+            problems.append(
+                Problem("malformed-override", str(e).split(";")[0], file=where, hint=None)
+            )
+            continue
         deep = None if override.is_delete() else deeper_than(override.value(), MAX_DEPTH - 1)
         if deep is not None:
             at = override.key_or_group + (deep if deep.startswith("[") else f".{deep}")

@@ -161,9 +161,12 @@ def _unreadable(repo: CachingConfigRepository, missing: str) -> Problem | None:
         path = os.path.join(source.path, f"{missing}.yaml")
         if not os.path.lexists(path) or os.path.isfile(path):
             continue
-        what = "a directory" if os.path.isdir(path) else "a symbolic link to nothing (or a loop)"
-        if os.path.islink(path) and not os.path.isdir(path):
+        if os.path.isdir(path):
+            what = "a directory"
+        elif os.path.islink(path):
             what = f"a symbolic link to {os.readlink(path)!r}, which is no file (or a loop)"
+        else:  # a named pipe, a socket, a device: reading it could wait forever
+            what = "not a regular file (a named pipe, a socket or a device)"
         return Problem(
             "unreadable-config",
             f"{missing}.yaml is {what}, so it cannot be read as a config file",

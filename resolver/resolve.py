@@ -573,6 +573,8 @@ class Resolver:
                         yield _Hop(provider, depth, via, self._blocked(source, provider), group)
                     if target.enabled:
                         expand.append(target_id)
+            if not expand:  # nothing further: a max_depth of any size ends here
+                return
             frontier = expand
 
     def _blocked(self, source: Provider, target: Provider) -> str | None:

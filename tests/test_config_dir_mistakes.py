@@ -77,3 +77,13 @@ def test_a_config_dir_with_only_a_primary_config_is_a_tree(tmp_path: Path):
     shipped = resolver.compose.shipped_config_dir() / "config.yaml"
     (tmp_path / "config.yaml").write_text(shipped.read_text(encoding="utf-8"), "utf-8")
     assert resolver.load(config_dirs=[tmp_path], environ={}).env == "prod"
+
+
+def test_an_env_file_that_is_a_named_pipe_is_refused_without_waiting(tmp_path: Path, capsys):
+    """env/pipe.yaml a FIFO: exit 2 at once, unreadable-config saying what it is."""
+    env = _env_dir(tmp_path)
+    os.mkfifo(env / "pipe.yaml")
+    code = main(["validate", "--env", "pipe", "--config-dir", str(tmp_path / "deploy")])
+    out = "".join(capsys.readouterr())
+    assert code == 2
+    assert "not a regular file" in out

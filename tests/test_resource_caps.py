@@ -158,3 +158,19 @@ def test_a_snapshot_past_the_size_cap_is_refused_unread(tmp_path: Path):
     with pytest.raises(SnapshotError) as caught:
         resolver.load_snapshot(path)
     assert f"{MAX_SNAPSHOT_BYTES:,}" in str(caught.value)
+
+
+def test_a_huge_max_depth_ends_where_the_chains_end():
+    """policy.max_depth=10**22: loads and walks chains at once (the walk stops with the graph)."""
+    began = time.monotonic()
+    r = resolver.load(overrides=["policy.max_depth=" + "9" * 22], environ={})
+    assert r.get_fallback_chain("deepseek-r1-0528-syn")
+    assert time.monotonic() - began < 10
+
+
+def test_an_override_number_python_will_not_read_is_malformed(capsys):
+    """A 10,000-digit number in an override: exit 2, malformed-override, no traceback."""
+    assert main(["validate", "policy.max_depth=" + "9" * 10_000]) == 2
+    out = "".join(capsys.readouterr())
+    assert "malformed-override" in out
+    assert "Traceback" not in out
