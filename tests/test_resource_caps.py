@@ -160,8 +160,10 @@ def test_a_snapshot_past_the_size_cap_is_refused_unread(tmp_path: Path):
     assert f"{MAX_SNAPSHOT_BYTES:,}" in str(caught.value)
 
 
-def test_a_huge_max_depth_ends_where_the_chains_end():
+def test_a_huge_max_depth_ends_where_the_chains_end(monkeypatch: pytest.MonkeyPatch):
     """policy.max_depth=10**22: loads and walks chains at once (the walk stops with the graph)."""
+    monkeypatch.setenv("TOGETHER_API_KEY", "set")
+    monkeypatch.setenv("SYNTHETIC_API_KEY", "set")
     began = time.monotonic()
     r = resolver.load(overrides=["policy.max_depth=" + "9" * 22], environ={})
     assert r.get_fallback_chain("deepseek-r1-0528-syn")
