@@ -442,17 +442,18 @@ def test_diff_against_a_deployment_env_and_policy_change(capsys, workdir, deploy
 
 
 def test_show_prints_the_composed_yaml_without_secret_values(capsys, workdir, monkeypatch, deploy):
-    """show is parseable YAML naming key variables, never their values or a URL's query."""
+    """show is parseable YAML naming key variables, never their values; a URL's plain query is
+    kept (one carrying a credential is refused: test_url_rule)."""
     monkeypatch.setenv("TOGETHER_API_KEY", "sk-do-not-print")
     (deploy / "env" / "proxy.yaml").write_text(
         "# @package _global_\nproviders:\n  together:\n"
-        "    base_url: https://proxy.example/v1?token=abc\n"
+        "    base_url: https://proxy.example/v1?region=eu\n"
     )
     code, out, _ = cli(capsys, "show", "--env", "proxy", "--config-dir", str(deploy))
     assert code == 0
     data = yaml.safe_load(out)
     assert data["providers"]["together"]["api_key_env"] == "TOGETHER_API_KEY"
-    assert data["providers"]["together"]["base_url"] == "https://proxy.example/v1?token=***"
+    assert data["providers"]["together"]["base_url"] == "https://proxy.example/v1?region=eu"
     assert "sk-do-not-print" not in out
 
 
