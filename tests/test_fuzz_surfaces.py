@@ -104,3 +104,14 @@ def test_env_and_config_dir_values_hold_to_the_rules(env: str, config_dir: str, 
     out = _run(["validate", "--env", env, "--config-dir", config_dir], {}, capsys)
     assert "RESOLVER_ENV" not in out
     assert "RESOLVER_CONFIG_DIRS" not in out
+
+
+@SETTINGS
+@given(
+    key=st.sampled_from(["policy.max_depth", "fallbacks.kimi-k2-instruct", "++models", "~policy"]),
+    value=HOSTILE.filter(lambda v: "\x00" not in v),
+)
+def test_override_values_hold_to_the_rules(key: str, value: str, capsys):
+    """Any text as an override's value: exit 0 or 2, safely printed, no traceback."""
+    line = key if key.startswith("~") else f"{key}={value}"
+    _run(["validate", line], {}, capsys)
