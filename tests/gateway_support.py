@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import openai
+import uvicorn
 
 from resolver import Resolver
 from resolver.serve import Gateway
@@ -33,6 +34,23 @@ def serving(gateway: Gateway, *, grace_s: float = 5.0, **options: Any) -> Iterat
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextmanager
+def plain_uvicorn(gateway: Gateway) -> Iterator[str]:
+    """``gateway.app()`` under uvicorn as an application would mount it: none of serve's
+    connection guard, so the app watches for disconnects itself."""
+    config = uvicorn.Config(gateway.app(), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/v1"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -144,16 +144,18 @@ class Gateway:
 
     # --- endpoints ------------------------------------------------------------------------------
 
-    async def _chat(self, request: Request) -> Response:
+    async def _chat(self, request: Request) -> _Answer | StreamingResponse:
         resolver = self.resolver  # this request's config to the end, whatever a reload does
-        seen: dict[str, Any] = request.scope["state"]
+        scope = request.scope
+        seen: dict[str, Any] = scope["state"]
         try:
-            self._authorize(request)
-            body = await _read_json(request, self.limits)
+            heads = _heads(scope)
+            self._authorize(heads.get(b"authorization"))
+            body = await _read_json(scope, request.receive, heads, self.limits)
             model, messages, stream, params = _parse_chat(body, self.limits)
             if model in resolver.nodes:
                 seen["requested"] = model
-            fallback, deadline_s = _per_request(request, resolver)
+            fallback, deadline_s = _per_request(heads, resolver)
             seen["stream"] = stream
             seen["fallback"] = fallback
             # The call's settings come from the gateway and the narrowing headers only: the
@@ -168,7 +170,7 @@ class Gateway:
             }
             if stream:
                 return await _stream(model, messages, call, seen, request)
-            outcome = await _unless_gone(achat(model, messages, **call), request)
+            outcome = await _unless_gone(achat(model, messages, **call), scope, request.receive)
         except Exception as exc:
             return _refused(exc, seen)
         served = outcome.served_by
@@ -177,11 +179,11 @@ class Gateway:
         headers = _attribution(model, served, len(outcome.attempts))
         if outcome.group is not None:
             headers[wire.GROUP] = outcome.group
-        return Response(wire.encode(data), 200, headers, media_type="application/json")
+        return _Answer(200, wire.encode(data), headers)
 
-    async def _models(self, request: Request) -> Response:
+    async def _models(self, request: Request) -> Response | _Answer:
         try:
-            self._authorize(request)
+            self._authorize(request.headers.get("authorization"))
         except wire.ClientError as exc:
             return _refused(exc, request.scope["state"])
         # Groups are models a client may call too (owned by "group").
@@ -215,8 +217,8 @@ class Gateway:
         text, content_type = self.metrics.render()
         return Response(text, 200, media_type=content_type)
 
-    def _authorize(self, request: Request) -> None:
-        if self.keys and not allowed(request.headers.get("authorization"), self.keys):
+    def _authorize(self, authorization: str | None) -> None:
+        if self.keys and not allowed(authorization, self.keys):
             raise wire.ClientError(
                 401,
                 "Incorrect or missing API key: send the gateway's client key as "
@@ -228,20 +230,43 @@ class Gateway:
 # --- requests ------------------------------------------------------------------------------------
 
 
-async def _read_json(request: Request, limits: Limits) -> Any:
-    declared = request.headers.get("content-length", "")
+_WANTED = frozenset((b"authorization", b"content-length", b"x-fallback", b"x-fallback-deadline-s"))
+
+
+def _heads(scope: Scope) -> dict[bytes, str]:
+    """The request headers the chat route reads, in one pass (the first of a repeated one, as
+    Starlette's ``headers.get`` gives)."""
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in _WANTED and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
+
+
+def body_late(limits: Limits) -> wire.ClientError:
+    """The answer to a body that did not arrive within ``limits.body_timeout_s``."""
+    return wire.ClientError(
+        408,
+        f"the request's body did not arrive within {limits.body_timeout_s:g} s (--body-timeout-s)",
+        code="request_timeout",
+    )
+
+
+async def _read_json(
+    scope: Scope, receive: Receive, heads: Mapping[bytes, str], limits: Limits
+) -> Any:
+    declared = heads.get(b"content-length", "")
     if declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise _too_large(limits.max_body_bytes)
-    try:
-        async with asyncio.timeout(limits.body_timeout_s):
-            body = await _body(request.receive, limits.max_body_bytes)
-    except TimeoutError:
-        raise wire.ClientError(
-            408,
-            f"the request's body did not arrive within {limits.body_timeout_s:g} s "
-            "(--body-timeout-s)",
-            code="request_timeout",
-        ) from None
+    state = scope["state"]
+    if ON_GONE in state:  # the gateway's own protocol times the body (see .connections)
+        body = await _body(receive, limits.max_body_bytes, state, limits)
+    else:
+        try:
+            async with asyncio.timeout(limits.body_timeout_s):
+                body = await _body(receive, limits.max_body_bytes, state, limits)
+        except TimeoutError:
+            raise body_late(limits) from None
     try:
         value = wire.decode(body)
     except ValueError as e:
@@ -267,22 +292,32 @@ async def _read_json(request: Request, limits: Limits) -> Any:
 _DEEP = object()
 
 
-async def _body(receive: Receive, limit: int) -> bytes:
+async def _body(receive: Receive, limit: int, state: dict[str, Any], limits: Limits) -> bytes:
     message = await receive()
     body: bytes = message.get("body", b"")
     if not message.get("more_body"):  # the usual small body: one message, no copy
         if message["type"] == "http.disconnect":
-            raise wire.ClientGone
+            raise _gone_while_sending(state, limits)
         return body
     parts = bytearray(body)
     while message.get("more_body"):
         message = await receive()
-        if message["type"] == "http.disconnect":  # hung up while sending: the client's doing
-            raise wire.ClientGone
+        if message["type"] == "http.disconnect":
+            raise _gone_while_sending(state, limits)
         parts += message.get("body", b"")
         if len(parts) > limit:
             raise _too_large(limit)
     return bytes(parts)
+
+
+BODY_LATE = "resolver.body_late"
+"""A key of a request's scope state: set by the gateway's protocol when it closed a connection
+whose body was late (it has sent the 408 itself)."""
+
+
+def _gone_while_sending(state: dict[str, Any], limits: Limits) -> Exception:
+    # Hung up while sending: the client's doing, unless our protocol closed it for being late.
+    return body_late(limits) if state.get(BODY_LATE) else wire.ClientGone()
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
@@ -304,10 +339,11 @@ there on every request, and calls what the app leaves under it when the client h
 another server, the app watches for the disconnect itself."""
 
 
-async def _unless_gone(call: Awaitable[T], request: Request) -> T:
+async def _unless_gone(call: Awaitable[T], scope: Scope, receive: Receive) -> T:
     """``call``'s result, unless the client hangs up first: then the call (and the upstream
     request it has in flight) is cancelled at once and :class:`wire.ClientGone` raised."""
-    task = asyncio.current_task()
+    state = scope["state"]
+    task = state.get(_TASK) or asyncio.current_task()
     assert task is not None
     gone = False
 
@@ -316,7 +352,6 @@ async def _unless_gone(call: Awaitable[T], request: Request) -> T:
         gone = True
         task.cancel()
 
-    state = request.scope["state"]
     told = ON_GONE in state  # the protocol tells: no task of our own to watch
     watcher = None
     if told:
@@ -325,7 +360,7 @@ async def _unless_gone(call: Awaitable[T], request: Request) -> T:
 
         async def watch() -> None:
             # The body has been read: the next message of this request is the disconnect.
-            while (await request.receive())["type"] != "http.disconnect":
+            while (await receive())["type"] != "http.disconnect":
                 pass
             leave()
 
@@ -388,14 +423,14 @@ def _parse_chat(body: Any, limits: Limits) -> tuple[str, list[Any], bool, dict[s
     return model, messages, stream, params
 
 
-def _per_request(request: Request, resolver: Resolver) -> tuple[bool, float | None]:
+def _per_request(heads: Mapping[bytes, str], resolver: Resolver) -> tuple[bool, float | None]:
     """``x-fallback: off`` and ``x-fallback-deadline-s``: a client may narrow a call, never
     widen it (no backup added, no deadline made longer than the policy's)."""
-    switch = request.headers.get("x-fallback", "on").strip().lower()
+    switch = heads.get(b"x-fallback", "on").strip().lower()
     if switch not in _OFF + _ON:
         raise wire.ClientError(400, f"x-fallback: {switch!r}; use 'off' or 'on'")
     deadline = resolver.policy.deadline_s
-    given = request.headers.get("x-fallback-deadline-s")
+    given = heads.get(b"x-fallback-deadline-s")
     if given is not None:
         try:
             seconds = float(given)
@@ -427,7 +462,7 @@ def _answer_for(exc: Exception) -> tuple[int, dict[str, Any]]:
     return mapped
 
 
-def _refused(exc: Exception, seen: dict[str, Any]) -> Response:
+def _refused(exc: Exception, seen: dict[str, Any]) -> _Answer:
     status, body = _answer_for(exc)
     attempts = getattr(exc, "attempts", ())
     seen["attempts"] = len(attempts)
@@ -436,12 +471,32 @@ def _refused(exc: Exception, seen: dict[str, Any]) -> Response:
         headers = {wire.REQUESTED: seen["requested"], wire.ATTEMPTS: str(len(attempts))}
     if status in (408, 413):  # the rest of the body may still be coming: not worth reading
         headers["connection"] = "close"
-    return JSONResponse(body, status, headers)
+    return _Answer(status, wire.encode(body), headers)
+
+
+class _Answer:
+    """A whole JSON answer, sent as two ASGI messages: what Starlette's Response does for one,
+    without its header handling on the hot path."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        self.status = status
+        self.body = body
+        self.headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *((name.encode(), value.encode("latin-1")) for name, value in headers.items()),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 async def _stream(
     model: str, messages: list[Any], call: dict[str, Any], seen: dict[str, Any], request: Request
-) -> Response:
+) -> StreamingResponse:
     def count(event: Event) -> None:
         if event.kind == "attempt":
             seen["attempts"] = seen.get("attempts", 0) + 1
@@ -450,7 +505,7 @@ async def _stream(
     try:
         # Before the first content every failure falls back inside the stream: until it comes,
         # nothing is sent, so a stream that never starts is an ordinary error answer.
-        first = await _unless_gone(anext(chunks), request)
+        first = await _unless_gone(anext(chunks), request.scope, request.receive)
     except BaseException:
         await chunks.aclose()
         raise
@@ -518,6 +573,7 @@ class _Observed:
                 status = message["status"]
             await send(message)
 
+        seen[_TASK] = task
         gateway._in_flight.add(task)
         try:
             if scope["path"] == "/v1/chat/completions" and scope["method"] == "POST":
@@ -555,6 +611,9 @@ class _Observed:
                 }
                 access_log.info(wire.encode(line).decode())
 
+
+_TASK = "resolver.task"
+"""A key of a request's scope state: the request's task (asyncio.current_task is not free)."""
 
 _SHUTTING_DOWN = wire.error_body(
     "the gateway is shutting down and its grace period (--grace-s) ended before this answer; "

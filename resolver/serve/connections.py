@@ -7,6 +7,10 @@ malformed request in plain text. :func:`guarded_protocol` is uvicorn's httptools
 - a header timeout: a connection that has not sent a whole request head within
   ``header_timeout_s`` of opening (or of its previous answer) is closed, with a 408 when it
   had started one;
+- a body timeout: a request whose body has not all arrived ``body_timeout_s`` after its head
+  is answered 408 and its connection closed. A timer here costs nothing for the usual body,
+  which arrives with its head; the app's own timeout, which every request would pay for, is
+  left to servers that are not ours;
 - a cap on open connections (``max_connections``, or what the descriptor limit allows): at the
   cap, the oldest connection that holds no request in progress (idle, or still sending its
   head) is closed to make room, as nginx drops idle keep-alive connections; only when every
@@ -16,8 +20,8 @@ malformed request in plain text. :func:`guarded_protocol` is uvicorn's httptools
 - a client that hangs up is told to the app at once (:data:`.app.ON_GONE`), which stops the
   upstream call of a request still waiting for its answer.
 
-The idle keep-alive timeout is uvicorn's own (``timeout_keep_alive``); the body timeout and the
-nesting limit are the app's (they need the request).
+The idle keep-alive timeout is uvicorn's own (``timeout_keep_alive``); the nesting limit is the
+app's (it needs the body).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from . import wire
-from .app import ON_GONE, Limits
+from .app import BODY_LATE, ON_GONE, Limits, body_late
 
 RESERVED_DESCRIPTORS = 64
 """Descriptors kept back from client connections: the upstream pool's first connections, the
@@ -97,6 +101,8 @@ def guarded_protocol(limits: Limits, cap: int) -> type[HttpToolsProtocol]:
             code="request_timeout",
         ),
     )
+    slow_body = raw_answer(408, body_late(limits).body())
+    body_s = limits.body_timeout_s
     malformed = raw_answer(
         400,
         wire.error_body(
@@ -110,6 +116,8 @@ def guarded_protocol(limits: Limits, cap: int) -> type[HttpToolsProtocol]:
     class Guarded(HttpToolsProtocol):
         _timer: asyncio.TimerHandle | None = None
         _begun = False  # some of a request's head has arrived
+        _body_timer: asyncio.TimerHandle | None = None
+        _in_body = False  # a request's head has arrived, and not yet all of its body
         _live: list[Any] = []  # noqa: RUF012 (replaced per instance, never mutated)
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -123,6 +131,7 @@ def guarded_protocol(limits: Limits, cap: int) -> type[HttpToolsProtocol]:
         def connection_lost(self, exc: Exception | None) -> None:
             opened.pop(self, None)
             self._disarm()
+            self._end_body()
             super().connection_lost(exc)
             # A request still waiting for its answer stops its upstream call now.
             for cycle in self._live:
@@ -143,6 +152,18 @@ def guarded_protocol(limits: Limits, cap: int) -> type[HttpToolsProtocol]:
             self.cycle.scope["state"][ON_GONE] = None
             # The request in the app, and any pipelined behind it.
             self._live = [c for c in self._live if not c.response_complete] + [self.cycle]
+            self._in_body = True
+
+        def on_message_complete(self) -> None:
+            self._end_body()
+            super().on_message_complete()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            # Still inside a body once these bytes are parsed: its time starts (a pipelined
+            # request waits for the one before it, with reading paused, so it is not timed).
+            if self._in_body and self._body_timer is None and not self.pipeline:
+                self._body_timer = self.loop.call_later(body_s, self._body_too_slow)
 
         def send_400_response(self, msg: str) -> None:
             self._close_with(malformed)
@@ -166,6 +187,22 @@ def guarded_protocol(limits: Limits, cap: int) -> type[HttpToolsProtocol]:
                 self._close_with(late)
             elif self.waiting:  # sent nothing: closed as quietly as an idle keep-alive
                 self.transport.close()
+
+        def _end_body(self) -> None:
+            self._in_body = False
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
+
+        def _body_too_slow(self) -> None:
+            self._body_timer = None
+            cycle = self.cycle
+            if cycle.response_started:  # the app answered without the body: nothing to add
+                self.transport.close()
+                return
+            # The app, waiting for the body, learns of the close and logs the 408 sent here.
+            cycle.scope["state"][BODY_LATE] = True
+            self._close_with(slow_body)
 
         def _close_with(self, answer: bytes) -> None:
             if not self.transport.is_closing():

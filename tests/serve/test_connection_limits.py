@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import select
 import socket
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from gateway_support import gateway_for, sdk, serving
+from gateway_support import gateway_for, plain_uvicorn, sdk, serving
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -120,17 +121,28 @@ def test_the_next_request_on_a_kept_alive_connection_has_its_own_header_timeout(
         assert 0.5 < time.monotonic() - began < 3
 
 
-def test_a_body_that_does_not_arrive_in_time_gets_a_408(roomy, keys, caplog):
+@pytest.mark.parametrize("under", ["serve", "plain uvicorn"])
+def test_a_body_that_does_not_arrive_in_time_gets_a_408(roomy, keys, caplog, under):
     """A head promising 1,000 bytes and 10 of them: an OpenAI-shaped 408 after
-    --body-timeout-s, and the connection is closed rather than left to trickle."""
-    with served(roomy, keys, body_timeout_s=0.4) as (_, port), connect(port) as sock:
-        sock.sendall(HEAD + b"Content-Length: 1000\r\n\r\n" + b'{"model": ')
-        began = time.monotonic()
-        status, headers, body = answer_of(sock)
+    --body-timeout-s, logged as 408, and the connection is closed rather than left to
+    trickle; under `serve` (its protocol times the body) as under a plain uvicorn (the app
+    does)."""
+    caplog.set_level(logging.INFO, logger="resolver.gateway.access")
+    gateway = gateway_for(roomy, keys, limits=Limits(body_timeout_s=0.4))
+    with serving(gateway) if under == "serve" else plain_uvicorn(gateway) as url:
+        with connect(int(urlsplit(url).port or 0)) as sock:
+            sock.sendall(HEAD + b"Content-Length: 1000\r\n\r\n" + b'{"model": ')
+            began = time.monotonic()
+            status, headers, body = answer_of(sock)
+        waited = time.monotonic() - began
+        deadline = time.monotonic() + 2
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.02)
     openai_error(status, headers, body, "request_timeout")
     assert status == 408
     assert "--body-timeout-s" in json.loads(body)["error"]["message"]
-    assert 0.35 < time.monotonic() - began < 3
+    assert 0.35 < waited < 3
+    assert [json.loads(r.getMessage())["status"] for r in caplog.records] == [408]
 
 
 def test_nesting_beyond_the_limit_is_refused_and_within_it_is_served(roomy, keys):

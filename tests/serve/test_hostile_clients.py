@@ -5,21 +5,16 @@ client that leaves cancels the upstream request at once (logged as 499, never ch
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import socket
-import threading
 import time
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
-from gateway_support import gateway_for, sdk, serving
+from gateway_support import gateway_for, plain_uvicorn, sdk, serving
 
-from resolver.serve.app import Gateway
 from resolver.serve.auth import keys_from
 
 PRIMARY = "deepseek-r1-0528-syn"
@@ -69,23 +64,6 @@ def test_a_client_hanging_up_while_sending_its_body_is_a_499(served, caplog):
     assert not any(r.exc_info for r in caplog.records)
     metrics = httpx.get(served.removesuffix("/v1") + "/metrics").text
     assert 'status="500"' not in metrics
-
-
-@contextlib.contextmanager
-def plain_uvicorn(gateway: Gateway) -> Iterator[str]:
-    """``gateway.app()`` under uvicorn as an application would mount it: none of serve's
-    connection guard, so the app watches for disconnects itself."""
-    config = uvicorn.Config(gateway.app(), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.mark.parametrize("stream", [False, True])
