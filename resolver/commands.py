@@ -8,7 +8,9 @@ so that two runs on the same configuration print the same text (CI diffs it).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import logging
 import math
 import os
 import re
@@ -467,9 +469,8 @@ def cmd_health(ctx: Context, *, reset: str | None, reset_all: bool) -> int:
         ctx.out.line(f"reset {'every model' if model_id == '*' else model_id}: back in rotation")
     rows = [("MODEL", "STATUS", "OUT FOR", "FAILURES", "LAST ERROR")]
     for s in states:
-        status = "in rotation" if s.in_rotation else ("probing" if s.probing else "out")
         out_for = f"{s.out_for_s:.0f} s" if not s.in_rotation else "-"
-        rows.append((s.provider_id, status, out_for, str(s.failures), s.last_error or "-"))
+        rows.append((s.provider_id, s.status, out_for, str(s.failures), s.last_error or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for n, row in enumerate(rows):
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
@@ -604,17 +605,30 @@ def _write_text(text: str, output: str | None) -> None:
         raise UsageError(f"cannot write {output}: {e.strerror or e}") from None
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package is missing
+        return False
+
+
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     try:
         from .serve import Limits
         from .serve.auth import check_binding, keys_from
-        from .serve.run import Setup, catch_early_hup, serve
+        from .serve.run import Setup, catch_early_hup, configure_logging, serve, tracing_wanted
     except ImportError as e:
         raise UsageError(
             f"serve needs the gateway extra ({e.name} is missing): "
             "pip install 'fallback-resolver[gateway]'"
         ) from None
     catch_early_hup()  # a reload asked for while the config loads must not kill the process
+    if tracing_wanted(os.environ) and not _installed("opentelemetry.exporter.otlp.proto.http"):
+        raise UsageError(
+            "OTEL_EXPORTER_OTLP_ENDPOINT asks for spans, and OpenTelemetry is not installed: "
+            "pip install 'fallback-resolver[otel]' (from a checkout: pip install '.[otel]'), "
+            "or unset the OTEL_EXPORTER_OTLP_* variables"
+        )
     for flag, value in (
         ("--max-body-bytes", args.max_body_bytes),
         ("--max-messages", args.max_messages),
@@ -659,19 +673,24 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     )
     gateway = setup.gateway()  # a config that does not load stops here, exit 2
     r = gateway.resolver
-    enabled = sum(p.enabled for p in r.providers.values())
-    auth = f"{len(keys)} client key(s)" if keys else "no client key"
-    print(
-        f"serving env {r.env} ({enabled} models, {auth}) on http://{args.host}:{args.port}/v1",
-        file=sys.stderr,
-    )
+    configure_logging()  # from here on, every line on stderr is JSON
+    log = logging.getLogger("resolver.gateway")
+    serving = {
+        "event": "serving",
+        "env": r.env,
+        "models": sum(p.enabled for p in r.providers.values()),
+        "client_keys": len(keys),
+        "url": f"http://{args.host}:{args.port}/v1",
+    }
+    log.info(json.dumps(serving))
     if args.workers > 1 and r.policy.health.store != "redis":
-        print(
-            f"warning: {args.workers} workers without a shared health store: each worker "
-            "keeps its own health, so a failing model leaves rotation worker by worker "
-            "(share it with policy.health.store=redis)",
-            file=sys.stderr,
-        )
+        unshared = {
+            "event": "health_not_shared",
+            "workers": args.workers,
+            "why": "each worker keeps its own health, so a failing model leaves rotation "
+            "worker by worker (share it with policy.health.store=redis)",
+        }
+        log.warning(json.dumps(unshared))
     return serve(
         gateway, setup, host=args.host, port=args.port, grace_s=args.grace_s, workers=args.workers
     )

@@ -39,10 +39,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
-from . import admission
+from . import admission, tracing
 from .catalog import ErrorClass, Provider
 from .classify import Classify, Failure, classify, classify_status, parse_retry_after, scrubbed
 from .errors import Attempt, FallbackExhausted, ModelUnavailable, ProviderError, Skip
+from .health import OUT_OF_ROTATION, HealthState
 from .resolve import Plan, Resolver
 
 __all__ = [
@@ -172,6 +173,8 @@ class _Run:
         on_event: Listener | None,
         classify: Classify | None,
         plan: Plan | None = None,
+        *,
+        stream: bool = False,
     ) -> None:
         self.resolver = resolver
         self.requested = model_id
@@ -186,8 +189,11 @@ class _Run:
                 model_id, f"disabled ({node.disabled_reason or 'no reason given'})"
             )
         self.policy = resolver.policy
-        usable, skipped = plan if plan is not None else resolver._plan(model_id, _environ(environ))
+        self.started = time.monotonic()
         self.skipped: list[Skip] = []
+        self.attempts: list[Attempt] = []
+        self.trace = None if tracing.tracer is None else tracing.CallTrace(self, current=not stream)
+        usable, skipped = plan if plan is not None else resolver._plan(model_id, _environ(environ))
         # Entries are (provider, via, group): via None for the requested model's own
         # deployments, group the group a deployment was picked from.
         self.queue: list[Entry] = [*self._own(model_id, environ), *usable]
@@ -196,9 +202,7 @@ class _Run:
         self.on_event = on_event
         self.classify = classify
         self.environ = environ
-        self.attempts: list[Attempt] = []
         self.tried: set[str] = set()
-        self.started = time.monotonic()
         budget = deadline_s if deadline_s is not None else self.policy.deadline_s
         self.deadline = None if budget is None else self.started + budget
         self.budget = budget
@@ -245,6 +249,8 @@ class _Run:
 
     def skip(self, provider_id: str, reason: str, *, limited: bool = False) -> None:
         self.skipped.append(Skip(provider_id, reason, limited))
+        if self.trace is not None:
+            self.trace.skip(provider_id, reason, health=reason.startswith(OUT_OF_ROTATION))
         self.emit(
             Event("skip", self.requested, provider_id, elapsed_s=self.elapsed(), message=reason)
         )
@@ -270,7 +276,7 @@ class _Run:
             elif permit == "out":
                 self.skip(provider.id, health.state(provider.id).describe())
             else:
-                return self._start(picked)
+                return self._start(picked, permit == "probe")
         return None
 
     async def anext_provider(self) -> Entry | None:
@@ -284,14 +290,16 @@ class _Run:
             elif permit == "out":
                 self.skip(provider.id, (await health.astate(provider.id)).describe())
             else:
-                return self._start(picked)
+                return self._start(picked, permit == "probe")
         return None
 
-    def _start(self, picked: Entry) -> Entry:
+    def _start(self, picked: Entry, probe: bool) -> Entry:
         self.current = picked
         self._taken[picked[0].id] = picked
         if picked[0].id in self.resolver.loaded:
             self.resolver.load.started(picked[0].id)
+        if self.trace is not None:
+            self.trace.started(*picked, probe)
         return picked
 
     def release(self) -> None:
@@ -300,6 +308,18 @@ class _Run:
             if self.current[0].id in self.resolver.loaded:
                 self.resolver.load.ended(self.current[0].id)
             self.current = None
+
+    def end(self, error: BaseException | None) -> None:
+        """The call is over (``error``: what it raised): nothing of it is in flight, and its
+        span ends."""
+        self.release()
+        if self.trace is not None:
+            self.trace.end(error)
+
+    def health_told(self, provider_id: str, state: HealthState) -> None:
+        """Health recorded a failure of ``provider_id`` and answered ``state``."""
+        if self.trace is not None:
+            self.trace.health(provider_id, state, self.policy.health.failure_threshold)
 
     def _next_candidate(self) -> Entry | None:
         """The next provider the bounds allow, health not yet asked (None: ``stop`` says why)."""
@@ -358,6 +378,8 @@ class _Run:
         self.release()
         attempt = Attempt(provider.id, None, status, "ok", seconds)
         self.attempts.append(attempt)
+        if self.trace is not None:
+            self.trace.ended(None, status, True, value)
         self.emit(
             Event(
                 "attempt",
@@ -385,9 +407,12 @@ class _Run:
             raise exc  # not ours to judge: re-raised at once, unchanged
         # A vendor may echo the key in its error: what we chain or re-raise never carries it.
         self.last_exc = scrubbed(exc, failure, provider.id, secrets)
-        self.attempts.append(
-            Attempt(provider.id, failure.error_class, failure.status, failure.message, seconds)
+        attempt = Attempt(
+            provider.id, failure.error_class, failure.status, failure.message, seconds
         )
+        self.attempts.append(attempt)
+        if self.trace is not None:
+            self.trace.ended(failure.error_class, failure.status, attempt.sent)
         self.emit(
             Event(
                 "attempt",
@@ -523,6 +548,8 @@ class _Run:
         # attributes): what the call cost, and what the requested model would have charged.
         prompt = getattr(value, "prompt_tokens", None)
         completion = getattr(value, "completion_tokens", None)
+        if self.trace is not None:
+            self.trace.served(provider, fallback_used, value)
         costs: tuple[float | None, float | None] = (None, None)
         if isinstance(prompt, int) and isinstance(completion, int):
             self.resolver.limits.spend(provider, prompt + completion)
@@ -615,6 +642,7 @@ def call_with_fallback(
     run.stop = "" if fallback else _ALONE
     health = run.resolver.health
     token = _deadline.set(run.deadline)
+    error: BaseException | None = None
     try:
         while (picked := run.next_provider()) is not None:
             provider = picked[0]
@@ -629,7 +657,8 @@ def call_with_fallback(
                 seconds = time.monotonic() - began
                 failure = run.failed(provider, exc, seconds, deadline_hit=run.deadline_passed())
                 if failure is not None:
-                    health.record_failure(provider.id, failure.error_class, failure.detail)
+                    state = health.record_failure(provider.id, failure.error_class, failure.detail)
+                    run.health_told(provider.id, state)
                     wait = run.after_failure(provider, exc, failure)
                     if wait:
                         time.sleep(wait)
@@ -638,8 +667,11 @@ def call_with_fallback(
             run.succeeded(provider, value, time.monotonic() - began, _status_of_value(value))
             return run.outcome(provider, value)
         raise run.exhausted() from run.last_exc
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
-        run.release()  # an attempt cancelled or re-raised is no longer in flight
+        run.end(error)  # an attempt cancelled or re-raised is no longer in flight
         _deadline.reset(token)
 
 
@@ -669,6 +701,7 @@ async def acall_with_fallback(
     run.stop = "" if fallback else _ALONE
     health = resolver.health
     token = _deadline.set(run.deadline)
+    error: BaseException | None = None
     try:
         while (picked := await run.anext_provider()) is not None:
             provider = picked[0]
@@ -684,19 +717,22 @@ async def acall_with_fallback(
             except Exception as exc:
                 seconds = time.monotonic() - began
                 hit = scope.expired()
-                error: Exception = exc
+                failed: Exception = exc
                 if hit and mark.queued:  # the deadline passed before the request left
-                    error = _not_sent(provider, run)
+                    failed = _not_sent(provider, run)
                 elif hit:
-                    error = ProviderError(
+                    failed = ProviderError(
                         "timeout",
                         f"deadline of {run.budget:g}s reached",
                         provider_id=provider.id,
                     )
-                failure = run.failed(provider, error, seconds, deadline_hit=hit)
+                failure = run.failed(provider, failed, seconds, deadline_hit=hit)
                 if failure is not None:
-                    await health.arecord_failure(provider.id, failure.error_class, failure.detail)
-                    wait = run.after_failure(provider, error, failure)
+                    state = await health.arecord_failure(
+                        provider.id, failure.error_class, failure.detail
+                    )
+                    run.health_told(provider.id, state)
+                    wait = run.after_failure(provider, failed, failure)
                     if wait:
                         await asyncio.sleep(wait)
                 continue
@@ -704,8 +740,11 @@ async def acall_with_fallback(
             run.succeeded(provider, value, time.monotonic() - began, _status_of_value(value))
             return run.outcome(provider, value)
         raise run.exhausted() from run.last_exc
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
-        run.release()  # an attempt cancelled or re-raised is no longer in flight
+        run.end(error)  # an attempt cancelled or re-raised is no longer in flight
         _deadline.reset(token)
 
 

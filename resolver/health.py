@@ -23,6 +23,12 @@ from typing import Literal, Protocol
 from .catalog import HealthPolicy
 
 Permit = Literal["ok", "probe", "out"]
+HealthStatus = Literal["in rotation", "out", "probing"]
+
+
+OUT_OF_ROTATION = "out of rotation"
+"""How :meth:`HealthState.describe` begins for a provider health keeps out: a skip's reason
+that begins so was health's doing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +47,21 @@ class HealthState:
     def in_rotation(self) -> bool:
         return self.out_for_s <= 0
 
+    @property
+    def status(self) -> HealthStatus:
+        """One word for the state: ``in rotation``, ``out``, or ``probing`` (out while the
+        one probe after its cooldown is in flight)."""
+        if self.in_rotation:
+            return "in rotation"
+        return "probing" if self.probing else "out"
+
     def describe(self) -> str:
         if self.in_rotation:
             return "in rotation" + (
                 f" ({self.failures} failure(s) in a row)" if self.failures else ""
             )
         what = "probe in flight" if self.probing else f"after {self.failures} failures"
-        return f"out of rotation for {self.out_for_s:.0f} s {what} (last: {self.last_error})"
+        return f"{OUT_OF_ROTATION} for {self.out_for_s:.0f} s {what} (last: {self.last_error})"
 
 
 class HealthStore(Protocol):

@@ -345,10 +345,18 @@ def _drive(
     classify: Classify | None,
 ) -> Generator[T, None, None]:
     run = _Run(
-        model_id, or_default(resolver), environ, deadline_s, on_event, classify, progress.plan()
+        model_id,
+        or_default(resolver),
+        environ,
+        deadline_s,
+        on_event,
+        classify,
+        progress.plan(),
+        stream=True,
     )
     progress.start(run)
     health = run.resolver.health
+    error: BaseException | None = None
     try:
         while (picked := run.next_provider()) is not None:
             leg = _Leg(progress, picked[0])
@@ -380,7 +388,8 @@ def _drive(
             except Exception as exc:
                 failure = leg.failed(exc)
                 if failure is not None:
-                    health.record_failure(provider.id, failure.error_class, failure.detail)
+                    state = health.record_failure(provider.id, failure.error_class, failure.detail)
+                    run.health_told(provider.id, state)
                     wait = leg.after(exc, failure)
                     if wait:
                         time.sleep(wait)
@@ -391,8 +400,11 @@ def _drive(
             leg.served(result)
             return
         raise progress.ended() from run.last_exc
+    except BaseException as exc:  # GeneratorExit too: the caller closed the stream
+        error = exc
+        raise
     finally:
-        run.release()  # a stream closed or cancelled mid-attempt is no longer in flight
+        run.end(error)  # a stream closed or cancelled mid-attempt is no longer in flight
 
 
 async def _adrive(
@@ -411,9 +423,10 @@ async def _adrive(
     plan = progress.plan()
     if plan is None:
         plan = await resolver._aplan(model_id, _environ(environ))
-    run = _Run(model_id, resolver, environ, deadline_s, on_event, classify, plan)
+    run = _Run(model_id, resolver, environ, deadline_s, on_event, classify, plan, stream=True)
     progress.start(run)
     health = resolver.health
+    error: BaseException | None = None
     try:
         while (picked := await run.anext_provider()) is not None:
             leg = _Leg(progress, picked[0])
@@ -460,7 +473,10 @@ async def _adrive(
             except Exception as exc:
                 failure = leg.failed(exc)
                 if failure is not None:
-                    await health.arecord_failure(provider.id, failure.error_class, failure.detail)
+                    state = await health.arecord_failure(
+                        provider.id, failure.error_class, failure.detail
+                    )
+                    run.health_told(provider.id, state)
                     wait = leg.after(exc, failure)
                     if wait:
                         await asyncio.sleep(wait)
@@ -471,14 +487,38 @@ async def _adrive(
             leg.served(result)
             return
         raise progress.ended() from run.last_exc
+    except BaseException as exc:  # GeneratorExit too: the caller closed the stream
+        error = exc
+        raise
     finally:
-        run.release()  # a stream closed or cancelled mid-attempt is no longer in flight
+        run.end(error)  # a stream closed or cancelled mid-attempt is no longer in flight
 
 
 # --- the public iterators ----------------------------------------------------------------------
 
 
-class FallbackStream(Generic[T]):
+class _Watched(Generic[T]):
+    """What both stream kinds tell of the call under way."""
+
+    _progress: _Progress[T]
+
+    @property
+    def provider(self) -> Provider | None:
+        """Who serves: set when the first content chunk is released, None before."""
+        return self._progress.provider
+
+    @property
+    def outcome(self) -> Outcome[StreamResult] | None:
+        """The full outcome (usage, cost, attempts) once the stream has ended, None before."""
+        return self._progress.outcome
+
+    @property
+    def content(self) -> str:
+        """The text received so far."""
+        return "".join(self._progress.parts)
+
+
+class FallbackStream(_Watched[T]):
     """The chunks of a stream carried through the chain. Use it in a ``with`` block (or call
     :meth:`close`) so a stream you stop reading is closed upstream at once."""
 
@@ -502,23 +542,8 @@ class FallbackStream(Generic[T]):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def provider(self) -> Provider | None:
-        """Who serves: set when the first content chunk is released, None before."""
-        return self._progress.provider
 
-    @property
-    def outcome(self) -> Outcome[StreamResult] | None:
-        """The full outcome (usage, cost, attempts) once the stream has ended, None before."""
-        return self._progress.outcome
-
-    @property
-    def content(self) -> str:
-        """The text received so far."""
-        return "".join(self._progress.parts)
-
-
-class AsyncFallbackStream(Generic[T]):
+class AsyncFallbackStream(_Watched[T]):
     """:class:`FallbackStream` for ``async for``; use it in an ``async with`` block (or call
     :meth:`aclose`). Cancelling the task reading it closes the upstream at once."""
 
@@ -541,10 +566,6 @@ class AsyncFallbackStream(Generic[T]):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-    provider = FallbackStream.provider
-    outcome = FallbackStream.outcome
-    content = FallbackStream.content
 
 
 def stream_with_fallback(

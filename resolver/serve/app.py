@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import tracing
 from ..errors import ResolverError
 from ..execute import Event
 from ..http import Client, achat
@@ -32,7 +33,9 @@ from ..sse import ChatChunk
 from ..stream import AsyncFallbackStream, achat_stream
 from . import wire
 from .auth import allowed
-from .metrics import Metrics
+from .metrics import Metrics, route_of
+from .status import Board
+from .status_page import routes as status_routes
 
 T = TypeVar("T")
 log = logging.getLogger("resolver.gateway")
@@ -92,6 +95,8 @@ class Gateway:
         self.environ = environ
         self.client = client or Client()
         self.metrics = Metrics(self)
+        self.board = Board()
+        """What ``/status`` shows: this gateway's recent calls, fallbacks and reloads."""
         self._reload_lock: asyncio.Lock | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._cutting = False
@@ -117,6 +122,7 @@ class Gateway:
                 fresh = await asyncio.to_thread(self._load)
             except ResolverError as e:  # ConfigError, SnapshotError: every problem named
                 self.problems = str(e)
+                self.board.reloaded(False, self.problems)
                 log.error(json.dumps({"event": "reload_refused", "problems": self.problems}))
                 return False
             current = self.resolver
@@ -124,6 +130,7 @@ class Gateway:
                 fresh = fresh.with_health(current.health)
             self.resolver = fresh.counting_on(current)
             self.problems = None
+            self.board.reloaded(True)
             log.info(json.dumps({"event": "reloaded", "env": fresh.env}))
             return True
 
@@ -135,6 +142,7 @@ class Gateway:
             Route("/healthz", self._healthz, methods=["GET"]),
             Route("/readyz", self._readyz, methods=["GET"]),
             Route("/metrics", self._metrics, methods=["GET"]),
+            *status_routes(self),
         ]
         # Starlette's own answers (an unknown route, a method a route does not take) in
         # OpenAI's error shape, like every other answer.
@@ -166,6 +174,7 @@ class Gateway:
                 "deadline_s": deadline_s,
                 "client": self.client,
                 "fallback": fallback,
+                "on_event": self.board.listener(resolver),
                 **params,
             }
             if stream:
@@ -174,7 +183,9 @@ class Gateway:
         except Exception as exc:
             return _refused(exc, seen)
         served = outcome.served_by
-        seen.update(served=served, attempts=len(outcome.attempts))
+        seen.update(
+            served=served, attempts=len(outcome.attempts), fallback_used=outcome.fallback_used
+        )
         data = {**outcome.value.raw, "model": served}
         headers = _attribution(model, served, len(outcome.attempts))
         if outcome.group is not None:
@@ -497,9 +508,12 @@ class _Answer:
 async def _stream(
     model: str, messages: list[Any], call: dict[str, Any], seen: dict[str, Any], request: Request
 ) -> StreamingResponse:
+    board = call.pop("on_event")  # the status board's listener, fed beside our own count
+
     def count(event: Event) -> None:
         if event.kind == "attempt":
             seen["attempts"] = seen.get("attempts", 0) + 1
+        board(event)
 
     chunks = achat_stream(model, messages, on_event=count, **call)
     try:
@@ -531,6 +545,8 @@ async def _events(
         async for chunk in chunks:
             yield _event(chunk)
         yield b"data: [DONE]\n\n"
+        if (outcome := chunks.outcome) is not None:
+            seen["fallback_used"] = outcome.fallback_used
     except Exception as exc:
         seen["broken"] = True
         yield b"data: " + wire.encode(_answer_for(exc)[1]) + b"\n\n"
@@ -566,11 +582,18 @@ class _Observed:
         task = asyncio.current_task()
         assert task is not None
         gateway = self.gateway
+        trace = None
+        if tracing.tracer is not None and scope["path"].startswith("/v1/"):  # not probes
+            route = route_of(scope["path"])
+            trace = tracing.RequestTrace(scope["method"], route, scope["headers"])
 
         async def observe(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if trace is not None:  # the client's trace goes on from this request's span
+                    headers = [*message.get("headers", ()), (b"traceparent", trace.traceparent())]
+                    message = {**message, "headers": headers}
             await send(message)
 
         seen[_TASK] = task
@@ -596,8 +619,14 @@ class _Observed:
             seconds = time.monotonic() - began
             path = scope["path"]
             self.gateway.metrics.observe(path, seen, status, seconds)
+            if trace is not None:
+                trace.end(status)
             if path.startswith("/v1/"):
                 line = {
+                    "ts": wire.timestamp(),
+                    "trace_id": trace.trace_id()
+                    if trace is not None
+                    else tracing.incoming_trace_id(scope["headers"]),
                     "method": scope["method"],
                     "path": path,
                     "status": status,
@@ -605,7 +634,8 @@ class _Observed:
                     "served": seen.get("served"),
                     "attempts": seen.get("attempts"),
                     "stream": seen.get("stream", False),
-                    "fallback": seen.get("fallback", True),
+                    "fallback_allowed": seen.get("fallback", True),
+                    "fallback_used": seen.get("fallback_used"),
                     "broken": seen.get("broken", False) or seen.get("cut", False),
                     "latency_ms": round(seconds * 1000, 2),
                 }

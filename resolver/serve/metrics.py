@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 _ROUTES = ("/v1/chat/completions", "/v1/models", "/healthz", "/readyz", "/metrics")
 
 
+def route_of(path: str) -> str:
+    """The route a path is labelled with: one of the gateway's, or "other" (a bounded set)."""
+    return path if path in _ROUTES else "other"
+
+
 class _Serving(ResolverCollector):
     """The resolver's metrics, from whichever config the gateway serves now."""
 
@@ -46,7 +51,7 @@ class Metrics:
         self._children: dict[tuple[str, str, bool, int], Any] = {}
 
     def observe(self, path: str, seen: dict[str, Any], status: int, seconds: float) -> None:
-        route = path if path in _ROUTES else "other"
+        route = route_of(path)
         model = seen.get("requested", "")  # only ever a catalog id
         labels = (route, model, bool(seen.get("stream")), status)
         child = self._children.get(labels)

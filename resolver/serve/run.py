@@ -24,15 +24,17 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from .. import tracing
 from ..errors import ResolverError
 from ..resolve import Resolver
+from . import wire
 from .app import Gateway, Limits
 from .auth import keys_from
 from .connections import connection_cap, descriptor_limit, guarded_protocol
@@ -110,14 +112,38 @@ def lifespan(
     return span
 
 
+class JSONLines(logging.Formatter):
+    """Every line on the gateway's stderr is one JSON object with a ``ts``: the gateway's own
+    (already JSON, given a ``ts`` when they lack one) and uvicorn's (its text under
+    ``message``, a traceback under ``error``), so that one parser reads them all."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.name.startswith("resolver.") and not record.exc_info and message[:2] == '{"':
+            if message.startswith('{"ts"'):
+                return message
+            return f'{{"ts":"{wire.timestamp(record.created)}",{message[1:]}'
+        line = {
+            "ts": wire.timestamp(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": message,
+        }
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return wire.encode(line).decode()
+
+
 def configure_logging() -> None:
-    """The gateway's JSON lines (access log, reloads) on stderr, one per line, as they are."""
+    """The gateway's lines (access log, reloads) and uvicorn's, as JSON on stderr, one per
+    line (uvicorn is given no logging config of its own: ``log_config=None``)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    gateway_log = logging.getLogger("resolver.gateway")
-    gateway_log.addHandler(handler)
-    gateway_log.setLevel(logging.INFO)
-    gateway_log.propagate = False
+    handler.setFormatter(JSONLines())
+    for name in ("resolver.gateway", "uvicorn"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
     # A line per request: the process is the gateway's own, so the record's fields no line
     # shows (the caller's frame, thread, process) are not gathered (the logging HOWTO's
     # "Optimization"), a tenth of a request's CPU in a profile.
@@ -125,6 +151,35 @@ def configure_logging() -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+
+
+_EXPORT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+
+def tracing_wanted(environ: Mapping[str, str]) -> bool:
+    """Whether the OpenTelemetry variables ask for spans to be exported over OTLP/HTTP."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    if environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() in ("none", ""):
+        return False
+    return any(environ.get(name) for name in _EXPORT_VARIABLES)
+
+
+def configure_tracing() -> None:
+    """Export the gateway's spans over OTLP/HTTP when the OpenTelemetry variables ask for it
+    (``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``..._TRACES_ENDPOINT``; the exporter reads the rest,
+    headers and timeouts, itself). Without them nothing of OpenTelemetry is imported."""
+    if not tracing_wanted(os.environ):
+        return
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, when set, win over this name.
+    provider = TracerProvider(resource=Resource.create({"service.name": "fallback-resolver"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    tracing.instrument(tracer_provider=provider)  # spans still queued are sent at exit
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +217,21 @@ class Setup:
 
     def gateway(self) -> Gateway:
         """A gateway on this setup, with the client keys of this process's environment."""
-        return Gateway(self.load, keys=keys_from(os.environ), limits=self.limits)
+        gateway = Gateway(self.load, keys=keys_from(os.environ), limits=self.limits)
+        gateway.board.origin = self.origin()
+        return gateway
+
+    def origin(self) -> dict[str, Any]:
+        """Where the config comes from, for ``/status``: an override by its key only (its
+        value, a URL say, is the operator's business, not the page's)."""
+        if self.snapshot is not None:
+            return {"snapshot": self.snapshot}
+        return {
+            "config_dirs": list(self.config_dirs),
+            "config_path": self.config_path,
+            "overrides": [o.partition("=")[0] for o in self.overrides],
+            "watch": self.watch,
+        }
 
 
 def settle_heap() -> None:
@@ -243,14 +312,15 @@ def serve(
     """Serve until SIGTERM or Ctrl+C: ``gateway`` itself, or with ``workers`` > 1 that many
     processes each serving its own gateway on ``setup``. Returns the exit status: 0, or
     :data:`GRACE_CUT`."""
-    configure_logging()  # SIGHUP is already caught: the command did so before loading
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         "access_log": False,  # ours is one JSON line per request, with attribution
         "lifespan": "on",
         "proxy_headers": False,  # nothing reads the client's address
+        "log_config": None,  # its lines go out through configure_logging's JSON
     }
+    configure_tracing()
     if workers > 1:
         target = functools.partial(worker, setup, options, grace_s)
         return Workers(target, options, workers, grace_s=grace_s).run()
@@ -282,6 +352,7 @@ def worker(
     catch_early_hup()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})  # blocked by the supervisor
     configure_logging()
+    configure_tracing()  # its exporter's thread is this process's own
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     try:
         gateway = setup.gateway()

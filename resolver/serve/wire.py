@@ -7,6 +7,7 @@ every OpenAI client raises its usual exception class; a failed fallback call add
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -40,6 +41,21 @@ def encode(data: Any) -> bytes:
         return orjson.dumps(data)
     except TypeError:
         return json.dumps(data, separators=(",", ":")).encode()
+
+
+_second: tuple[int, str] = (0, "")
+
+
+def timestamp(now: float | None = None) -> str:
+    """``now`` (default: now) in UTC as ISO 8601 with milliseconds, for log lines (the
+    second's text is reused: a line per request need not format a date)."""
+    if now is None:
+        now = time.time()
+    second = int(now)
+    global _second
+    if _second[0] != second:
+        _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second[1]}.{int((now - second) * 1000):03d}Z"
 
 
 REQUESTED = "x-fallback-requested"
