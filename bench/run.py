@@ -543,6 +543,56 @@ def bench_execution(b: Bench) -> list[Row]:
     ]  # fmt: skip
 
 
+def bench_tracing(b: Bench) -> list[Row]:
+    """What spans cost a call: achat with tracing on (the SDK, spans kept in memory) against
+    the same call with it off, interleaved. Off is the execution section's achat row."""
+    if importlib.util.find_spec("opentelemetry.sdk") is None:
+        b.notes.append(
+            "tracing: skipped, OpenTelemetry is not installed (`pip install '.[otel]'`)."
+        )
+        return []
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from resolver import tracing
+    from resolver.http import Client
+    from resolver.testing import ChatServer, make_resolver
+
+    calls = 100 if b.quick else 2_000
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("fallback-resolver")
+    with ChatServer() as server:
+        r = make_resolver(overrides=server.overrides())
+        environ = server.environ()
+
+        async def run() -> dict[str, float]:
+            async with Client() as pool:
+
+                async def off() -> None:
+                    await resolver.achat(
+                        LOOKUP_MODEL, MESSAGES, environ=environ, client=pool, resolver=r
+                    )
+
+                async def on() -> None:
+                    tracing.tracer = tracer  # on for this call only: off() runs untraced
+                    try:
+                        await off()
+                    finally:
+                        tracing.tracer = None
+                    exporter.clear()
+
+                return await ainterleaved({"off": off, "on": on}, calls)
+
+        per = asyncio.run(run())
+    return [
+        Row("tracing", "`achat` per call, tracing on (SDK, spans in memory)", per["on"],
+            "the same call, tracing off", per["off"], "us"),
+    ]  # fmt: skip
+
+
 def interleaved(fns: dict[str, Callable[[], None]], calls: int) -> dict[str, float]:
     """Median seconds per call of each function, calls interleaved so drift hits all alike."""
     for _ in range(min(calls, 200)):  # warm the pools and the server's threads
@@ -788,6 +838,7 @@ SECTIONS: dict[str, Callable[[Bench], list[Row]]] = {
     "cold": bench_cold,
     "scale": bench_scale,
     "execution": bench_execution,
+    "tracing": bench_tracing,
     "burst": bench_burst,
     "peer": bench_peer,
 }

@@ -24,6 +24,7 @@ error classes, statuses, token counts and times.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -141,13 +142,7 @@ class CallTrace:
             attributes["resolver.attempt.edge"] = f"{via} -> {group or provider.id}"
         if group is not None:
             attributes["resolver.attempt.group"] = group
-        if provider.base_url:
-            parts = urlsplit(provider.base_url)
-            if parts.hostname:
-                attributes["server.address"] = parts.hostname
-                port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
-                if port is not None:
-                    attributes["server.port"] = port
+        attributes.update(_server(provider.base_url))
         self.attempt = tracer.start_span(
             f"chat {provider.model}",
             self._context(),
@@ -168,20 +163,21 @@ class CallTrace:
         if span is None:
             return
         self.attempt = None
-        span.set_attribute("resolver.attempt.sent", sent)
+        # Set at once: the SDK takes a lock per set_attribute.
+        attributes: dict[str, Any] = {"resolver.attempt.sent": sent}
         if status is not None:
-            span.set_attribute("http.response.status_code", status)
+            attributes["http.response.status_code"] = status
         if error_class is not None:
-            span.set_attribute("error.type", error_class)
-            span.set_attribute("resolver.attempt.error_class", error_class)
+            attributes["error.type"] = attributes["resolver.attempt.error_class"] = error_class
             span.set_status(Status(StatusCode.ERROR, error_class))
         else:
             if self.probe:  # the probe served: its model is back in rotation
                 self.call.add_event("resolver.health.back", {"resolver.provider": self.provider_id})
-            _usage(span, value)
+            _usage(attributes, value)
             first_token = getattr(value, "first_token_s", None)
             if isinstance(first_token, float):
-                span.set_attribute("resolver.stream.time_to_first_token_s", first_token)
+                attributes["resolver.stream.time_to_first_token_s"] = first_token
+        span.set_attributes(attributes)
         span.end()
 
     def health(self, provider_id: str, state: HealthState, threshold: int) -> None:
@@ -198,11 +194,13 @@ class CallTrace:
             )
 
     def served(self, provider: Provider, fallback_used: bool, value: object) -> None:
-        span = self.call
-        span.set_attribute("gen_ai.provider.name", provider.vendor)
-        span.set_attribute("resolver.served_by", provider.id)
-        span.set_attribute("resolver.fallback_used", fallback_used)
-        _usage(span, value)
+        attributes: dict[str, Any] = {
+            "gen_ai.provider.name": provider.vendor,
+            "resolver.served_by": provider.id,
+            "resolver.fallback_used": fallback_used,
+        }
+        _usage(attributes, value)
+        self.call.set_attributes(attributes)
 
     def end(self, error: BaseException | None) -> None:
         from opentelemetry import context
@@ -212,15 +210,16 @@ class CallTrace:
             self.ended(type(error).__name__ if error else "cancelled", None, True)
         span = self.call
         run = self.run
-        span.set_attribute("resolver.attempts", len(run.attempts))
+        attributes: dict[str, Any] = {"resolver.attempts": len(run.attempts)}
         if run.skipped:
-            span.set_attribute("resolver.skipped", [s.provider_id for s in run.skipped])
+            attributes["resolver.skipped"] = [s.provider_id for s in run.skipped]
         if error is not None:
             kind = getattr(error, "error_class", None) or _ENDED_BY.get(
                 type(error).__name__, type(error).__name__
             )
-            span.set_attribute("error.type", kind)
+            attributes["error.type"] = kind
             span.set_status(Status(StatusCode.ERROR, kind))
+        span.set_attributes(attributes)
         span.end()
         if self.token is not None:
             context.detach(self.token)  # type: ignore[arg-type]
@@ -231,17 +230,29 @@ class CallTrace:
 _ENDED_BY = {"GeneratorExit": "closed", "CancelledError": "cancelled"}
 
 
-def _usage(span: Span, value: object) -> None:
+def _usage(attributes: dict[str, Any], value: object) -> None:
+    """The response's model and token counts, from a ChatResult or StreamResult (or any value
+    with those attributes)."""
     model = getattr(value, "model", None)
     if isinstance(model, str):
-        span.set_attribute("gen_ai.response.model", model)
+        attributes["gen_ai.response.model"] = model
     for name, attribute in (
         ("prompt_tokens", "gen_ai.usage.input_tokens"),
         ("completion_tokens", "gen_ai.usage.output_tokens"),
     ):
         count = getattr(value, name, None)
         if isinstance(count, int) and not isinstance(count, bool):
-            span.set_attribute(attribute, count)
+            attributes[attribute] = count
+
+
+@functools.lru_cache(maxsize=256)
+def _server(base_url: str | None) -> dict[str, Any]:
+    """``server.address`` and ``server.port`` of a base URL (a catalog holds a few)."""
+    parts = urlsplit(base_url or "")
+    if not parts.hostname:
+        return {}
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    return {"server.address": parts.hostname} | ({} if port is None else {"server.port": port})
 
 
 class RequestTrace:
