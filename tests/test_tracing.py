@@ -253,3 +253,30 @@ def test_turning_tracing_off_stops_the_spans(chain, chat_server):
     off()
     resolver.chat(REQUESTED, MESSAGES, resolver=chain, environ=ChatServer.environ())
     assert exporter.get_finished_spans() == ()
+
+
+def test_every_attribute_is_the_conventions_or_our_own(spans, chain, chat_server):
+    """Each attribute outside resolver.* is one the OpenTelemetry semantic conventions define
+    (their published Python package, not a list of ours), and span names are the GenAI
+    convention's '{operation} {model}'."""
+    from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
+    from opentelemetry.semconv.attributes import (
+        error_attributes,
+        http_attributes,
+        server_attributes,
+    )
+
+    defined = {
+        getattr(module, name)
+        for module in (gen_ai_attributes, error_attributes, http_attributes, server_attributes)
+        for name in dir(module)
+        if name.isupper() and isinstance(getattr(module, name), str)
+    }
+    fail_first_two(chat_server, chain)
+    resolver.chat(REQUESTED, MESSAGES, resolver=chain, environ=ChatServer.environ())
+    chat = gen_ai_attributes.GenAiOperationNameValues.CHAT.value
+    for span in spans.get_finished_spans():
+        theirs = {k for k in span.attributes if not k.startswith("resolver.")}
+        assert theirs <= defined, theirs - defined
+        assert span.attributes["gen_ai.operation.name"] == chat
+        assert span.name == f"{chat} {span.attributes['gen_ai.request.model']}"
