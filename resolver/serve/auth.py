@@ -7,6 +7,8 @@ from the provider's ``api_key_env``, and a client's ``Authorization`` never goes
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import ipaddress
 from collections.abc import Mapping, Sequence
@@ -45,15 +47,32 @@ def keys_from(environ: Mapping[str, str]) -> tuple[bytes, ...]:
     return tuple(k.encode() for k in keys)
 
 
-def allowed(authorization: str | None, keys: Sequence[bytes]) -> bool:
-    """Whether ``Authorization: Bearer <key>`` names one of ``keys``. Every key is compared,
-    each in constant time, so the time taken says nothing about which one nearly matched."""
+def allowed(authorization: str | None, keys: Sequence[bytes], *, basic: bool = False) -> bool:
+    """Whether ``Authorization: Bearer <key>`` names one of ``keys`` (with ``basic``, also
+    HTTP Basic whose password is one: a browser cannot send a Bearer header when it opens a
+    page). Every key is compared, each in constant time, so the time taken says nothing about
+    which one nearly matched."""
     scheme, _, given = (authorization or "").partition(" ")
-    offered = given.strip().encode() if scheme.lower() == "bearer" else b""
+    scheme = scheme.lower()
+    offered = b""
+    if scheme == "bearer":
+        offered = given.strip().encode()
+    elif basic and scheme == "basic":
+        offered = _basic_password(given.strip())
     matched = False
     for key in keys:
         matched |= hmac.compare_digest(offered, key)
     return matched and bool(offered)
+
+
+def _basic_password(credentials: str) -> bytes:
+    """The password of HTTP Basic credentials (any user name), or b"" when they are malformed."""
+    try:
+        decoded = base64.b64decode(credentials, validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+    _user, colon, password = decoded.partition(b":")
+    return password if colon else b""
 
 
 def is_loopback(host: str) -> bool:
