@@ -6,6 +6,7 @@ Everything after composition works on these; none of them knows about Hydra or O
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 from urllib.parse import urlsplit
@@ -27,13 +28,28 @@ ErrorClass = Literal[
     # Never sent: the deployment was at its own rpm/tpm limit, so the call moved on. Never
     # counts against health either.
     "limited",
+    # Never sent: a budget covering the deployment had no room for the call (budgets:).
+    # Never counts against health.
+    "budget",
 ]
 ERROR_CLASSES: tuple[ErrorClass, ...] = get_args(ErrorClass)
 CostAction = Literal["warn", "skip"]
 HealthStoreKind = Literal["memory", "redis"]
+BudgetWindow = Literal["minute", "hour", "day", "30d"]
+BudgetScope = Literal["model", "group", "vendor", "env"]
+StoreDown = Literal["fail_open", "fail_closed"]
 MidStream = Literal["raise", "continue"]
 MID_STREAM: tuple[MidStream, ...] = get_args(MidStream)
 HEALTH_STORES: tuple[HealthStoreKind, ...] = get_args(HealthStoreKind)
+BUDGET_WINDOWS: dict[BudgetWindow, int] = {
+    "minute": 60,
+    "hour": 3600,
+    "day": 86_400,
+    "30d": 30 * 86_400,
+}
+"""Each budget window in seconds: spend is summed over the last window, in 30 slices."""
+BUDGET_SCOPES: tuple[BudgetScope, ...] = get_args(BudgetScope)
+STORE_DOWN: tuple[StoreDown, ...] = get_args(StoreDown)
 
 # user:password@ (or :password@) in any URL inside a text (an override line, an error), its
 # scheme written or not.
@@ -338,6 +354,44 @@ class HealthPolicy:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Budget:
+    """At most ``amount`` USD over the last ``window`` on what ``scope`` names: one model (a
+    deployment's id), a group's deployments, a vendor's, or (``env``) every call of the env."""
+
+    id: str
+    amount: float
+    window: BudgetWindow
+    scope: BudgetScope
+    target: str | None = None
+    """The model id, group id or vendor name (None for ``env``)."""
+
+    def covers(self, provider: Provider, groups: Mapping[str, Group]) -> bool:
+        if self.scope == "env":
+            return True
+        if self.scope == "vendor":
+            return provider.vendor == self.target
+        if self.scope == "group":
+            group = groups.get(self.target or "")
+            return group is not None and any(m.id == provider.id for m in group.members)
+        return provider.id == self.target
+
+    def describe(self) -> str:
+        what = "every call" if self.scope == "env" else f"{self.scope} {self.target}"
+        return f"{self.id} ({what}: {self.amount:g} USD per {self.window})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetPolicy:
+    """How budgets are kept and estimated (``policy.budget``)."""
+
+    on_store_down: StoreDown = "fail_open"
+    """When the shared store (Redis) does not answer: ``fail_open`` counts in this process and
+    logs it; ``fail_closed`` refuses the calls a budget covers."""
+    completion_tokens: int = 4096
+    """A call's completion estimate when neither its ``max_tokens`` nor the model's is set."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     """How far and how long a failing call is carried through its backups.
 
@@ -357,3 +411,4 @@ class Policy:
     retry_max_wait_s: float = 10.0
     cost: CostPolicy = field(default_factory=CostPolicy)
     health: HealthPolicy = field(default_factory=HealthPolicy)
+    budget: BudgetPolicy = field(default_factory=BudgetPolicy)

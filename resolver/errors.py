@@ -227,6 +227,8 @@ class FallbackExhausted(ResolverError):
         tried = "; ".join(str(a) for a in self.attempts) or "nothing was tried"
         self.limited = not self.attempts and any(s.limited for s in self.skipped)
         """Nothing was sent because every candidate left was at its rpm/tpm limit."""
+        self.over_budget = not self.attempts and any(s.budget for s in self.skipped)
+        """Nothing was sent, and a budget with no room passed a candidate over."""
         passed = "".join(f"; skipped {s}" for s in self.skipped)
         super().__init__(f"{requested}: no provider served ({reason}): {tried}{passed}")
 
@@ -336,6 +338,8 @@ class Skip:
     reason: str
     limited: bool = False
     """Passed over for its own ``rpm``/``tpm`` limit: never sent, never charged to health."""
+    budget: str | None = None
+    """The budget that had no room for it (``budgets:``): never sent, never charged to health."""
 
     def __str__(self) -> str:
         return f"{self.provider_id}: {self.reason}"

@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
 from . import admission, tracing
-from .catalog import ErrorClass, Provider
+from .budgets import Hold, Size, actual_cost, estimate_for, hold_seconds, request_size
+from .catalog import Budget, ErrorClass, Provider
 from .classify import Classify, Failure, classify, classify_status, parse_retry_after, scrubbed
 from .errors import Attempt, FallbackExhausted, ModelUnavailable, ProviderError, Skip
 from .health import OUT_OF_ROTATION, HealthState
@@ -198,6 +199,8 @@ class _Run:
         # deployments, group the group a deployment was picked from.
         self.queue: list[Entry] = [*self._own(model_id, environ), *usable]
         self.current: Entry | None = None
+        self.hold: Hold | None = None  # what the attempt under way reserved on budgets
+        self.size: Size | None = request_size.get()  # what budgets estimate a call from
         self._taken: dict[str, Entry] = {}
         self.on_event = on_event
         self.classify = classify
@@ -247,8 +250,10 @@ class _Run:
             except Exception:
                 log.exception("resolver event listener %r failed", listener)
 
-    def skip(self, provider_id: str, reason: str, *, limited: bool = False) -> None:
-        self.skipped.append(Skip(provider_id, reason, limited))
+    def skip(
+        self, provider_id: str, reason: str, *, limited: bool = False, budget: str | None = None
+    ) -> None:
+        self.skipped.append(Skip(provider_id, reason, limited, budget))
         if self.trace is not None:
             self.trace.skip(provider_id, reason, health=reason.startswith(OUT_OF_ROTATION))
         self.emit(
@@ -268,9 +273,17 @@ class _Run:
         health, limits = self.resolver.health, self.resolver.limits
         while (picked := self._next_candidate()) is not None:
             provider = picked[0]
+            # A budget without room passes the deployment over before health is asked, so that
+            # no probe is taken for a call that will not go.
+            if (covering := self.resolver.budgets_of(provider.id)) and not self._reserved(
+                picked, self.resolver.ledger.reserve(covering, *self._estimate(provider))
+            ):
+                continue
             # Health's permit takes the probe when a cooldown is over; a deployment at its own
             # rpm/tpm limit is not sent to, and its health is not charged.
             permit, limited = limits.admit(provider, health)
+            if permit == "out" or limited is not None:
+                self._give_back()
             if limited is not None:
                 self._limited(picked, limited)
             elif permit == "out":
@@ -284,7 +297,13 @@ class _Run:
         health, limits = self.resolver.health, self.resolver.limits
         while (picked := self._next_candidate()) is not None:
             provider = picked[0]
+            if (covering := self.resolver.budgets_of(provider.id)) and not self._reserved(
+                picked, await self.resolver.ledger.areserve(covering, *self._estimate(provider))
+            ):
+                continue
             permit, limited = await limits.aadmit(provider, health)
+            if permit == "out" or limited is not None:
+                self._give_back()
             if limited is not None:
                 self._limited(picked, limited)
             elif permit == "out":
@@ -292,6 +311,33 @@ class _Run:
             else:
                 return self._start(picked, permit == "probe")
         return None
+
+    def _estimate(self, provider: Provider) -> tuple[int, float]:
+        """The call's estimate on ``provider`` (micro-USD), and how long to hold it."""
+        estimate = estimate_for(provider, self.policy, self.size)
+        return estimate, hold_seconds(provider, self.remaining())
+
+    def _reserved(self, entry: Entry, held: Hold | Budget) -> bool:
+        """Keep the reservation, or pass the deployment over for the budget without room
+        (a fallback of class ``budget`` when it leaves a group or a lone deployment)."""
+        if isinstance(held, Hold):
+            self.hold = held
+            return True
+        usage = self.resolver.ledger.usage(held)
+        reason = (
+            f"budget {held.describe()} has no room: {usage.spent:.4f} spent and "
+            f"{usage.reserved:.4f} held this {held.window}"
+        )
+        self.skip(entry[0].id, reason, budget=held.id)
+        self._moving_on(entry, "budget", reason)
+        return False
+
+    def _give_back(self) -> None:
+        """The attempt reserved for ends without an answer (or never starts): its reservation
+        is released."""
+        if self.hold is not None:
+            self.resolver.ledger.release(self.hold)
+            self.hold = None
 
     def _start(self, picked: Entry, probe: bool) -> Entry:
         self.current = picked
@@ -313,6 +359,7 @@ class _Run:
         """The call is over (``error``: what it raised): nothing of it is in flight, and its
         span ends."""
         self.release()
+        self._give_back()  # cancelled, or re-raised unjudged, mid-attempt
         if self.trace is not None:
             self.trace.end(error)
 
@@ -347,6 +394,11 @@ class _Run:
         """Pass over a deployment at its own limit; when it was the last of its group (or
         alone), the call leaves it for a backup: a fallback of class ``limited``."""
         self.skip(entry[0].id, reason, limited=True)
+        self._moving_on(entry, "limited", reason)
+
+    def _moving_on(self, entry: Entry, error_class: ErrorClass, reason: str) -> None:
+        """A deployment passed over without a call: when it was the last of its group (or
+        alone), the call moves on to a backup, a fallback of ``error_class``."""
         group = entry[2]
         rest = [e for e in self.queue if e[0].id not in self.tried]
         if rest and (group is None or all(e[2] != group for e in rest)):
@@ -355,12 +407,12 @@ class _Run:
                     "fallback",
                     self.requested,
                     entry[0].id,
-                    "limited",
+                    error_class,
                     None,
                     self.elapsed(),
                     self.elapsed(),
                     target_id=rest[0][0].id,
-                    message=self.skipped[-1].reason,
+                    message=reason,
                 )
             )
 
@@ -376,6 +428,9 @@ class _Run:
             first_token = getattr(value, "first_token_s", None)
             self.resolver.load.observe(provider.id, first_token or seconds)
         self.release()
+        if self.hold is not None:
+            self.resolver.ledger.settle(self.hold, actual_cost(provider, value))
+            self.hold = None
         attempt = Attempt(provider.id, None, status, "ok", seconds)
         self.attempts.append(attempt)
         if self.trace is not None:
@@ -400,6 +455,7 @@ class _Run:
         pass to :meth:`after_failure`, or None when the deadline ended the call; raises a
         failure it cannot classify."""
         self.release()
+        self._give_back()
         secrets = self._keys_sent()
         failure = classify(exc, self.classify, secrets)
         if failure is None:

@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from . import admission
+from .budgets import request_size, sized
 from .catalog import ErrorClass, Provider
 from .classify import Classify, classify_status, parse_retry_after
 from .default import or_default
@@ -440,16 +441,22 @@ def chat(
     """
     _refuse_unsupported(params)
     pool = client or default_client()
-    return call_with_fallback(
-        model_id,
-        lambda provider: pool.call(provider, messages, params, environ),
-        resolver=or_default(resolver),
-        environ=environ,
-        deadline_s=deadline_s,
-        on_event=on_event,
-        classify=classify,
-        fallback=fallback,
-    )
+    resolver = or_default(resolver)
+    token = request_size.set(sized(messages, params)) if resolver.budgets else None
+    try:
+        return call_with_fallback(
+            model_id,
+            lambda provider: pool.call(provider, messages, params, environ),
+            resolver=resolver,
+            environ=environ,
+            deadline_s=deadline_s,
+            on_event=on_event,
+            classify=classify,
+            fallback=fallback,
+        )
+    finally:
+        if token is not None:
+            request_size.reset(token)
 
 
 async def achat(
@@ -478,16 +485,21 @@ async def achat(
         began = loop.time()
         await turn
         deadline_s, late = _late(resolver, deadline_s, loop.time() - began)
-    return await acall_with_fallback(
-        model_id,
-        _sender(pool, messages, params, environ, late),
-        resolver=resolver,
-        environ=environ,
-        deadline_s=deadline_s,
-        on_event=on_event,
-        classify=classify,
-        fallback=fallback,
-    )
+    token = request_size.set(sized(messages, params)) if resolver.budgets else None
+    try:
+        return await acall_with_fallback(
+            model_id,
+            _sender(pool, messages, params, environ, late),
+            resolver=resolver,
+            environ=environ,
+            deadline_s=deadline_s,
+            on_event=on_event,
+            classify=classify,
+            fallback=fallback,
+        )
+    finally:
+        if token is not None:
+            request_size.reset(token)
 
 
 def _late(

@@ -17,12 +17,13 @@ from random import random as _random
 from types import MappingProxyType
 from typing import Literal
 
-from .catalog import EdgePolicy, Group, Member, Policy, Provider, Vendor, is_downgrade
+from .budgets import Usage
+from .catalog import Budget, EdgePolicy, Group, Member, Policy, Provider, Vendor, is_downgrade
 from .errors import ModelUnavailable, Problem, did_you_mean
 from .health import HealthStore
 from .pick import Load, Tiers, rank
 from .stats import CallStats, ModelStats, StatsByModel
-from .stores import limits_for, store_for
+from .stores import ledger_for, limits_for, store_for
 from .validate import Validated, group_view
 
 log = logging.getLogger("resolver")
@@ -89,7 +90,9 @@ class Resolver:
     """A validated, immutable fallback configuration. Build one with :func:`resolver.load`."""
 
     __slots__ = (
+        "_budgets",
         "_candidates",
+        "_covered",
         "_draws",
         "_dynamic",
         "_edge_policy",
@@ -104,6 +107,7 @@ class Resolver:
         "_unknown_seen",
         "env",
         "health",
+        "ledger",
         "limits",
         "load",
         "loaded",
@@ -159,6 +163,15 @@ class Resolver:
         # tokens a minute, which rpm and tpm limit.
         self.load = Load()
         self.limits = limits_for(self.health)
+        # Spend and reservations of the budgets, kept beside health (a shared store's are
+        # shared); each deployment's covering budgets are found once, here.
+        self.ledger = ledger_for(self.health)
+        self._budgets = MappingProxyType(dict(validated.budgets))
+        self._covered: dict[str, tuple[Budget, ...]] = {
+            pid: covering
+            for pid, p in validated.providers.items()
+            if (covering := tuple(b for b in self._budgets.values() if b.covers(p, self._groups)))
+        }
         self._fallbacks = MappingProxyType(dict(validated.fallbacks))
         self._edge_policy = MappingProxyType(dict(validated.edge_policy))
         self._origins = MappingProxyType(dict(origins or {}))
@@ -189,6 +202,19 @@ class Resolver:
             f"<Resolver env={self.env!r} providers={len(self._providers)} "
             f"enabled={enabled} edges={edges}>"
         )
+
+    @property
+    def budgets(self) -> Mapping[str, Budget]:
+        """Every budget by id (``budgets:``)."""
+        return self._budgets
+
+    def budgets_of(self, provider_id: str) -> tuple[Budget, ...]:
+        """The budgets a call to ``provider_id`` counts against."""
+        return self._covered.get(provider_id, ())
+
+    def budget_usage(self) -> dict[str, Usage]:
+        """Each budget's spend over its window, what calls in flight hold, and what is left."""
+        return {bid: self.ledger.usage(b) for bid, b in self._budgets.items()}
 
     @property
     def providers(self) -> Mapping[str, Provider]:
@@ -520,6 +546,7 @@ class Resolver:
         twin._stats = CallStats()
         twin.load = Load()
         twin.limits = limits_for(twin.health)
+        twin.ledger = ledger_for(twin.health)
         return twin
 
     def counting_on(self, previous: Resolver) -> Resolver:
@@ -531,6 +558,7 @@ class Resolver:
         # What the vendors already saw this minute, and the calls still in flight, go on.
         twin.limits = previous.limits
         twin.load = previous.load
+        twin.ledger = previous.ledger  # what was spent stays spent
         return twin
 
     def stats(self) -> dict[str, ModelStats]:

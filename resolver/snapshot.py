@@ -31,6 +31,7 @@ from ._version import __version__
 from .catalog import (
     DEFAULT_REDIS_URL,
     REDIS_URL_ENV,
+    Budget,
     EdgePolicy,
     Group,
     Policy,
@@ -57,6 +58,7 @@ def to_json(r: Resolver) -> str:
         "groups": {k: dataclasses.asdict(g) for k, g in r.groups.items()},
         "fallbacks": {k: list(v) for k, v in r.fallbacks.items()},
         "edge_policy": {k: dataclasses.asdict(e) for k, e in r.edge_policy.items()},
+        "budgets": {k: dataclasses.asdict(b) for k, b in r.budgets.items()},
         "policy": _policy_json(r.policy),
         "warnings": [dataclasses.asdict(p) for p in r.warnings],
         "origins": dict(r.origins),
@@ -141,6 +143,11 @@ def from_json(text: str, *, source: str | Path = "<snapshot>") -> Resolver:
             problems=tuple(
                 _build(Problem, p, f"warnings[{i}]") for i, p in enumerate(content["warnings"])
             ),
+            # A snapshot compiled before budgets existed has none.
+            budgets={
+                k: _build(Budget, v, f"budgets.{k}")
+                for k, v in content.get("budgets", {}).items()
+            },
         )
         refused = restored_problems(validated)
         if refused:

@@ -7,11 +7,12 @@ in-memory store) never imports ``redis_health``, and ``redis_health`` imports ``
 from __future__ import annotations
 
 from .admission import Limits
+from .budgets import Ledger
 from .catalog import HealthPolicy
 from .errors import ConfigError, Problem
 from .health import AsyncTwins, HealthState, HealthStore, MemoryHealthStore, Permit
 
-__all__ = ["NullHealthStore", "limits_for", "store_for"]
+__all__ = ["NullHealthStore", "ledger_for", "limits_for", "store_for"]
 
 
 class NullHealthStore(AsyncTwins):
@@ -71,3 +72,10 @@ def limits_for(health: HealthStore) -> Limits:
     limit for every worker and host), else in this process."""
     shared = getattr(health, "shared_limits", None)
     return shared() if callable(shared) else Limits()
+
+
+def ledger_for(health: HealthStore) -> Ledger:
+    """Where budgets are counted: on the shared store when health is shared (one budget for
+    every worker and host), else in this process."""
+    shared = getattr(health, "shared_ledger", None)
+    return shared() if callable(shared) else Ledger()

@@ -42,6 +42,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from .budgets import Size, sized
 from .catalog import Provider
 from .classify import Classify, Failure
 from .default import or_default
@@ -128,6 +129,8 @@ class _Progress(Generic[T]):
         self.continued_from: list[str] = []
         self.broke: Attempt | None = None
         """The failed attempt of the last stream that broke after content."""
+        self.size: Size | None = None
+        """The request's size, for budgets (the built-in client's streams)."""
 
     def plan(self) -> Plan | None:
         """No backups at all with ``fallback=False``; else the resolver's plan."""
@@ -355,6 +358,7 @@ def _drive(
         stream=True,
     )
     progress.start(run)
+    run.size = progress.size
     health = run.resolver.health
     error: BaseException | None = None
     try:
@@ -425,6 +429,7 @@ async def _adrive(
         plan = await resolver._aplan(model_id, _environ(environ))
     run = _Run(model_id, resolver, environ, deadline_s, on_event, classify, plan, stream=True)
     progress.start(run)
+    run.size = progress.size
     health = resolver.health
     error: BaseException | None = None
     try:
@@ -637,6 +642,7 @@ def chat_stream(
         return _sse(pool, provider, _chat_request(provider, messages, params, environ, partial))
 
     progress: _Progress[ChatChunk] = _Progress(fallback, 200, bounded=True)
+    progress.size = _size(resolver, messages, params)
     chunks = _drive(
         progress, model_id, open_stream, resolver, environ, deadline_s, on_event, classify
     )
@@ -663,10 +669,18 @@ def achat_stream(
         return _asse(pool, provider, _chat_request(provider, messages, params, environ, partial))
 
     progress: _Progress[ChatChunk] = _Progress(fallback, 200, bounded=True)
+    progress.size = _size(resolver, messages, params)
     chunks = _adrive(
         progress, model_id, open_stream, resolver, environ, deadline_s, on_event, classify
     )
     return AsyncFallbackStream(progress, chunks)
+
+
+def _size(
+    resolver: Resolver | None, messages: Sequence[Any], params: Mapping[str, Any]
+) -> Size | None:
+    """The request's size, for budgets to estimate from (None: no budget to estimate for)."""
+    return sized(messages, params) if or_default(resolver).budgets else None
 
 
 # --- the built-in client's streams ------------------------------------------------------------

@@ -10,6 +10,7 @@ objects; :mod:`resolver.fields` does the checking.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping
@@ -17,14 +18,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from .budgets import budget_entries, budget_warnings
 from .catalog import (
     ACCEPTABLE,
     ERROR_CLASSES,
     HEALTH_STORES,
     MID_STREAM,
     REDIS_URL_ENV,
+    STORE_DOWN,
     STRATEGIES,
     Acceptance,
+    Budget,
+    BudgetPolicy,
     CostPolicy,
     EdgePolicy,
     Group,
@@ -172,6 +177,11 @@ POLICY = {
     "retry_max_wait_s": Field("number", minimum=0),
     "cost": Field("mapping"),
     "health": Field("mapping"),
+    "budget": Field("mapping"),
+}
+BUDGET_POLICY = {
+    "on_store_down": Field("str", choices=STORE_DOWN),
+    "completion_tokens": Field("int", minimum=1),
 }
 HEALTH = {
     "enabled": Field("bool"),
@@ -224,6 +234,7 @@ TOP = {
     "models": Field("mapping"),
     "edge_policy": Field("mapping"),
     "policy": Field("mapping"),
+    "budgets": Field("mapping"),
 }
 
 
@@ -236,6 +247,7 @@ class Validated:
     edge_policy: dict[str, EdgePolicy]
     policy: Policy
     problems: tuple[Problem, ...]
+    budgets: dict[str, Budget] = dataclasses.field(default_factory=dict)
 
 
 def restored_problems(validated: Validated) -> list[Problem]:
@@ -265,6 +277,12 @@ def restored_problems(validated: Validated) -> list[Problem]:
         find.ident(gid, ("groups", gid), "group id")
         for member in group.members:
             find.ident(member.id, ("groups", gid, "members"))
+    # Budgets by the rules the YAML's go through: read back as written, checked again.
+    fields = {
+        bid: {"amount": b.amount, "window": b.window, b.scope: b.target or True}
+        for bid, b in validated.budgets.items()
+    }
+    budget_entries(fields, validated.providers, validated.groups, find)
     return find.problems
 
 
@@ -295,8 +313,10 @@ def validate(
     edge_policy = _edge_policies(top.get("edge_policy", {}), nodes, fallbacks, find)
     cycles(fallbacks, find)
     edge_warnings(nodes, fallbacks, edge_policy, policy, environ, find)
+    budgets = budget_entries(top.get("budgets", {}), providers, groups, find)
+    budget_warnings(budgets, providers, groups, fallbacks, policy, find)
     return Validated(
-        providers, groups, registry, fallbacks, edge_policy, policy, tuple(find.problems)
+        providers, groups, registry, fallbacks, edge_policy, policy, tuple(find.problems), budgets
     )
 
 
@@ -330,9 +350,15 @@ def _policy(node: Any, find: Findings, environ: Mapping[str, str]) -> Policy:
     raw = find.mapping(node, ("policy",), POLICY) or {}
     cost = find.mapping(raw.pop("cost", {}), ("policy", "cost"), COST) or {}
     health = find.mapping(raw.pop("health", {}), ("policy", "health"), HEALTH) or {}
+    budget = find.mapping(raw.pop("budget", {}), ("policy", "budget"), BUDGET_POLICY) or {}
     _health_store(health, find, environ)
     _policy_bounds(raw, cost, health, find)
-    return Policy(**raw, cost=CostPolicy(**cost), health=HealthPolicy(**health))
+    return Policy(
+        **raw,
+        cost=CostPolicy(**cost),
+        health=HealthPolicy(**health),
+        budget=BudgetPolicy(**budget),
+    )
 
 
 def _policy_bounds(

@@ -15,7 +15,7 @@ import typing
 from typing import Any
 
 from .._version import __version__
-from ..catalog import EdgePolicy, Group, Policy, Provider, SecretURL
+from ..catalog import Budget, EdgePolicy, Group, Policy, Provider, SecretURL
 from ..errors import Problem
 from ..snapshot import FORMAT
 from .common import Export
@@ -50,6 +50,7 @@ def snapshot_schema() -> dict[str, Any]:
         "groups": by_id(ref(Group)),
         "fallbacks": by_id({"type": "array", "items": {"type": "string"}}),
         "edge_policy": by_id(ref(EdgePolicy)),
+        "budgets": by_id(ref(Budget)),
         "policy": ref(Policy),
         "warnings": {"type": "array", "items": ref(Problem)},
         "origins": by_id({"type": "string"}),

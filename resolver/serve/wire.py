@@ -121,6 +121,9 @@ def failure(exc: Exception) -> tuple[int, dict[str, Any]] | None:
         return 404, error_body(str(exc), "invalid_request_error", code="model_not_found")
     if isinstance(exc, UnsupportedParameter):
         return 400, error_body(str(exc), "invalid_request_error", code="unsupported_parameter")
+    if isinstance(exc, FallbackExhausted) and exc.over_budget:
+        # A spent budget: as OpenAI says of a spent quota (retrying soon will not help).
+        return 429, error_body(str(exc), "insufficient_quota", code="insufficient_quota")
     if isinstance(exc, FallbackExhausted) and exc.limited:
         # Our own rpm/tpm limits: the client should slow down, as a vendor's 429 says.
         return 429, error_body(str(exc), "rate_limit_error", code="rate_limit_exceeded")
