@@ -214,6 +214,8 @@ class Hold:
     key: str
     budgets: tuple[Budget, ...]
     amount: int
+    shared: bool = False
+    """Held on a shared store (else in this process's ledger)."""
 
 
 _ids = itertools.count(1)
@@ -271,6 +273,16 @@ class Ledger:
         with self._lock:
             for budget in hold.budgets:
                 self._held.get(budget.id, {}).pop(hold.key, None)
+
+    def why(self, budget: Budget) -> str:
+        """Why ``budget`` refused a reservation, for the skip it causes."""
+        if budget.id in self.assumed_spent:
+            return f"budget {budget.describe()} is assumed spent (--assume-spent)"
+        usage = self.usage(budget)
+        return (
+            f"budget {budget.describe()} has no room: {usage.spent:.4f} spent and "
+            f"{usage.reserved:.4f} held this {budget.window}"
+        )
 
     def usage(self, budget: Budget) -> Usage:
         with self._lock:

@@ -323,11 +323,7 @@ class _Run:
         if isinstance(held, Hold):
             self.hold = held
             return True
-        usage = self.resolver.ledger.usage(held)
-        reason = (
-            f"budget {held.describe()} has no room: {usage.spent:.4f} spent and "
-            f"{usage.reserved:.4f} held this {held.window}"
-        )
+        reason = self.resolver.ledger.why(held)
         self.skip(entry[0].id, reason, budget=held.id)
         self._moving_on(entry, "budget", reason)
         return False

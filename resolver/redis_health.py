@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 import redis.asyncio
@@ -33,9 +33,12 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .admission import Limits
-from .catalog import HealthPolicy, Provider, SecretURL, mask_url
+from .catalog import BudgetPolicy, HealthPolicy, Provider, SecretURL, mask_url
 from .errors import ResolverError
 from .health import HealthState, HealthStore, MemoryHealthStore, Permit
+
+if TYPE_CHECKING:
+    from .redis_budgets import SharedLedger
 
 __all__ = ["KEY_PREFIX", "HealthStoreUnavailable", "RedisHealthStore", "SharedLimits"]
 
@@ -43,6 +46,8 @@ T = TypeVar("T")
 log = logging.getLogger("resolver")
 
 KEY_PREFIX = "resolver:health"
+ASYNC_CONNECTIONS = 64
+"""Connections of one process's asyncio client to the shared store."""
 _PERMITS: tuple[Permit, ...] = ("ok", "probe", "out")
 
 # Milliseconds on the server's clock.
@@ -317,11 +322,23 @@ class RedisHealthStore:
         """rpm and tpm counted on this store's Redis: one limit for every worker and host."""
         return SharedLimits(self)
 
+    def shared_ledger(self, policy: BudgetPolicy) -> SharedLedger:
+        """Budgets kept on this store's Redis: one budget for every worker and host."""
+        from .redis_budgets import SharedLedger
+
+        return SharedLedger(self, policy)
+
     def _aclient_scripts(self) -> tuple[redis.asyncio.Redis, dict[str, Any]]:
         loop = asyncio.get_running_loop()
         if self._aclient is None or self._aloop is not loop:
             options = self._options | {"retry": AsyncRetry(NoBackoff(), 0)}
-            client = redis.asyncio.Redis.from_url(self.url.reveal(), **options)
+            # Calls past the pool's connections wait for one (each command is bounded by the
+            # socket timeout) instead of failing as "too many connections", which would read
+            # as an outage under a burst.
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                self.url.reveal(), max_connections=ASYNC_CONNECTIONS, timeout=None, **options
+            )
+            client = redis.asyncio.Redis(connection_pool=pool)
             self._ascripts = {name: client.register_script(text) for name, text in _SCRIPTS.items()}
             self._aclient, self._aloop = client, loop
         return self._aclient, self._ascripts

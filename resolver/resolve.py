@@ -165,7 +165,7 @@ class Resolver:
         self.limits = limits_for(self.health)
         # Spend and reservations of the budgets, kept beside health (a shared store's are
         # shared); each deployment's covering budgets are found once, here.
-        self.ledger = ledger_for(self.health)
+        self.ledger = ledger_for(self.health, validated.policy.budget)
         self._budgets = MappingProxyType(dict(validated.budgets))
         self._covered: dict[str, tuple[Budget, ...]] = {
             pid: covering
@@ -546,7 +546,7 @@ class Resolver:
         twin._stats = CallStats()
         twin.load = Load()
         twin.limits = limits_for(twin.health)
-        twin.ledger = ledger_for(twin.health)
+        twin.ledger = ledger_for(twin.health, self.policy.budget)
         return twin
 
     def counting_on(self, previous: Resolver) -> Resolver:

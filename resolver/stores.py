@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .admission import Limits
 from .budgets import Ledger
-from .catalog import HealthPolicy
+from .catalog import BudgetPolicy, HealthPolicy
 from .errors import ConfigError, Problem
 from .health import AsyncTwins, HealthState, HealthStore, MemoryHealthStore, Permit
 
@@ -74,8 +74,8 @@ def limits_for(health: HealthStore) -> Limits:
     return shared() if callable(shared) else Limits()
 
 
-def ledger_for(health: HealthStore) -> Ledger:
+def ledger_for(health: HealthStore, policy: BudgetPolicy) -> Ledger:
     """Where budgets are counted: on the shared store when health is shared (one budget for
     every worker and host), else in this process."""
     shared = getattr(health, "shared_ledger", None)
-    return shared() if callable(shared) else Ledger()
+    return shared(policy) if callable(shared) else Ledger()

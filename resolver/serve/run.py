@@ -107,6 +107,10 @@ def lifespan(
                 loop.remove_signal_handler(signal.SIGHUP)
             for task in tasks:
                 task.cancel()
+            # Spend settled by the last answers is still on its way to a shared ledger.
+            settled = getattr(gateway.resolver.ledger, "settled", None)
+            if settled is not None:
+                await settled()
             await gateway.client.aclose()
 
     return span
