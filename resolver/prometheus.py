@@ -78,6 +78,30 @@ class ResolverCollector(Collector):
                 in_rotation.add_metric([provider.id], 1.0 if state.in_rotation else 0.0)
                 failures.add_metric([provider.id], state.failures)
         yield from (calls, served, exhausted, failed, in_rotation, failures)
+        yield from _budgets(r)
+
+
+def _budgets(r: Resolver) -> Iterator[Metric]:
+    """Each budget's amount, spend over its window, what calls in flight hold, and what is
+    left, in USD (labelled by budget id, as the config names it)."""
+    if not r.budgets:
+        return
+    families = {
+        name: GaugeMetricFamily(f"llm_budget_{name}_usd", text, labels=["budget", "window"])
+        for name, text in (
+            ("amount", "The budget's cap per window"),
+            ("spent", "Spent over the budget's last window"),
+            ("reserved", "Held by calls in flight (their estimates)"),
+            ("left", "What the budget has room for now"),
+        )
+    }
+    for budget_id, usage in r.budget_usage().items():
+        labels = [budget_id, usage.budget.window]
+        families["amount"].add_metric(labels, usage.budget.amount)
+        families["spent"].add_metric(labels, usage.spent)
+        families["reserved"].add_metric(labels, usage.reserved)
+        families["left"].add_metric(labels, usage.left)
+    yield from families.values()
 
 
 def register(

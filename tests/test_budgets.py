@@ -205,5 +205,28 @@ def test_a_snapshot_keeps_its_budgets_and_refuses_a_hand_made_bad_one(tmp_path):
     del content["integrity"]
     content["integrity"] = snapshot._digest(content)
     path.write_text(json.dumps(content))
-    with pytest.raises(resolver.SnapshotError, match="budgets.b.amount"):
+    with pytest.raises(resolver.SnapshotError, match=r"budgets\.b\.amount"):
         resolver.load_snapshot(path)
+
+
+def test_the_gateway_shows_spend_on_metrics_and_status(chat_server):
+    """After calls through the gateway, /metrics and /status.json show each budget's amount,
+    spend, what calls hold and what is left, as the resolver counts them."""
+    import httpx
+    from gateway_support import gateway_for, sdk, serving
+
+    r = budgeted(chat_server, f"b: {{model: {PRIMARY}, amount: 2, window: day}}")
+    with serving(gateway_for(r, ChatServer.environ())) as url:
+        for _ in range(3):
+            sdk(url).chat.completions.create(model=PRIMARY, messages=MESSAGES)
+        root = url.removesuffix("/v1")
+        metrics = httpx.get(root + "/metrics").text
+        status = httpx.get(root + "/status.json").json()
+    usage = r.budget_usage()["b"]
+    assert usage.spent > 0
+    assert f'llm_budget_spent_usd{{budget="b",window="day"}} {usage.spent}' in metrics
+    assert f'llm_budget_left_usd{{budget="b",window="day"}} {usage.left}' in metrics
+    assert status["budgets"] == [
+        {"id": "b", "scope": "model", "target": PRIMARY, "window": "day", "amount": 2.0,
+         "spent": usage.spent, "reserved": 0.0, "left": usage.left}
+    ]  # fmt: skip

@@ -11,6 +11,8 @@ import pytest
 from conftest import BACKUP, PRIMARY
 from gateway_support import gateway_for, sdk, serving
 
+from resolver.testing import make_resolver
+
 CHROMIUM = Path("/usr/bin/chromium")
 CLIENT_KEY = "gw-browser-key-40d9e2b7"
 MESSAGES = [{"role": "user", "content": "Is the status page honest?"}]
@@ -26,16 +28,21 @@ ARGS = [
 ]
 
 
-def test_the_page_shows_the_failing_model_out_and_its_fallbacks_without_errors(
-    chat_server, roomy, keys
-):
+def test_the_page_shows_the_failing_model_out_and_its_fallbacks_without_errors(chat_server, keys):
     """Opened with the client key while the primary fails, the page turns the primary's node
-    "out", lists the fallbacks to the backup as they happen, and raises no console or page
-    error (a CSP violation would be one)."""
+    "out", lists the fallbacks to the backup as they happen, shows the backup's budget spent,
+    and raises no console or page error (a CSP violation would be one)."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed (Debian: apt-get install chromium)")
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
+    )
+    roomy = make_resolver(
+        env="prod",
+        overrides=[
+            *chat_server.overrides(),
+            f"++budgets={{backup-daily: {{model: {BACKUP}, amount: 5, window: day}}}}",
+        ],
     )
     chat_server.set_fault(roomy.providers[PRIMARY].model, "server")
     gateway = gateway_for(roomy, keys, keys=(CLIENT_KEY.encode(),))
@@ -72,6 +79,11 @@ def test_the_page_shows_the_failing_model_out_and_its_fallbacks_without_errors(
             served = {rows.nth(i).get_attribute("data-served") for i in range(listed)}
             label = out.locator("text.state").text_content() or ""
             reasons = rows.last.locator("td").nth(3).text_content() or ""
+            budget = page.locator('#budgets tr.budget[data-budget="backup-daily"] td')
+            page.wait_for_function(
+                "!document.querySelector('#budgets-section').hidden", timeout=10_000
+            )
+            spent = budget.nth(4).text_content() or ""
             artifacts = Path(os.environ.get("RESOLVER_ARTIFACTS_DIR") or "artifacts")
             artifacts.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(artifacts / "status-page.png"), full_page=True)
@@ -82,4 +94,6 @@ def test_the_page_shows_the_failing_model_out_and_its_fallbacks_without_errors(
     assert served == {BACKUP}
     assert label.startswith("out ")
     assert f"{PRIMARY}: server 500" in reasons
+    assert spent.startswith("$")
+    assert float(spent[1:]) > 0
     assert problems == []

@@ -10,6 +10,7 @@ status, a skip's the reason our own code gave. Listeners run on the event loop, 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections import deque
@@ -173,7 +174,25 @@ async def snapshot(gateway: Gateway) -> dict[str, Any]:
         ],
         **window,
         "fallbacks": [_fallback(f) for f in reversed(board.fallbacks)],
+        # A shared ledger's usage is a round trip each: off the event loop.
+        "budgets": await asyncio.to_thread(_budgets, resolver),
     }
+
+
+def _budgets(resolver: Resolver) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": budget_id,
+            "scope": u.budget.scope,
+            "target": u.budget.target,
+            "window": u.budget.window,
+            "amount": u.budget.amount,
+            "spent": u.spent,
+            "reserved": u.reserved,
+            "left": u.left,
+        }
+        for budget_id, u in resolver.budget_usage().items()
+    ]
 
 
 async def _model(resolver: Resolver, model_id: str, state: str, detail: str) -> dict[str, Any]:

@@ -217,6 +217,20 @@
     }));
   }
 
+  function drawBudgets(data) {
+    document.getElementById("budgets-section").hidden = !data.budgets.length;
+    const usd = (x) => "$" + x.toFixed(4);
+    document.querySelector("#budgets tbody").replaceChildren(...data.budgets.map((b) => {
+      const tr = el("tr", { class: b.left > 0 ? "budget" : "budget spent", "data-budget": b.id });
+      tr.appendChild(el("td", {}, b.id));
+      tr.appendChild(el("td", {}, b.scope === "env" ? "every call" : b.scope + " " + b.target));
+      for (const text of [b.window, usd(b.amount), usd(b.spent), usd(b.reserved), usd(b.left)]) {
+        tr.appendChild(el("td", {}, text));
+      }
+      return tr;
+    }));
+  }
+
   function drawConfig(data) {
     const dl = document.getElementById("config");
     const items = [];
@@ -254,6 +268,7 @@
     drawGraph(data);
     drawCounts(data);
     drawFallbacks(data);
+    drawBudgets(data);
   }
 
   async function poll() {
