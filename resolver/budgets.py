@@ -274,6 +274,13 @@ class Ledger:
             for budget in hold.budgets:
                 self._held.get(budget.id, {}).pop(hold.key, None)
 
+    def blocked(self, budgets: Sequence[Budget], amount: int) -> Budget | None:
+        """The first of ``budgets`` without room for ``amount`` now (nothing is reserved)."""
+        for budget in budgets:
+            if budget.id in self.assumed_spent or self.usage(budget).left * MICRO < amount:
+                return budget
+        return None
+
     def why(self, budget: Budget) -> str:
         """Why ``budget`` refused a reservation, for the skip it causes."""
         if budget.id in self.assumed_spent:

@@ -36,7 +36,7 @@ ERROR_CLASSES: tuple[ErrorClass, ...] = get_args(ErrorClass)
 CostAction = Literal["warn", "skip"]
 HealthStoreKind = Literal["memory", "redis"]
 BudgetWindow = Literal["minute", "hour", "day", "30d"]
-BudgetScope = Literal["model", "group", "vendor", "env"]
+BudgetScope = Literal["model", "group", "vendor", "env", "client"]
 StoreDown = Literal["fail_open", "fail_closed"]
 MidStream = Literal["raise", "continue"]
 MID_STREAM: tuple[MidStream, ...] = get_args(MidStream)
@@ -48,7 +48,9 @@ BUDGET_WINDOWS: dict[BudgetWindow, int] = {
     "30d": 30 * 86_400,
 }
 """Each budget window in seconds: spend is summed over the last window, in 30 slices."""
-BUDGET_SCOPES: tuple[BudgetScope, ...] = get_args(BudgetScope)
+BUDGET_SCOPES: tuple[BudgetScope, ...] = ("model", "group", "vendor", "env")
+"""The scopes of the config's ``budgets:``; a ``client`` budget comes with a gateway client's
+key entry and counts the calls made for that client."""
 STORE_DOWN: tuple[StoreDown, ...] = get_args(StoreDown)
 
 # user:password@ (or :password@) in any URL inside a text (an override line, an error), its
@@ -366,6 +368,8 @@ class Budget:
     """The model id, group id or vendor name (None for ``env``)."""
 
     def covers(self, provider: Provider, groups: Mapping[str, Group]) -> bool:
+        if self.scope == "client":  # counts the client's calls, wherever they go
+            return False
         if self.scope == "env":
             return True
         if self.scope == "vendor":

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from ._version import __version__
 from .commands import (
+    Assumptions,
     Context,
     Out,
     UsageError,
@@ -62,6 +63,9 @@ _VALUED = {
     "--keep-alive-s",
     "--max-connections",
     "--workers",
+    "--assume-down",
+    "--assume-unset",
+    "--assume-spent",
 }
 _JSON_COMMANDS = {"table", "lookup", "explain", "validate", "diff", "health"}
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -186,6 +190,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 def _add_command_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name in ("lookup", "explain"):
         p.add_argument("model", metavar="MODEL", help="model id, e.g. deepseek-r1-0528-syn")
+    if name in ("explain", "table"):
+        what_if = p.add_argument_group(
+            "what-if", "the routing as it would be, with no call made and no state changed"
+        )
+        for flag, metavar, text in (
+            ("--assume-down", "ID", "take model (or group) ID out of rotation"),
+            ("--assume-unset", "VAR", "take key variable VAR out of the environment"),
+            ("--assume-spent", "BUDGET", "treat BUDGET as spent"),
+        ):
+            what_if.add_argument(
+                flag, metavar=metavar, action="append", default=[], help=f"{text} (repeatable)"
+            )
     elif name == "validate":
         p.add_argument("--strict", action="store_true", help="warnings fail too (exit 2)")
     elif name == "graph":
@@ -535,7 +551,7 @@ def _run(command: str, args: argparse.Namespace, made: list[tuple[str, str]]) ->
     if command == "lookup":
         return cmd_lookup(ctx, args.model)
     if command == "explain":
-        return cmd_explain(ctx, args.model)
+        return cmd_explain(ctx, args.model, assume=_assumptions(args))
     if command == "graph":
         return cmd_graph(ctx, args.format, args.output)
     if command == "diff":
@@ -550,7 +566,15 @@ def _run(command: str, args: argparse.Namespace, made: list[tuple[str, str]]) ->
         return cmd_export(ctx, args.format, args.output, args.snapshot)
     if command == "serve":
         return cmd_serve(ctx, args)
-    return cmd_table(ctx)
+    return cmd_table(ctx, assume=_assumptions(args))
+
+
+def _assumptions(args: argparse.Namespace) -> Assumptions:
+    return Assumptions(
+        down=tuple(getattr(args, "assume_down", ())),
+        unset=tuple(getattr(args, "assume_unset", ())),
+        spent=tuple(getattr(args, "assume_spent", ())),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

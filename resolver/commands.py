@@ -142,11 +142,47 @@ def _step_why(step: Step) -> str:
     return "; ".join([step.reason, *step.notes, *via])
 
 
-def cmd_table(ctx: Context) -> int:
-    r, _ = ctx.load()
+@dataclass(frozen=True, slots=True)
+class Assumptions:
+    """What-if flags of explain and table: models down, key variables unset, budgets spent."""
+
+    down: tuple[str, ...] = ()
+    unset: tuple[str, ...] = ()
+    spent: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.down or self.unset or self.spent)
+
+    def apply(self, r: Resolver) -> tuple[Resolver, Mapping[str, str]]:
+        """``r`` and the environment as assumed (no call made, no state changed)."""
+        if not self:
+            return r, os.environ
+        from .whatif import assuming
+
+        try:
+            return assuming(
+                r, down=self.down, unset=self.unset, spent=self.spent, environ=os.environ
+            )
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+
+    def json(self) -> dict[str, list[str]]:
+        return {"down": list(self.down), "unset": list(self.unset), "spent": list(self.spent)}
+
+    def line(self) -> str:
+        parts = [
+            f"{what} {', '.join(names)}"
+            for what, names in (("down", self.down), ("unset", self.unset), ("spent", self.spent))
+            if names
+        ]
+        return "assuming " + "; ".join(parts) + " (what-if: no call made, nothing changed)"
+
+
+def cmd_table(ctx: Context, *, assume: Assumptions = Assumptions()) -> int:
+    r, environ = assume.apply(ctx.load()[0])
     enabled = sorted(p.id for p in r.providers.values() if p.enabled)
     groups = sorted(g for g in r.groups if r.nodes[g].enabled)
-    explained = [r.explain(model_id) for model_id in sorted([*enabled, *groups])]
+    explained = [r.explain(m, environ=environ) for m in sorted([*enabled, *groups])]
     if ctx.as_json:
         ctx.out.json(
             {
@@ -154,8 +190,11 @@ def cmd_table(ctx: Context) -> int:
                 "models": [_explanation_json(ctx, r, e) for e in explained],
                 "warnings": [ctx.problem_json(p) for p in r.warnings],
             }
+            | ({"assumed": assume.json()} if assume else {})
         )
         return 0
+    if assume:
+        ctx.out.line(assume.line())
     rows = [("MODEL", "HOP", "BACKUP", "STATUS", "WHY")]
     for e in explained:
         for step in e.members:  # a group: which member a call takes now, and why not the others
@@ -228,13 +267,16 @@ def cmd_lookup(ctx: Context, model_id: str) -> int:
     return 0
 
 
-def cmd_explain(ctx: Context, model_id: str) -> int:
-    r, _ = ctx.load()
+def cmd_explain(ctx: Context, model_id: str, *, assume: Assumptions = Assumptions()) -> int:
+    r, environ = assume.apply(ctx.load()[0])
     known_model(r, model_id)
-    e = r.explain(model_id)
+    e = r.explain(model_id, environ=environ)
     if ctx.as_json:
-        ctx.out.json(_explanation_json(ctx, r, e) | {"env": r.env})
+        assumed = {"assumed": assume.json()} if assume else {}
+        ctx.out.json(_explanation_json(ctx, r, e) | {"env": r.env} | assumed)
         return 0
+    if assume:
+        ctx.out.line(assume.line())
     ctx.out.line(f"{model_id} (env {r.env}): {e.summary}")
     for step in e.members:  # a group: the member a call takes now, and why not the others
         status = ctx.out.paint(step.status, _STATUS_COLOUR[step.status])
@@ -612,16 +654,21 @@ def _installed(module: str) -> bool:
         return False
 
 
+def needs_gateway(command: str, e: ImportError) -> UsageError:
+    """What to say when ``command`` cannot import the gateway's dependencies."""
+    return UsageError(
+        f"{command} needs the gateway extra ({e.name} is missing): "
+        "pip install 'fallback-resolver[gateway]' (from a checkout: pip install '.[gateway]')"
+    )
+
+
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     try:
         from .serve import Limits
-        from .serve.auth import check_binding, keys_from
+        from .serve.auth import check_binding
         from .serve.run import Setup, catch_early_hup, configure_logging, serve, tracing_wanted
     except ImportError as e:
-        raise UsageError(
-            f"serve needs the gateway extra ({e.name} is missing): "
-            "pip install 'fallback-resolver[gateway]'"
-        ) from None
+        raise needs_gateway("serve", e) from None
     catch_early_hup()  # a reload asked for while the config loads must not kill the process
     if tracing_wanted(os.environ) and not _installed("opentelemetry.exporter.otlp.proto.http"):
         raise UsageError(
@@ -647,8 +694,6 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     ):
         if not (seconds > 0 and math.isfinite(seconds)):
             raise UsageError(f"{flag} must be a positive number of seconds, got {seconds}")
-    keys = keys_from(os.environ)
-    check_binding(args.host, keys, insecure_no_auth=args.insecure_no_auth)
     if args.snapshot is not None and (ctx.overrides or args.config_dir or args.env):
         raise UsageError(
             f"--snapshot {args.snapshot} is served as compiled: drop --env, --config-dir and "
@@ -671,7 +716,9 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         ),
         watch=args.watch,
     )
-    gateway = setup.gateway()  # a config that does not load stops here, exit 2
+    gateway = setup.gateway()  # a config (or keys file) that does not load stops here, exit 2
+    keys = gateway.keys
+    check_binding(args.host, keys, insecure_no_auth=args.insecure_no_auth)
     r = gateway.resolver
     configure_logging()  # from here on, every line on stderr is JSON
     log = logging.getLogger("resolver.gateway")

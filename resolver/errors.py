@@ -340,6 +340,8 @@ class Skip:
     """Passed over for its own ``rpm``/``tpm`` limit: never sent, never charged to health."""
     budget: str | None = None
     """The budget that had no room for it (``budgets:``): never sent, never charged to health."""
+    scope: str | None = None
+    """The caller whose scope it is outside (a gateway client): never sent."""
 
     def __str__(self) -> str:
         return f"{self.provider_id}: {self.reason}"

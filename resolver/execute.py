@@ -41,6 +41,7 @@ from typing import Generic, Literal, TypeVar
 
 from . import admission, tracing
 from .budgets import Hold, Size, actual_cost, estimate_for, hold_seconds, request_size
+from .callers import caller
 from .catalog import Budget, ErrorClass, Provider
 from .classify import Classify, Failure, classify, classify_status, parse_retry_after, scrubbed
 from .errors import Attempt, FallbackExhausted, ModelUnavailable, ProviderError, Skip
@@ -194,6 +195,10 @@ class _Run:
         self.skipped: list[Skip] = []
         self.attempts: list[Attempt] = []
         self.trace = None if tracing.tracer is None else tracing.CallTrace(self, current=not stream)
+        self.scope = caller.get()
+        own = None if self.scope is None else self.scope.chains.get(model_id)
+        if own is not None and plan != ([], []):  # the caller's own chain (unless fallback=False)
+            plan = resolver._plan_of(model_id, own, _environ(environ))
         usable, skipped = plan if plan is not None else resolver._plan(model_id, _environ(environ))
         # Entries are (provider, via, group): via None for the requested model's own
         # deployments, group the group a deployment was picked from.
@@ -251,9 +256,15 @@ class _Run:
                 log.exception("resolver event listener %r failed", listener)
 
     def skip(
-        self, provider_id: str, reason: str, *, limited: bool = False, budget: str | None = None
+        self,
+        provider_id: str,
+        reason: str,
+        *,
+        limited: bool = False,
+        budget: str | None = None,
+        scope: str | None = None,
     ) -> None:
-        self.skipped.append(Skip(provider_id, reason, limited, budget))
+        self.skipped.append(Skip(provider_id, reason, limited, budget, scope))
         if self.trace is not None:
             self.trace.skip(provider_id, reason, health=reason.startswith(OUT_OF_ROTATION))
         self.emit(
@@ -273,9 +284,11 @@ class _Run:
         health, limits = self.resolver.health, self.resolver.limits
         while (picked := self._next_candidate()) is not None:
             provider = picked[0]
+            if not self._in_scope(provider):
+                continue
             # A budget without room passes the deployment over before health is asked, so that
             # no probe is taken for a call that will not go.
-            if (covering := self.resolver.budgets_of(provider.id)) and not self._reserved(
+            if (covering := self._covering(provider)) and not self._reserved(
                 picked, self.resolver.ledger.reserve(covering, *self._estimate(provider))
             ):
                 continue
@@ -297,7 +310,9 @@ class _Run:
         health, limits = self.resolver.health, self.resolver.limits
         while (picked := self._next_candidate()) is not None:
             provider = picked[0]
-            if (covering := self.resolver.budgets_of(provider.id)) and not self._reserved(
+            if not self._in_scope(provider):
+                continue
+            if (covering := self._covering(provider)) and not self._reserved(
                 picked, await self.resolver.ledger.areserve(covering, *self._estimate(provider))
             ):
                 continue
@@ -311,6 +326,20 @@ class _Run:
             else:
                 return self._start(picked, permit == "probe")
         return None
+
+    def _in_scope(self, provider: Provider) -> bool:
+        """Whether the caller may reach ``provider``; if not, it is passed over and said so
+        (never sent, never charged to health), whatever error class led here."""
+        scope = self.scope
+        if scope is None or scope.allows(provider.id):
+            return True
+        self.skip(provider.id, scope.outside(provider.id), scope=scope.name)
+        return False
+
+    def _covering(self, provider: Provider) -> tuple[Budget, ...]:
+        """The budgets a call to ``provider`` counts against: its own, and the caller's."""
+        own = self.resolver.budgets_of(provider.id)
+        return own if self.scope is None or not self.scope.budgets else own + self.scope.budgets
 
     def _estimate(self, provider: Provider) -> tuple[int, float]:
         """The call's estimate on ``provider`` (micro-USD), and how long to hold it."""

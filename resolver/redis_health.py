@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
@@ -33,12 +33,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .admission import Limits
-from .catalog import BudgetPolicy, HealthPolicy, Provider, SecretURL, mask_url
+from .catalog import HealthPolicy, Provider, SecretURL, mask_url
 from .errors import ResolverError
 from .health import HealthState, HealthStore, MemoryHealthStore, Permit
-
-if TYPE_CHECKING:
-    from .redis_budgets import SharedLedger
 
 __all__ = ["KEY_PREFIX", "HealthStoreUnavailable", "RedisHealthStore", "SharedLimits"]
 
@@ -318,15 +315,12 @@ class RedisHealthStore:
 
     # --- rpm and tpm, shared ----------------------------------------------------------------
 
+    shares_budgets = True
+    """Budgets are kept on this store's Redis too (:mod:`resolver.redis_budgets`)."""
+
     def shared_limits(self) -> SharedLimits:
         """rpm and tpm counted on this store's Redis: one limit for every worker and host."""
         return SharedLimits(self)
-
-    def shared_ledger(self, policy: BudgetPolicy) -> SharedLedger:
-        """Budgets kept on this store's Redis: one budget for every worker and host."""
-        from .redis_budgets import SharedLedger
-
-        return SharedLedger(self, policy)
 
     def _aclient_scripts(self) -> tuple[redis.asyncio.Redis, dict[str, Any]]:
         loop = asyncio.get_running_loop()

@@ -11,13 +11,13 @@ import copy
 import logging
 import os
 from bisect import bisect
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from random import random as _random
 from types import MappingProxyType
 from typing import Literal
 
-from .budgets import Usage
+from .budgets import Usage, estimate_for
 from .catalog import Budget, EdgePolicy, Group, Member, Policy, Provider, Vendor, is_downgrade
 from .errors import ModelUnavailable, Problem, did_you_mean
 from .health import HealthStore
@@ -414,7 +414,7 @@ class Resolver:
         steps = []
         for hop in self._hops[model_id]:
             target = hop.provider
-            reason = self._why_not(hop, env)
+            reason = self._why_not(hop, env) or self._over_budget(target)
             if reason is not None:
                 status: Status = "skipped"
             elif chosen is None:
@@ -427,6 +427,15 @@ class Resolver:
         summary = f"falls back to {chosen!r}" if chosen else "no usable backup"
         return Explanation(model_id, chosen, summary, tuple(steps), members)
 
+    def _over_budget(self, provider: Provider) -> str | None:
+        """Why a budget covering ``provider`` would pass it over now (no room for a call of the
+        policy's reference size), or None; only explain asks: a call reserves for itself."""
+        covering = self._covered.get(provider.id)
+        if not covering:
+            return None
+        budget = self.ledger.blocked(covering, estimate_for(provider, self.policy, None))
+        return None if budget is None else self.ledger.why(budget)
+
     def _explain_members(self, model_id: str, env: Mapping[str, str]) -> tuple[Step, ...]:
         """A group's members in the order a call would try them now: the first usable one is
         what a call takes, each other one with why it would not be taken first."""
@@ -438,7 +447,7 @@ class Resolver:
         taken: str | None = None
         for provider, member in self.ranked(model_id):
             assert member is not None
-            reason = self._member_unusable(provider, env)
+            reason = self._member_unusable(provider, env) or self._over_budget(provider)
             notes = [_member_note(group, member, tiers, self.load)]
             if reason is not None:
                 status: Status = "skipped"
@@ -485,6 +494,23 @@ class Resolver:
                 skipped.append((hop.provider.id, reason))
         if model_id in self._dynamic:
             usable = self._ranked_segments(usable)
+        return usable, skipped
+
+    def _plan_of(self, model_id: str, backups: Sequence[str], environ: Mapping[str, str]) -> Plan:
+        """The plan of a call through ``model_id`` whose backups are ``backups`` (a caller's
+        own chain) rather than the config's: each backup's deployments in order, those that
+        cannot serve (disabled, key unset) passed over; health is asked when a call gets to
+        each."""
+        usable: list[tuple[Provider, str, str | None]] = []
+        skipped: list[tuple[str, str]] = []
+        for backup in backups:
+            group = backup if backup in self._groups else None
+            for provider in self.members(backup):
+                reason = self._member_unusable(provider, environ, health=False)
+                if reason is None:
+                    usable.append((provider, model_id, group))
+                else:
+                    skipped.append((provider.id, reason))
         return usable, skipped
 
     def _ranked_segments(

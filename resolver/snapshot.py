@@ -145,8 +145,7 @@ def from_json(text: str, *, source: str | Path = "<snapshot>") -> Resolver:
             ),
             # A snapshot compiled before budgets existed has none.
             budgets={
-                k: _build(Budget, v, f"budgets.{k}")
-                for k, v in content.get("budgets", {}).items()
+                k: _build(Budget, v, f"budgets.{k}") for k, v in content.get("budgets", {}).items()
             },
         )
         refused = restored_problems(validated)

@@ -77,5 +77,8 @@ def limits_for(health: HealthStore) -> Limits:
 def ledger_for(health: HealthStore, policy: BudgetPolicy) -> Ledger:
     """Where budgets are counted: on the shared store when health is shared (one budget for
     every worker and host), else in this process."""
-    shared = getattr(health, "shared_ledger", None)
-    return shared(policy) if callable(shared) else Ledger()
+    if getattr(health, "shares_budgets", False):
+        from .redis_budgets import SharedLedger
+
+        return SharedLedger(health, policy)  # type: ignore[arg-type]
+    return Ledger()

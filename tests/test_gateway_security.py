@@ -16,9 +16,11 @@ from gateway_support import gateway_for, sdk, serving
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import resolver
 from resolver.cli import main
 from resolver.serve import Limits
-from resolver.serve.auth import KEYS_ENV, KEYS_FILE_ENV, keys_from
+from resolver.serve.auth import KEYS_ENV, KEYS_FILE_ENV
+from resolver.serve.clients import callers_from
 
 CLIENT_KEY = "gw-client-key-5b1e7c0d"
 
@@ -162,6 +164,7 @@ def test_keys_come_from_the_variable_and_the_file(tmp_path):
     path = tmp_path / "keys.txt"
     path.write_text("# team a\nkey-from-file  # rotated 2026-11\n\n", encoding="utf-8")
 
-    keys = keys_from({KEYS_ENV: "k1, k2", KEYS_FILE_ENV: str(path)})
+    callers = callers_from({KEYS_ENV: "k1, k2", KEYS_FILE_ENV: str(path)}, resolver.load("prod"))
+    keys = tuple(c.key for c in callers)
 
     assert keys == (b"k1", b"k2", b"key-from-file")

@@ -280,3 +280,23 @@ def test_every_attribute_is_the_conventions_or_our_own(spans, chain, chat_server
         assert theirs <= defined, theirs - defined
         assert span.attributes["gen_ai.operation.name"] == chat
         assert span.name == f"{chat} {span.attributes['gen_ai.request.model']}"
+
+
+def test_a_backup_outside_the_callers_scope_is_a_skip_event(spans, chain, chat_server):
+    """A call made for a caller limited to the requested model: its backups are skip events
+    on the call span, each saying it is outside that caller's scope."""
+    from resolver.callers import CallerScope, caller
+
+    fail_first_two(chat_server, chain)
+    token = caller.set(CallerScope("narrow", frozenset({REQUESTED})))
+    try:
+        with pytest.raises(resolver.FallbackExhausted):
+            resolver.chat(REQUESTED, MESSAGES, resolver=chain, environ=ChatServer.environ())
+    finally:
+        caller.reset(token)
+    call, attempts = call_and_attempts(spans)
+    assert len(attempts) == 1
+    skips = [e for e in call.events if e.name == "resolver.skip"]
+    assert [e.attributes["resolver.provider"] for e in skips] == CHAIN[1:]
+    assert all("outside the scope of client 'narrow'" in e.attributes["resolver.skip.reason"]
+               for e in skips)  # fmt: skip

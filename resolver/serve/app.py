@@ -24,7 +24,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import tracing
+from .. import callers, tracing
+from ..callers import CallerScope
 from ..errors import ResolverError
 from ..execute import Event
 from ..http import Client, achat
@@ -32,7 +33,7 @@ from ..resolve import Resolver
 from ..sse import ChatChunk
 from ..stream import AsyncFallbackStream, achat_stream
 from . import wire
-from .auth import allowed
+from .clients import Caller, identify
 from .metrics import Metrics, route_of
 from .status import Board
 from .status_page import routes as status_routes
@@ -82,6 +83,7 @@ class Gateway:
         load: Callable[[], Resolver],
         *,
         keys: Sequence[bytes] = (),
+        callers: Callable[[Resolver], Sequence[Caller]] | None = None,
         limits: Limits = Limits(),
         environ: Mapping[str, str] | None = None,
         client: Client | None = None,
@@ -90,7 +92,14 @@ class Gateway:
         self.resolver = load()
         self.problems: str | None = None
         """Why the last reload was refused (None: the config serving is the newest)."""
-        self.keys = tuple(keys)
+        # Who may call, and what each may reach: ``keys`` may call anything; ``callers`` reads
+        # scoped entries (the keys file), again on each reload, checked against the config.
+        self._callers = callers
+        self.callers: tuple[Caller, ...] = tuple(
+            callers(self.resolver)
+            if callers is not None
+            else (Caller(f"key[{i}]", key) for i, key in enumerate(keys))
+        )
         self.limits = limits
         self.environ = environ
         self.client = client or Client()
@@ -120,6 +129,9 @@ class Gateway:
         async with self._reload_lock:
             try:
                 fresh = await asyncio.to_thread(self._load)
+                callers = self.callers
+                if self._callers is not None:  # the keys file, checked against the new config
+                    callers = tuple(await asyncio.to_thread(self._callers, fresh))
             except ResolverError as e:  # ConfigError, SnapshotError: every problem named
                 self.problems = str(e)
                 self.board.reloaded(False, self.problems)
@@ -129,10 +141,16 @@ class Gateway:
             if fresh.policy.health == current.policy.health:
                 fresh = fresh.with_health(current.health)
             self.resolver = fresh.counting_on(current)
+            self.callers = callers
             self.problems = None
             self.board.reloaded(True)
             log.info(json.dumps({"event": "reloaded", "env": fresh.env}))
             return True
+
+    @property
+    def keys(self) -> tuple[bytes, ...]:
+        """Every client key (none: the gateway asks for no key)."""
+        return tuple(c.key for c in self.callers)
 
     def app(self, *, lifespan: Any = None) -> ASGIApp:
         """The ASGI app serving this gateway."""
@@ -158,11 +176,16 @@ class Gateway:
         seen: dict[str, Any] = scope["state"]
         try:
             heads = _heads(scope)
-            self._authorize(heads.get(b"authorization"))
+            caller = self._caller(heads.get(b"authorization"))
             body = await _read_json(scope, request.receive, heads, self.limits)
             model, messages, stream, params = _parse_chat(body, self.limits)
             if model in resolver.nodes:
                 seen["requested"] = model
+            within = None if caller is None else caller.scope
+            if caller is not None:
+                seen["client"] = caller.name
+            if within is not None:
+                _may_call(within, model, resolver)
             fallback, deadline_s = _per_request(heads, resolver)
             seen["stream"] = stream
             seen["fallback"] = fallback
@@ -177,9 +200,13 @@ class Gateway:
                 "on_event": self.board.listener(resolver),
                 **params,
             }
-            if stream:
-                return await _stream(model, messages, call, seen, request)
-            outcome = await _unless_gone(achat(model, messages, **call), scope, request.receive)
+            token = callers.caller.set(within)  # a fallback never leaves the caller's scope
+            try:
+                if stream:
+                    return await _stream(model, messages, call, seen, request)
+                outcome = await _unless_gone(achat(model, messages, **call), scope, request.receive)
+            finally:
+                callers.caller.reset(token)
         except Exception as exc:
             return _refused(exc, seen)
         served = outcome.served_by
@@ -190,18 +217,22 @@ class Gateway:
         headers = _attribution(model, served, len(outcome.attempts))
         if outcome.group is not None:
             headers[wire.GROUP] = outcome.group
+        if outcome.skipped:
+            headers[wire.SKIPPED] = wire.skipped_header(outcome.skipped)
         return _Answer(200, wire.encode(data), headers)
 
     async def _models(self, request: Request) -> Response | _Answer:
         try:
-            self._authorize(request.headers.get("authorization"))
+            caller = self._caller(request.headers.get("authorization"))
         except wire.ClientError as exc:
             return _refused(exc, request.scope["state"])
-        # Groups are models a client may call too (owned by "group").
+        within = None if caller is None else caller.scope
+        resolver = self.resolver
+        # Groups are models a client may call too (owned by "group"); a scoped key sees its own.
         data = [
             {"id": p.id, "object": "model", "created": 0, "owned_by": p.vendor}
-            for p in sorted(self.resolver.nodes.values(), key=lambda p: p.id)
-            if p.enabled
+            for p in sorted(resolver.nodes.values(), key=lambda p: p.id)
+            if p.enabled and (within is None or _reaches(within, p.id, resolver))
         ]
         return JSONResponse({"object": "list", "data": data})
 
@@ -228,14 +259,36 @@ class Gateway:
         text, content_type = self.metrics.render()
         return Response(text, 200, media_type=content_type)
 
-    def _authorize(self, authorization: str | None) -> None:
-        if self.keys and not allowed(authorization, self.keys):
+    def _caller(self, authorization: str | None) -> Caller | None:
+        """The caller ``Authorization`` names (None when the gateway asks for no key); raises
+        the 401 for a missing or wrong key."""
+        if not self.callers:
+            return None
+        caller = identify(authorization, self.callers)
+        if caller is None:
             raise wire.ClientError(
                 401,
                 "Incorrect or missing API key: send the gateway's client key as "
                 "'Authorization: Bearer <key>'",
                 code="invalid_api_key",
             )
+        return caller
+
+
+def _reaches(within: CallerScope, model_id: str, resolver: Resolver) -> bool:
+    """Whether a caller of scope ``within`` may call ``model_id`` (one of its deployments)."""
+    return any(within.allows(p.id) for p in resolver.members(model_id))
+
+
+def _may_call(within: CallerScope, model_id: str, resolver: Resolver) -> None:
+    if model_id in resolver.nodes and not _reaches(within, model_id, resolver):
+        raise wire.ClientError(
+            403,
+            f"the key of client {within.name!r} may not call {model_id!r}: it is not among "
+            "the client's models (the keys file)",
+            param="model",
+            code="model_not_allowed",
+        )
 
 
 # --- requests ------------------------------------------------------------------------------------
@@ -636,6 +689,7 @@ class _Observed:
                     "stream": seen.get("stream", False),
                     "fallback_allowed": seen.get("fallback", True),
                     "fallback_used": seen.get("fallback_used"),
+                    "client": seen.get("client"),
                     "broken": seen.get("broken", False) or seen.get("cut", False),
                     "latency_ms": round(seconds * 1000, 2),
                 }

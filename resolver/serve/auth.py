@@ -1,8 +1,10 @@
-"""Client keys of the gateway: read from its environment, compared in constant time.
+"""Client keys of the gateway, compared in constant time (where they come from, and what each
+may reach: :mod:`.clients`).
 
 ``RESOLVER_GATEWAY_KEYS`` holds keys separated by commas; ``RESOLVER_GATEWAY_KEYS_FILE`` names a
-file with one key per line (``#`` starts a comment). Vendor keys are another matter: they come
-from the provider's ``api_key_env``, and a client's ``Authorization`` never goes upstream.
+file with one key per line (``#`` starts a comment), or clients in YAML. Vendor keys are another
+matter: they come from the provider's ``api_key_env``, and a client's ``Authorization`` never
+goes upstream.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ import base64
 import binascii
 import hmac
 import ipaddress
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 from ..errors import ResolverError
 
@@ -24,45 +25,28 @@ class GatewaySetupError(ResolverError):
     """The gateway cannot start as configured (the CLI exits 2 with this message)."""
 
 
-def keys_from(environ: Mapping[str, str]) -> tuple[bytes, ...]:
-    """Every client key the environment gives (none: the gateway asks for no key)."""
-    keys = [k.strip() for k in environ.get(KEYS_ENV, "").split(",") if k.strip()]
-    path = environ.get(KEYS_FILE_ENV, "").strip()
-    if path:
-        try:
-            lines = Path(path).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            reason = getattr(e, "strerror", None) or type(e).__name__
-            raise GatewaySetupError(
-                f"{KEYS_FILE_ENV}={path}: cannot read the key file ({reason}); point it at a "
-                "readable file with one key per line, or unset it"
-            ) from None
-        found = [line.split("#", 1)[0].strip() for line in lines]
-        found = [k for k in found if k]
-        if not found:
-            raise GatewaySetupError(
-                f"{KEYS_FILE_ENV}={path}: the key file holds no key; put one key per line"
-            )
-        keys += found
-    return tuple(k.encode() for k in keys)
-
-
 def allowed(authorization: str | None, keys: Sequence[bytes], *, basic: bool = False) -> bool:
     """Whether ``Authorization: Bearer <key>`` names one of ``keys`` (with ``basic``, also
     HTTP Basic whose password is one: a browser cannot send a Bearer header when it opens a
     page). Every key is compared, each in constant time, so the time taken says nothing about
     which one nearly matched."""
-    scheme, _, given = (authorization or "").partition(" ")
-    scheme = scheme.lower()
-    offered = b""
-    if scheme == "bearer":
-        offered = given.strip().encode()
-    elif basic and scheme == "basic":
-        offered = _basic_password(given.strip())
+    offered = offered_key(authorization, basic=basic)
     matched = False
     for key in keys:
         matched |= hmac.compare_digest(offered, key)
     return matched and bool(offered)
+
+
+def offered_key(authorization: str | None, *, basic: bool = False) -> bytes:
+    """The key an ``Authorization`` header offers (Bearer; with ``basic``, also the password
+    of HTTP Basic), or b"" for none."""
+    scheme, _, given = (authorization or "").partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return given.strip().encode()
+    if basic and scheme == "basic":
+        return _basic_password(given.strip())
+    return b""
 
 
 def _basic_password(credentials: str) -> bytes:

@@ -36,7 +36,7 @@ from ..errors import ResolverError
 from ..resolve import Resolver
 from . import wire
 from .app import Gateway, Limits
-from .auth import keys_from
+from .clients import callers_from
 from .connections import connection_cap, descriptor_limit, guarded_protocol
 from .workers import Workers
 
@@ -220,8 +220,10 @@ class Setup:
         return [*map(Path, self.config_dirs), root]
 
     def gateway(self) -> Gateway:
-        """A gateway on this setup, with the client keys of this process's environment."""
-        gateway = Gateway(self.load, keys=keys_from(os.environ), limits=self.limits)
+        """A gateway on this setup, with the clients of this process's environment."""
+        gateway = Gateway(
+            self.load, callers=lambda r: callers_from(os.environ, r), limits=self.limits
+        )
         gateway.board.origin = self.origin()
         return gateway
 

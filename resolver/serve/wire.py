@@ -19,9 +19,11 @@ from ..errors import (
     FallbackExhausted,
     ModelUnavailable,
     ProviderError,
+    Skip,
     StreamInterrupted,
     UnsupportedParameter,
 )
+from ..health import OUT_OF_ROTATION
 
 
 def decode(body: bytes) -> Any:
@@ -63,6 +65,25 @@ SERVED_BY = "x-fallback-served-by"
 ATTEMPTS = "x-fallback-attempts"
 GROUP = "x-fallback-group"
 """The group the serving deployment was picked from, when it was picked from one."""
+SKIPPED = "x-fallback-skipped"
+"""The deployments passed over without a call, each with why in a word:
+``deepseek-r1=scope, kimi-k2-instruct=health``."""
+
+
+def skip_kind(skip: Skip) -> str:
+    """Why a deployment was passed over, in a word: scope, budget, limited, health or unusable
+    (disabled, key unset, a smaller context window, an edge not taken on this class)."""
+    if skip.scope is not None:
+        return "scope"
+    if skip.budget is not None:
+        return "budget"
+    if skip.limited:
+        return "limited"
+    return "health" if skip.reason.startswith(OUT_OF_ROTATION) else "unusable"
+
+
+def skipped_header(skipped: Sequence[Skip]) -> str:
+    return ", ".join(f"{s.provider_id}={skip_kind(s)}" for s in skipped)
 
 
 CLIENT_GONE = 499
@@ -104,10 +125,16 @@ def error_body(
     code: str | None = None,
     param: str | None = None,
     attempts: Sequence[Attempt] | None = None,
+    skipped: Sequence[Skip] = (),
 ) -> dict[str, Any]:
     error: dict[str, Any] = {"message": message, "type": error_type, "param": param, "code": code}
     if attempts is not None:
-        error["attempts"] = [asdict(a) for a in attempts]
+        # What was passed over without a call comes after what was tried, marked "skipped".
+        error["attempts"] = [asdict(a) for a in attempts] + [
+            {"provider_id": s.provider_id, "error_class": None, "status": None,
+             "message": s.reason, "seconds": 0.0, "skipped": skip_kind(s)}
+            for s in skipped
+        ]  # fmt: skip
     return {"error": error}
 
 
@@ -132,7 +159,9 @@ def failure(exc: Exception) -> tuple[int, dict[str, Any]] | None:
         # gateway timeout; otherwise every upstream failed: a bad gateway.
         timed_out = exc.reason.startswith("deadline")
         status, code = (504, "deadline_exceeded") if timed_out else (502, "fallback_exhausted")
-        return status, error_body(str(exc), "server_error", code=code, attempts=exc.attempts)
+        return status, error_body(
+            str(exc), "server_error", code=code, attempts=exc.attempts, skipped=exc.skipped
+        )
     if isinstance(exc, StreamInterrupted):
         code = "stream_interrupted"
         return 502, error_body(str(exc), "server_error", code=code, attempts=exc.attempts)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from gateway_support import gateway_for, plain_uvicorn, sdk, serving
 
-from resolver.serve.auth import keys_from
+from resolver.serve.clients import callers_from
 
 PRIMARY = "deepseek-r1-0528-syn"
 HI = [{"role": "user", "content": "hi"}]
@@ -117,7 +117,7 @@ def test_every_key_of_a_set_is_accepted(roomy, keys, chat_server, tmp_path):
     file.write_text("file-key-1\n# a comment\nfile-key-2  # rotated in\nfile-key-3\n")
     environ = {"RESOLVER_GATEWAY_KEYS": "env-key-1, env-key-2,env-key-3"}
     environ["RESOLVER_GATEWAY_KEYS_FILE"] = str(file)
-    client_keys = keys_from(environ)
+    client_keys = [c.key for c in callers_from(environ, roomy)]
     assert len(client_keys) == 6
     with serving(gateway_for(roomy, keys, keys=client_keys)) as url:
         for key in client_keys:

@@ -1,0 +1,164 @@
+"""Caller scopes: a key limited to some models is never served by another, whatever error its
+call is made to fail with (LiteLLM PR #39998's route: force a context-window error, be served by
+the backup with its credentials); the skip is named in the headers, error.attempts and the span."""
+
+from __future__ import annotations
+
+import textwrap
+
+import httpx
+import openai
+import pytest
+from conftest import BACKUP, MESSAGES, PRIMARY
+from gateway_support import sdk, serving
+
+import resolver
+from resolver.serve import Gateway
+from resolver.serve.clients import callers_from
+from resolver.testing import ChatServer, make_resolver
+
+NARROW, WIDE = "narrow-key-0123456789", "wide-key-0123456789"
+FILE = f"""
+clients:
+  narrow:
+    key: {NARROW}
+    models: [{PRIMARY}]
+  wide:
+    key: {WIDE}
+"""
+# A fault of the fake vendor that makes the call fail with each class an edge is taken on.
+FAULT_OF = {
+    "rate_limit": "rate_limit",
+    "server": "server",
+    "timeout": "slow",
+    "connection": "drop",
+    "context_window": "context_window",
+    "content_policy": "content_policy",
+    "auth": "auth",
+    "not_found": "not_found",
+    "bad_response": "malformed",
+}
+
+
+@pytest.fixture
+def scoped(chat_server, tmp_path):
+    """A gateway whose keys file gives a narrow client (the primary only) and a wide one."""
+    path = tmp_path / "clients.yaml"
+    path.write_text(FILE, encoding="utf-8")
+    environ = {"RESOLVER_GATEWAY_KEYS_FILE": str(path)}
+
+    def load() -> resolver.Resolver:
+        return make_resolver(
+            env="prod",
+            overrides=[*chat_server.overrides(), f"++models={{{PRIMARY}: {{timeout_s: 0.3}}}}"],
+        )
+
+    gateway = Gateway(load, callers=lambda r: callers_from(environ, r),
+                      environ=ChatServer.environ())  # fmt: skip
+    with serving(gateway) as url:
+        yield gateway, url, path
+
+
+def test_every_error_class_with_an_edge_has_a_fault_here(scoped):
+    """The classes the policy falls back on are all tried below (a new one fails this)."""
+    gateway, _, _ = scoped
+    assert set(gateway.resolver.policy.fallback_on) == set(FAULT_OF)
+
+
+@pytest.mark.parametrize("error_class", sorted(FAULT_OF))
+def test_a_scoped_key_is_never_served_outside_its_models(scoped, chat_server, error_class):
+    """Whatever class the primary fails with, the narrow key's call does not reach the backup:
+    the answer is an error whose attempts name the backup as skipped for scope, and the
+    upstream never saw a request for it; the wide key's same call is served by the backup."""
+    gateway, url, _ = scoped
+    backup_model = gateway.resolver.providers[BACKUP].model
+    chat_server.set_fault(gateway.resolver.providers[PRIMARY].model, FAULT_OF[error_class],
+                          delay_s=2)  # fmt: skip
+    answer = httpx.post(
+        f"{url}/chat/completions",
+        json={"model": PRIMARY, "messages": MESSAGES},
+        headers={"authorization": f"Bearer {NARROW}"},
+        timeout=10,
+    )
+    assert answer.status_code >= 400
+    attempts = answer.json()["error"]["attempts"]
+    assert [a["provider_id"] for a in attempts] == [PRIMARY, BACKUP]
+    assert attempts[0]["error_class"] == error_class
+    assert attempts[1]["skipped"] == "scope"
+    assert "narrow" in attempts[1]["message"]
+    assert chat_server.requests_for(backup_model) == []
+    served = sdk(url, WIDE).chat.completions.with_raw_response.create(
+        model=PRIMARY, messages=MESSAGES
+    )
+    assert served.headers["x-fallback-served-by"] == BACKUP
+
+
+def test_a_scoped_key_cannot_ask_for_a_model_outside_it(scoped):
+    """Asking for a model outside the key's models is a 403 naming the client; /v1/models
+    lists only what the key may call."""
+    _, url, _ = scoped
+    with pytest.raises(openai.PermissionDeniedError, match="narrow"):
+        sdk(url, NARROW).chat.completions.create(model=BACKUP, messages=MESSAGES)
+    listed = [m.id for m in sdk(url, NARROW).models.list()]
+    assert listed == [PRIMARY]
+    assert BACKUP in [m.id for m in sdk(url, WIDE).models.list()]
+
+
+def test_a_skip_for_scope_is_named_in_the_headers_of_a_served_call(chat_server, tmp_path):
+    """A client whose models hold the primary and a later backup, but not the first one: its
+    call is served by the later backup, and x-fallback-skipped names the first as scope."""
+    path = tmp_path / "clients.yaml"
+    path.write_text(textwrap.dedent(f"""
+        clients:
+          some:
+            key: {NARROW}
+            models: [{PRIMARY}, kimi-k2-instruct]
+    """), encoding="utf-8")  # fmt: skip
+    edges = f"++fallbacks={{{PRIMARY}: [{BACKUP}, kimi-k2-instruct]}}"
+    r = make_resolver(env="prod", overrides=[*chat_server.overrides(), edges])
+    chat_server.set_fault(r.providers[PRIMARY].model, "server")
+    environ = {"RESOLVER_GATEWAY_KEYS_FILE": str(path)}
+    gateway = Gateway(lambda: r, callers=lambda r: callers_from(environ, r),
+                      environ=ChatServer.environ())  # fmt: skip
+    with serving(gateway) as url:
+        raw = sdk(url, NARROW).chat.completions.with_raw_response.create(
+            model=PRIMARY, messages=MESSAGES
+        )
+    assert raw.headers["x-fallback-served-by"] == "kimi-k2-instruct"
+    assert raw.headers["x-fallback-skipped"] == f"{BACKUP}=scope"
+
+
+def test_a_bad_keys_file_is_refused_on_reload_and_the_last_good_one_serves(scoped):
+    """Rewriting the keys file with an unknown model and reloading is refused with the entry
+    named (and no key in the message); the old clients keep working."""
+    gateway, url, path = scoped
+    import asyncio
+
+    path.write_text(FILE.replace(f"models: [{PRIMARY}]", "models: [deepseek-r9]"))
+    assert asyncio.run(gateway.reload()) is False
+    assert gateway.problems is not None
+    assert "clients.narrow.models[0]" in gateway.problems
+    assert NARROW not in gateway.problems
+    assert sdk(url, NARROW).chat.completions.create(model=PRIMARY, messages=MESSAGES)
+
+
+def test_a_clients_budget_sends_its_calls_elsewhere_once_spent(chat_server, tmp_path):
+    """A client's own budget counts its calls only: once spent, its calls of a model go to a
+    backup within its scope, while another client's calls of the same model still go there."""
+    path = tmp_path / "clients.yaml"
+    path.write_text(textwrap.dedent(f"""
+        clients:
+          thrifty:
+            key: {NARROW}
+            budget: {{amount: 0.00001, window: day}}
+          other:
+            key: {WIDE}
+    """), encoding="utf-8")  # fmt: skip
+    r = make_resolver(env="prod", overrides=chat_server.overrides())
+    environ = {"RESOLVER_GATEWAY_KEYS_FILE": str(path)}
+    gateway = Gateway(lambda: r, callers=lambda r: callers_from(environ, r),
+                      environ=ChatServer.environ())  # fmt: skip
+    with serving(gateway) as url:
+        with pytest.raises(openai.RateLimitError, match="client thrifty"):
+            sdk(url, NARROW).chat.completions.create(model=BACKUP, messages=MESSAGES)
+        assert sdk(url, WIDE).chat.completions.create(model=BACKUP, messages=MESSAGES)
