@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .budgets import Usage
 from .catalog import Acceptance, mask_keylike
 from .errors import ConfigError, Problem, ResolverError, did_you_mean, printable
 from .load import load, load_composed, load_registry
@@ -189,6 +190,7 @@ def cmd_table(ctx: Context, *, assume: Assumptions = Assumptions()) -> int:
                 "env": r.env,
                 "models": [_explanation_json(ctx, r, e) for e in explained],
                 "warnings": [ctx.problem_json(p) for p in r.warnings],
+                "budgets": [_usage_json(u) for u in r.budget_usage().values()],
             }
             | ({"assumed": assume.json()} if assume else {})
         )
@@ -216,6 +218,8 @@ def cmd_table(ctx: Context, *, assume: Assumptions = Assumptions()) -> int:
         elif row[3] in _STATUS_COLOUR:
             cells[3] = ctx.out.paint(cells[3], _STATUS_COLOUR[row[3]])
         ctx.out.line("  ".join([*cells, row[4]]).rstrip())
+    for usage in r.budget_usage().values():
+        ctx.out.line(_usage_line(usage))
     disabled = len(r.providers) - len(enabled)
     tail = f"{len(r.warnings)} warning(s)"
     if r.warnings:
@@ -230,7 +234,26 @@ def _explanation_json(ctx: Context, r: Resolver, e: Explanation) -> dict[str, An
     for step in data["steps"]:
         step["origin"] = ctx.where(r.origins.get(step["via"]))
     data["accepted"] = [asdict(a) | {"source": source} for source, a in _accepted(r, e)]
+    data["budgets"] = [_usage_json(u) for u in _budgets_of(r, e)]
     return data
+
+
+def _budgets_of(r: Resolver, e: Explanation) -> list[Usage]:
+    """The usage of every budget covering the requested model or a candidate of its chain."""
+    ids = [e.model_id, *(s.provider_id for s in (*e.members, *e.steps))]
+    covering = {b.id: b for i in ids if i in r.providers for b in r.budgets_of(i)}
+    return [r.ledger.usage(b) for b in covering.values()]
+
+
+def _usage_json(u: Usage) -> dict[str, Any]:
+    return {"id": u.budget.id, "spent": u.spent, "reserved": u.reserved, "left": u.left}
+
+
+def _usage_line(u: Usage) -> str:
+    return (
+        f"budget {u.budget.describe()}: {u.spent:.4f} spent, {u.reserved:.4f} held, "
+        f"{u.left:.4f} left"
+    )
 
 
 def _accepted(r: Resolver, e: Explanation) -> list[tuple[str, Acceptance]]:
@@ -294,6 +317,8 @@ def cmd_explain(ctx: Context, model_id: str, *, assume: Assumptions = Assumption
         ctx.out.line(f"  its fallbacks are set in {ctx.where(r.origins[model_id])}")
     for source, accepted in _accepted(r, e):
         ctx.out.line(f"  {source}: {accepted}")
+    for usage in _budgets_of(r, e):
+        ctx.out.line(f"  {_usage_line(usage)}")
     return 0
 
 

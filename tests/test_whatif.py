@@ -113,3 +113,23 @@ def test_table_json_carries_the_assumptions(capsys, monkeypatch):
     assert data["assumed"] == {"down": [], "unset": ["TOGETHER_API_KEY"], "spent": []}
     kimi = next(m for m in data["models"] if m["model_id"] == "kimi-k2-thinking-syn")
     assert kimi["fallback"] is None
+
+
+def test_explain_and_table_show_each_budgets_spend_held_and_left(capsys, monkeypatch):
+    """explain lists the budgets covering its chain with spent, held and left; table lists
+    every budget; both say the same in JSON."""
+    import json
+
+    from resolver.cli import main
+
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    budget = "++budgets={r1: {model: deepseek-r1, amount: 5, window: day}}"
+    assert main(["explain", SOURCE, budget]) == 0
+    line = "budget r1 (model deepseek-r1: 5 USD per day): 0.0000 spent, 0.0000 held, 5.0000 left"
+    assert line in capsys.readouterr().out
+    assert main(["table", budget]) == 0
+    assert line in capsys.readouterr().out
+    assert main(["explain", SOURCE, "--json", budget]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["budgets"] == [{"id": "r1", "spent": 0.0, "reserved": 0.0, "left": 5.0}]
