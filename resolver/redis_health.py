@@ -40,7 +40,7 @@ from .health import HealthState, HealthStore, MemoryHealthStore, Permit
 __all__ = ["KEY_PREFIX", "HealthStoreUnavailable", "RedisHealthStore", "SharedLimits"]
 
 T = TypeVar("T")
-log = logging.getLogger("resolver")
+log = logging.getLogger("resolver.store")  # outages: serve logs them as JSON lines
 
 KEY_PREFIX = "resolver:health"
 ASYNC_CONNECTIONS = 64

@@ -143,10 +143,16 @@ def configure_logging() -> None:
     line (uvicorn is given no logging config of its own: ``log_config=None``)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONLines())
-    for name in ("resolver.gateway", "uvicorn"):
+    # The shared store's outages ("counted in this process until Redis is back") are the
+    # operator's to see; a call's own fallbacks are in its access line already.
+    for name, level in (
+        ("resolver.gateway", logging.INFO),
+        ("uvicorn", logging.INFO),
+        ("resolver.store", logging.WARNING),
+    ):
         logger = logging.getLogger(name)
         logger.handlers = [handler]
-        logger.setLevel(logging.INFO)
+        logger.setLevel(level)
         logger.propagate = False
     # A line per request: the process is the gateway's own, so the record's fields no line
     # shows (the caller's frame, thread, process) are not gathered (the logging HOWTO's
