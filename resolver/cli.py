@@ -143,6 +143,12 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         f"  RESOLVER_GATEWAY_KEYS=... {PROG} serve --host 0.0.0.0 --snapshot prod.json --watch\n"
         f"  kill -HUP <pid>    # reload; a bad config is refused and the last good one serves",
     ),
+    "demo": (
+        "watch a fallback, offline: a fake vendor on loopback fails a shipped model, and the "
+        "gateway in front of it answers with the backup; prints a curl line and Python to try "
+        "(needs the gateway extra)",
+        f"  {PROG} demo\n  {PROG} demo --port 8080    # Ctrl+C stops it",
+    ),
 }
 _OVERRIDE_HELP = (
     "Hydra overrides, after the options: key=value, +key=value, ++key=value, ~key. "
@@ -181,6 +187,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         _add_command_arguments(name, p)
         if name == "import":  # reads a file of another tool; composes nothing
             _add_import_arguments(p)
+        elif name == "demo":  # the shipped config on a fake vendor: nothing to configure
+            p.add_argument(
+                "--port", type=_port, default=0, help="gateway port (default: a free one)"
+            )
         else:
             _add_common(p, json=name in _JSON_COMMANDS)
         parsers[name] = p
@@ -393,6 +403,12 @@ def _add_common(p: argparse.ArgumentParser, *, json: bool) -> None:
     p.add_argument("overrides", metavar="OVERRIDE", nargs="*", default=[], help=_OVERRIDE_HELP)
 
 
+def _port(text: str) -> int:
+    from .fake_vendor import port_number  # imported only when a port is parsed
+
+    return port_number(text)
+
+
 def _tagged(flag: str, value: str) -> tuple[str, str]:
     return flag, value
 
@@ -529,6 +545,10 @@ def _context(args: argparse.Namespace, env: str | None, made: list[tuple[str, st
 
 
 def _run(command: str, args: argparse.Namespace, made: list[tuple[str, str]]) -> int:
+    if command == "demo":
+        from .demo import cmd_demo
+
+        return cmd_demo(args.port)
     if command == "import":
         return cmd_import(
             args.source_format,
@@ -588,7 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             top.parse_args(rest)  # prints help or version, and exits
             return 0
         args = parsers[command].parse_intermixed_args(rest)
-        if command == "import":  # no configuration flags: nothing to sort or label
+        if command in ("import", "demo"):  # no configuration flags: nothing to sort or label
             return _run(command, args, [])
         _sort_positionals(args)
         made = _model_overrides(args)

@@ -7,8 +7,9 @@
 - :func:`mark_unhealthy` takes a model out of rotation and :func:`fail_calls` makes calls to
   chosen providers fail with a chosen error class, both without a server: test mode for your
   own fallback paths.
-- :class:`ChatServer` is a real chat-completions server on 127.0.0.1 with faults switchable per
-  model; :meth:`ChatServer.overrides` points vendors' ``base_url`` at it.
+- :class:`ChatServer` is a real chat-completions server (on 127.0.0.1 unless told otherwise)
+  with faults switchable per model; :meth:`ChatServer.overrides` points vendors' ``base_url``
+  at it. ``python -m resolver.testing`` runs one as a process (:mod:`resolver.fake_vendor`).
 - ``resolver.pytest_plugin`` wraps them as fixtures; enable it with
   ``pytest_plugins = ["resolver.pytest_plugin"]``.
 """
@@ -159,7 +160,8 @@ class ReceivedRequest:
 
 
 class ChatServer:
-    """A real OpenAI-compatible server on 127.0.0.1 (a free port), for tests.
+    """A real OpenAI-compatible server on ``host`` and ``port`` (default: 127.0.0.1, a free
+    port), for tests.
 
     It answers ``POST .../chat/completions`` with a completion whose content is ``reply(model)``
     (default ``"ok from <model string>"``), as Server-Sent Events when the request says
@@ -194,7 +196,10 @@ class ChatServer:
     connection is cut), ``sse_malformed`` (an event whose data is not JSON).
     """
 
-    def __init__(self, *, seed: int = 0) -> None:
+    def __init__(self, *, seed: int = 0, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        """The address :meth:`start` binds (an IPv6 one too); ``port`` 0 picks a free port."""
+        self._bind_port = port
         self._faults: dict[str, Fault] = {}
         self._counts: dict[str, int] = {}
         self._replies: dict[str, str] = {}
@@ -213,7 +218,8 @@ class ChatServer:
         if self._httpd is not None:
             return self
         self._stopping.clear()
-        httpd = _Server(("127.0.0.1", 0), _Handler)
+        server_class = _Server6 if ":" in self.host else _Server
+        httpd = server_class((self.host, self._bind_port), _Handler)
         httpd.chat = self
         self._httpd = httpd
         self._thread = threading.Thread(
@@ -246,8 +252,10 @@ class ChatServer:
 
     @property
     def base_url(self) -> str:
-        """The OpenAI-style base URL, ending in ``/v1``."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        """The OpenAI-style base URL, ending in ``/v1``; a wildcard address (``0.0.0.0``,
+        ``::``) is reached through loopback."""
+        host = _REACHED_AS.get(self.host, self.host)
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}/v1"
 
     def overrides(self, vendors: Sequence[str] = ("synthetic", "together")) -> list[str]:
         """Overrides that point each vendor's ``base_url`` at this server."""
@@ -307,6 +315,13 @@ class ChatServer:
         with self._lock:
             self._replies[model] = content
 
+    def take_requests(self) -> list[ReceivedRequest]:
+        """The requests recorded so far, removed from :attr:`requests` (a server that runs for
+        long keeps none it has handed out)."""
+        with self._lock:
+            taken, self.requests[:] = list(self.requests), []
+            return taken
+
     def requests_for(self, model: str) -> list[ReceivedRequest]:
         with self._lock:
             return [r for r in self.requests if r.model == model]
@@ -337,6 +352,7 @@ class ChatServer:
 
 
 _SHIPPED_KEYS = ("SYNTHETIC_API_KEY", "TOGETHER_API_KEY")
+_REACHED_AS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
 class _Server(ThreadingHTTPServer):
@@ -358,6 +374,10 @@ class _Server(ThreadingHTTPServer):
         # happen: not worth a traceback on stderr. Anything else is a bug of the server's.
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -670,3 +690,9 @@ class _SSE:
         wfile = self.handler.wfile
         wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
         wfile.flush()
+
+
+if __name__ == "__main__":  # `python -m resolver.testing`: the command lives in its own module
+    from resolver.fake_vendor import main
+
+    raise SystemExit(main())

@@ -13,12 +13,18 @@ PACKAGE = Path(resolver.__file__).parent
 
 def _imports(path: Path) -> set[str]:
     """The resolver modules that ``path`` imports, at module level or inside functions (a lazy
-    import is still an edge: it runs), leaving out imports made only for type checkers."""
+    import is still an edge: it runs), leaving out imports made only for type checkers and
+    those of an ``if __name__ == "__main__":`` block (they run only in the copy ``python -m``
+    executes, never when the module is imported, so they close no circle)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     typing_only = {
         id(node)
         for block in ast.walk(tree)
-        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        if isinstance(block, ast.If)
+        and (
+            "TYPE_CHECKING" in ast.unparse(block.test)
+            or ast.unparse(block.test) == "__name__ == '__main__'"
+        )
         for stmt in block.body
         for node in ast.walk(stmt)
     }
