@@ -15,13 +15,14 @@ reservations each with an expiry, so that a process that dies mid-call holds not
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import itertools
 import json
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,15 +61,9 @@ def budget_entries(
         fields = find.mapping(raw, path, BUDGET)
         if fields is None or "amount" not in fields or "window" not in fields:
             continue
-        amount = fields["amount"]
-        if not (amount > 0 and math.isfinite(amount)):
-            find.add(
-                "bad-value",
-                f"amount {amount!r} is not a positive number of USD",
-                (*path, "amount"),
-                hint="give the most this scope may spend per window, e.g. amount: 5.00",
-            )
+        if not amount_ok(fields["amount"], (*path, "amount"), find):
             continue
+        amount = fields["amount"]
         scopes = [s for s in BUDGET_SCOPES if fields.get(s) not in (None, False)]
         if len(scopes) != 1:
             named = ", ".join(scopes) or "none"
@@ -102,6 +97,19 @@ def budget_entries(
             id=budget_id, amount=float(amount), window=fields["window"], scope=scope, target=target
         )
     return budgets
+
+
+def amount_ok(amount: float, path: KeyPath, find: Findings) -> bool:
+    """Whether a budget's amount is a finite number of USD above zero (if not, reported)."""
+    if amount > 0 and math.isfinite(amount):
+        return True
+    find.add(
+        "bad-value",
+        f"amount {amount!r} is not a positive number of USD",
+        path,
+        hint="give the most this scope may spend per window, e.g. amount: 5.00",
+    )
+    return False
 
 
 def budget_warnings(
@@ -156,6 +164,20 @@ request_size: contextvars.ContextVar[Size | None] = contextvars.ContextVar(
     "resolver_request_size", default=None
 )
 """The size of the request the calls of this context make (set by chat and achat)."""
+
+
+@contextlib.contextmanager
+def sizing(
+    budgets: Mapping[str, Budget], messages: Sequence[Any], params: Mapping[str, Any]
+) -> Iterator[None]:
+    """Within the block, calls know their request's size (only when there are ``budgets`` to
+    estimate for: otherwise nothing is measured)."""
+    token = request_size.set(sized(messages, params)) if budgets else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            request_size.reset(token)
 
 
 def sized(messages: Sequence[Any], params: Mapping[str, Any]) -> Size:

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from . import admission
-from .budgets import request_size, sized
+from .budgets import sizing
 from .catalog import ErrorClass, Provider
 from .classify import Classify, classify_status, parse_retry_after
 from .default import or_default
@@ -442,8 +442,7 @@ def chat(
     _refuse_unsupported(params)
     pool = client or default_client()
     resolver = or_default(resolver)
-    token = request_size.set(sized(messages, params)) if resolver.budgets else None
-    try:
+    with sizing(resolver.budgets, messages, params):
         return call_with_fallback(
             model_id,
             lambda provider: pool.call(provider, messages, params, environ),
@@ -454,9 +453,6 @@ def chat(
             classify=classify,
             fallback=fallback,
         )
-    finally:
-        if token is not None:
-            request_size.reset(token)
 
 
 async def achat(
@@ -485,8 +481,7 @@ async def achat(
         began = loop.time()
         await turn
         deadline_s, late = _late(resolver, deadline_s, loop.time() - began)
-    token = request_size.set(sized(messages, params)) if resolver.budgets else None
-    try:
+    with sizing(resolver.budgets, messages, params):
         return await acall_with_fallback(
             model_id,
             _sender(pool, messages, params, environ, late),
@@ -497,9 +492,6 @@ async def achat(
             classify=classify,
             fallback=fallback,
         )
-    finally:
-        if token is not None:
-            request_size.reset(token)
 
 
 def _late(

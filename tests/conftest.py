@@ -273,3 +273,21 @@ def own_redis() -> Iterator[Callable[..., OwnRedis]]:
 def namespace() -> str:
     """A namespace of its own for each test, so no test sees another's keys."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def spans():
+    """Spans of every fallback call made during the test, kept in memory by the OpenTelemetry
+    SDK (tracing is turned off again after it)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from resolver import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    off = tracing.instrument(tracer_provider=provider)
+    yield exporter
+    off()

@@ -7,7 +7,6 @@ import asyncio
 import itertools
 import subprocess
 import sys
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -25,16 +24,6 @@ CHAIN = [REQUESTED, "deepseek-r1", "kimi-k2-instruct"]
 EDGES = f"++fallbacks={{{REQUESTED}: [{CHAIN[1]}, {CHAIN[2]}]}}"
 SECRET = "the-weather-question-nobody-may-read"
 MESSAGES = [{"role": "user", "content": f"Will it rain tomorrow? {SECRET}"}]
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    off = tracing.instrument(tracer_provider=provider)
-    yield exporter
-    off()
 
 
 @pytest.fixture

@@ -24,15 +24,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from test_gateway_process import free_port, serve
 from test_gateway_reload import snapshot_of, wait_for
 from test_tracing import CHAIN, EDGES, MESSAGES, REQUESTED, SECRET
 
-from resolver import tracing
 from resolver.testing import make_resolver
 
 
@@ -160,16 +156,6 @@ def test_the_gateway_exports_its_spans_over_otlp_http(chat_server, keys, tmp_pat
     assert [line["trace_id"] for line in access] == [trace_id]
     assert access[0]["fallback_used"] is True
     assert access[0]["fallback_allowed"] is True
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    off = tracing.instrument(tracer_provider=provider)
-    yield exporter
-    off()
 
 
 @pytest.mark.parametrize("stream", [False, True])
