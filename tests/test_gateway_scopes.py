@@ -162,3 +162,41 @@ def test_a_clients_budget_sends_its_calls_elsewhere_once_spent(chat_server, tmp_
         with pytest.raises(openai.RateLimitError, match="client thrifty"):
             sdk(url, NARROW).chat.completions.create(model=BACKUP, messages=MESSAGES)
         assert sdk(url, WIDE).chat.completions.create(model=BACKUP, messages=MESSAGES)
+
+
+@pytest.mark.parametrize(
+    ("entry", "where"),
+    [
+        ('k: {key: "   "}', "clients.k.key"),
+        ('k: {key: " spaced-key-0123 "}', "clients.k.key"),
+        ("k: {key: 12345678}", "clients.k.key"),
+        ("k: {models: [deepseek-r1]}", "clients.k.key"),
+        ("k: {key: some-key-0123, models: []}", "clients.k.models"),
+        ("k: {key: some-key-0123, model: [deepseek-r1]}", "clients.k.model"),
+        ("k: {key: some-key-0123, models: [deepseek-r9]}", "clients.k.models[0]"),
+        ("k: {key: some-key-0123, budget: {amount: -1, window: day}}", "clients.k.budget.amount"),
+        ("k: {key: some-key-0123, budget: {amount: 1, window: week}}", "clients.k.budget.window"),
+        (f"k: {{key: some-key-0123, models: [{PRIMARY}], chains: {{{PRIMARY}: [{BACKUP}]}}}}",
+         f"clients.k.chains.{PRIMARY}[0]"),
+    ],
+)  # fmt: skip
+def test_a_bad_client_entry_is_refused_naming_its_key_path(tmp_path, entry, where):
+    """Each kind of bad entry in the keys file is refused before serving, naming the file and
+    the entry's key path, and never echoing a key."""
+    path = tmp_path / "clients.yaml"
+    path.write_text(f"clients:\n  {entry}\n  ok: {{key: {NARROW}}}\n", encoding="utf-8")
+    with pytest.raises(resolver.ResolverError) as caught:
+        callers_from({"RESOLVER_GATEWAY_KEYS_FILE": str(path)}, resolver.load("prod"))
+    message = str(caught.value)
+    assert str(path) in message
+    assert where in message
+    for key in (NARROW, "some-key-0123", "12345678"):
+        assert key not in message
+
+
+def test_two_clients_with_one_key_are_refused(tmp_path):
+    """Two entries with the same key are refused: a call could not say which client it is."""
+    path = tmp_path / "clients.yaml"
+    path.write_text(f"clients:\n  a: {{key: {NARROW}}}\n  b: {{key: {NARROW}}}\n")
+    with pytest.raises(resolver.ResolverError, match="'a' and 'b' have the same key"):
+        callers_from({"RESOLVER_GATEWAY_KEYS_FILE": str(path)}, resolver.load("prod"))

@@ -18,7 +18,6 @@ bad file is refused and the clients it replaced keep serving.
 from __future__ import annotations
 
 import hmac
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from ..budgets import BUDGET
+from ..budgets import BUDGET, amount_ok
 from ..callers import CallerScope
 from ..catalog import Budget
 from ..errors import did_you_mean
@@ -133,11 +132,27 @@ def _client(name: str, entry: Any, r: Resolver, find: Findings) -> Caller | None
     path = ("clients", name)
     find.ident(name, path, "client name")
     fields = find.mapping(entry, path, CLIENT)
-    if fields is None or "key" not in fields:
-        if fields is not None:
-            find.add("missing-field", "no key", (*path, "key"), hint="key: <the client's key>")
+    if fields is None or "key" not in fields:  # find.mapping has said what is wrong
+        return None
+    key = fields["key"]
+    if not key.strip() or key != key.strip():
+        # A blank key would never match, yet count as a key (and let serve bind beyond
+        # loopback); spaces around one are lost from an Authorization header.
+        find.add(
+            "bad-value",
+            "the key is blank or has spaces around it, so no request could ever send it",
+            (*path, "key"),
+            hint='write the key alone, e.g. key: "<40 random characters>"',
+        )
         return None
     models = fields.get("models")
+    if models is not None and not models:
+        find.add(
+            "bad-value",
+            "models is empty: the key could call nothing",
+            (*path, "models"),
+            hint="name the models and groups it may call, or leave models out for all",
+        )
     allowed: frozenset[str] | None = None
     if models is not None:
         for i, model in enumerate(models):
@@ -146,15 +161,15 @@ def _client(name: str, entry: Any, r: Resolver, find: Findings) -> Caller | None
     budgets: tuple[Budget, ...] = ()
     if (raw := fields.get("budget")) is not None:
         budget = find.mapping(raw, (*path, "budget"), CLIENT_BUDGET)
-        if budget is not None and {"amount", "window"} <= budget.keys():
-            if budget["amount"] > 0 and math.isfinite(budget["amount"]):
-                budgets = (
-                    Budget(id=f"client:{name}", amount=float(budget["amount"]),
-                           window=budget["window"], scope="client", target=name),
-                )  # fmt: skip
-            else:
-                find.add("bad-value", "amount must be a positive number of USD",
-                         (*path, "budget", "amount"))  # fmt: skip
+        if (
+            budget is not None
+            and {"amount", "window"} <= budget.keys()
+            and amount_ok(budget["amount"], (*path, "budget", "amount"), find)
+        ):
+            budgets = (
+                Budget(id=f"client:{name}", amount=float(budget["amount"]),
+                       window=budget["window"], scope="client", target=name),
+            )  # fmt: skip
     chains: dict[str, tuple[str, ...]] = {}
     for source, backups in (fields.get("chains") or {}).items():
         where = (*path, "chains", source)
@@ -176,4 +191,4 @@ def _client(name: str, entry: Any, r: Resolver, find: Findings) -> Caller | None
         chains[source] = tuple(backups)
     scoped = models is not None or budgets or chains
     scope = CallerScope(name, allowed, budgets, chains) if scoped else None
-    return Caller(name, str(fields["key"]).encode(), scope)
+    return Caller(name, key.encode(), scope)
