@@ -197,7 +197,7 @@ class _Run:
         self.trace = None if tracing.tracer is None else tracing.CallTrace(self, current=not stream)
         self.scope = caller.get()
         own = None if self.scope is None else self.scope.chains.get(model_id)
-        if own is not None and plan != ([], []):  # the caller's own chain (unless fallback=False)
+        if own is not None and plan is not ALONE:  # the caller's own chain, unless fallback=False
             plan = resolver._plan_of(model_id, own, _environ(environ))
         usable, skipped = plan if plan is not None else resolver._plan(model_id, _environ(environ))
         # Entries are (provider, via, group): via None for the requested model's own
@@ -296,7 +296,7 @@ class _Run:
             # rpm/tpm limit is not sent to, and its health is not charged.
             permit, limited = limits.admit(provider, health)
             if permit == "out" or limited is not None:
-                self._give_back()
+                self.release()
             if limited is not None:
                 self._limited(picked, limited)
             elif permit == "out":
@@ -318,7 +318,7 @@ class _Run:
                 continue
             permit, limited = await limits.aadmit(provider, health)
             if permit == "out" or limited is not None:
-                self._give_back()
+                self.release()
             if limited is not None:
                 self._limited(picked, limited)
             elif permit == "out":
@@ -357,13 +357,6 @@ class _Run:
         self._moving_on(entry, "budget", reason)
         return False
 
-    def _give_back(self) -> None:
-        """The attempt reserved for ends without an answer (or never starts): its reservation
-        is released."""
-        if self.hold is not None:
-            self.resolver.ledger.release(self.hold)
-            self.hold = None
-
     def _start(self, picked: Entry, probe: bool) -> Entry:
         self.current = picked
         self._taken[picked[0].id] = picked
@@ -374,17 +367,21 @@ class _Run:
         return picked
 
     def release(self) -> None:
-        """The attempt under way has ended: it no longer counts as a call in flight."""
+        """The attempt under way has ended (or never started): it no longer counts as a call
+        in flight, and what it reserved on budgets is given back (an answer settles it
+        first)."""
         if self.current is not None:
             if self.current[0].id in self.resolver.loaded:
                 self.resolver.load.ended(self.current[0].id)
             self.current = None
+        if self.hold is not None:
+            self.resolver.ledger.release(self.hold)
+            self.hold = None
 
     def end(self, error: BaseException | None) -> None:
         """The call is over (``error``: what it raised): nothing of it is in flight, and its
         span ends."""
-        self.release()
-        self._give_back()  # cancelled, or re-raised unjudged, mid-attempt
+        self.release()  # cancelled, or re-raised unjudged, mid-attempt
         if self.trace is not None:
             self.trace.end(error)
 
@@ -452,10 +449,10 @@ class _Run:
         if provider.id in self.resolver.loaded:
             first_token = getattr(value, "first_token_s", None)
             self.resolver.load.observe(provider.id, first_token or seconds)
-        self.release()
         if self.hold is not None:
             self.resolver.ledger.settle(self.hold, actual_cost(provider, value))
             self.hold = None
+        self.release()
         attempt = Attempt(provider.id, None, status, "ok", seconds)
         self.attempts.append(attempt)
         if self.trace is not None:
@@ -480,7 +477,6 @@ class _Run:
         pass to :meth:`after_failure`, or None when the deadline ended the call; raises a
         failure it cannot classify."""
         self.release()
-        self._give_back()
         secrets = self._keys_sent()
         failure = classify(exc, self.classify, secrets)
         if failure is None:
@@ -832,9 +828,14 @@ async def acall_with_fallback(
 _ALONE = "fallback=False: no backup is tried"
 
 
+ALONE: Plan = ([], [])
+"""The plan of a call that tries no backup (``fallback=False``), told apart by identity from
+a resolver's plan that happens to hold none."""
+
+
 def _alone(fallback: bool) -> Plan | None:
     """The plan of a call that tries no backup (``fallback=False``); None: the resolver's."""
-    return None if fallback else ([], [])
+    return None if fallback else ALONE
 
 
 def _not_sent(provider: Provider, run: _Run) -> ProviderError:

@@ -50,6 +50,7 @@ from .errors import Attempt, ProviderError, StreamInterrupted
 from .execute import (
     Listener,
     Outcome,
+    _alone,
     _deadline,
     _environ,
     _loop_time,
@@ -134,7 +135,7 @@ class _Progress(Generic[T]):
 
     def plan(self) -> Plan | None:
         """No backups at all with ``fallback=False``; else the resolver's plan."""
-        return None if self.fallback else ([], [])
+        return _alone(self.fallback)
 
     def start(self, run: _Run) -> _Run:
         if not self.fallback:

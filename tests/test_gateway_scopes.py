@@ -200,3 +200,36 @@ def test_two_clients_with_one_key_are_refused(tmp_path):
     path.write_text(f"clients:\n  a: {{key: {NARROW}}}\n  b: {{key: {NARROW}}}\n")
     with pytest.raises(resolver.ResolverError, match="'a' and 'b' have the same key"):
         callers_from({"RESOLVER_GATEWAY_KEYS_FILE": str(path)}, resolver.load("prod"))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_clients_own_chain_serves_a_model_the_config_gives_no_backup(
+    chat_server, tmp_path, stream
+):
+    """A client's own chain for a model without backups in the config is used, streaming or
+    not: its call falls back to the client's backup, and a wide key's call does not."""
+    lone = "kimi-k2-instruct"
+    path = tmp_path / "clients.yaml"
+    path.write_text(textwrap.dedent(f"""
+        clients:
+          own:
+            key: {NARROW}
+            chains: {{{lone}: [{BACKUP}]}}
+          wide:
+            key: {WIDE}
+    """), encoding="utf-8")  # fmt: skip
+    r = make_resolver(env="prod", overrides=chat_server.overrides())
+    assert not r.fallbacks.get(lone)
+    chat_server.set_fault(r.providers[lone].model, "server")
+    environ = {"RESOLVER_GATEWAY_KEYS_FILE": str(path)}
+    gateway = Gateway(lambda: r, callers=lambda r: callers_from(environ, r),
+                      environ=ChatServer.environ())  # fmt: skip
+    with serving(gateway) as url:
+        raw = sdk(url, NARROW).chat.completions.with_raw_response.create(
+            model=lone, messages=MESSAGES, stream=stream
+        )
+        if stream:
+            list(raw.parse())
+        assert raw.headers["x-fallback-served-by"] == BACKUP
+        with pytest.raises(openai.APIStatusError):
+            sdk(url, WIDE).chat.completions.create(model=lone, messages=MESSAGES)
