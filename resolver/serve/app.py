@@ -324,11 +324,11 @@ async def _read_json(
         raise _too_large(limits.max_body_bytes)
     state = scope["state"]
     if ON_GONE in state:  # the gateway's own protocol times the body (see .connections)
-        body = await _body(receive, limits.max_body_bytes, state, limits)
+        body = await _body(receive, state, limits)
     else:
         try:
             async with asyncio.timeout(limits.body_timeout_s):
-                body = await _body(receive, limits.max_body_bytes, state, limits)
+                body = await _body(receive, state, limits)
         except TimeoutError:
             raise body_late(limits) from None
     try:
@@ -356,7 +356,7 @@ async def _read_json(
 _DEEP = object()
 
 
-async def _body(receive: Receive, limit: int, state: dict[str, Any], limits: Limits) -> bytes:
+async def _body(receive: Receive, state: dict[str, Any], limits: Limits) -> bytes:
     message = await receive()
     body: bytes = message.get("body", b"")
     if not message.get("more_body"):  # the usual small body: one message, no copy
@@ -369,8 +369,8 @@ async def _body(receive: Receive, limit: int, state: dict[str, Any], limits: Lim
         if message["type"] == "http.disconnect":
             raise _gone_while_sending(state, limits)
         parts += message.get("body", b"")
-        if len(parts) > limit:
-            raise _too_large(limit)
+        if len(parts) > limits.max_body_bytes:
+            raise _too_large(limits.max_body_bytes)
     return bytes(parts)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import ipaddress
 from collections.abc import Sequence
 
@@ -23,18 +22,6 @@ KEYS_FILE_ENV = "RESOLVER_GATEWAY_KEYS_FILE"
 
 class GatewaySetupError(ResolverError):
     """The gateway cannot start as configured (the CLI exits 2 with this message)."""
-
-
-def allowed(authorization: str | None, keys: Sequence[bytes], *, basic: bool = False) -> bool:
-    """Whether ``Authorization: Bearer <key>`` names one of ``keys`` (with ``basic``, also
-    HTTP Basic whose password is one: a browser cannot send a Bearer header when it opens a
-    page). Every key is compared, each in constant time, so the time taken says nothing about
-    which one nearly matched."""
-    offered = offered_key(authorization, basic=basic)
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(offered, key)
-    return matched and bool(offered)
 
 
 def offered_key(authorization: str | None, *, basic: bool = False) -> bytes:

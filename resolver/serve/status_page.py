@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import wire
-from .auth import allowed
+from .clients import identify
 from .status import snapshot
 
 if TYPE_CHECKING:
@@ -46,9 +46,8 @@ def routes(gateway: Gateway) -> list[Route]:
 
     def guarded(request: Request) -> Response | None:
         """The 401 for a request without a client key, or None when it may read."""
-        if not gateway.keys or allowed(
-            request.headers.get("authorization"), gateway.keys, basic=True
-        ):
+        authorization = request.headers.get("authorization")
+        if not gateway.callers or identify(authorization, gateway.callers, basic=True):
             return None
         body = wire.error_body(
             "the status page needs the gateway's client key: as the password of HTTP Basic "
