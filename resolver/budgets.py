@@ -45,17 +45,16 @@ BUDGET: dict[str, Field] = {
 
 
 def budget_entries(
-    node: Any,
+    node: Mapping[str, Any],
     providers: Mapping[str, Provider],
     groups: Mapping[str, Group],
     find: Findings,
 ) -> dict[str, Budget]:
     """The ``budgets:`` section checked: each entry names one scope that exists, a finite
     amount above zero and a window."""
-    entries = find.mapping(node, ("budgets",), {}) if not isinstance(node, dict) else node
     budgets: dict[str, Budget] = {}
     vendors = {p.vendor for p in providers.values()}
-    for budget_id, raw in (entries or {}).items():
+    for budget_id, raw in node.items():  # a mapping: the top level's rules checked that
         path: KeyPath = ("budgets", budget_id)
         find.ident(budget_id, path, "budget id")
         fields = find.mapping(raw, path, BUDGET)

@@ -233,3 +233,27 @@ def test_a_clients_own_chain_serves_a_model_the_config_gives_no_backup(
         assert raw.headers["x-fallback-served-by"] == BACKUP
         with pytest.raises(openai.APIStatusError):
             sdk(url, WIDE).chat.completions.create(model=lone, messages=MESSAGES)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("clients:\n  a: {key: k-0123456789\n", "not valid YAML"),
+        ("clients:\n  a: {key: !!binary aGVsbG8=}\n", "!! tag"),
+        ("x: &a [1, 2]\ny: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+         "z: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+         "w: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+         "v: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+         "u: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\nclients: {}\n", "alias"),
+        ("clients: " + "[" * 40 + "]" * 40 + "\n", "levels"),
+    ],
+)  # fmt: skip
+def test_a_keys_file_that_is_not_sound_yaml_is_refused_like_a_config_file(tmp_path, text, said):
+    """A keys file in YAML goes through the config files' rules (malformed YAML, !! tags,
+    alias bombs, nesting): refused naming the file, never a traceback or a hang."""
+    path = tmp_path / "clients.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(resolver.ResolverError) as caught:
+        callers_from({"RESOLVER_GATEWAY_KEYS_FILE": str(path)}, resolver.load("prod"))
+    assert str(path) in str(caught.value)
+    assert said in str(caught.value)

@@ -18,16 +18,16 @@ bad file is refused and the clients it replaced keep serving.
 from __future__ import annotations
 
 import hmac
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..budgets import BUDGET, amount_ok
 from ..callers import CallerScope
 from ..catalog import Budget
+from ..configfile import MAX_FILE_BYTES, FileProblem, read_config_file
 from ..errors import did_you_mean
 from ..fields import Field, Findings
 from ..resolve import Resolver
@@ -87,6 +87,11 @@ def callers_from(environ: Mapping[str, str], r: Resolver) -> tuple[Caller, ...]:
 
 def _read(path: str, r: Resolver) -> list[Caller]:
     try:
+        if os.stat(path).st_size > MAX_FILE_BYTES:  # a dump, not keys: never read whole
+            raise GatewaySetupError(
+                f"{KEYS_FILE_ENV}={path}: the file is larger than the {MAX_FILE_BYTES:,} bytes "
+                "a config file may be; point it at the keys file"
+            )
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         reason = getattr(e, "strerror", None) or type(e).__name__
@@ -102,15 +107,12 @@ def _read(path: str, r: Resolver) -> list[Caller]:
                 f"{KEYS_FILE_ENV}={path}: the key file holds no key; put one key per line"
             )
         return [Caller(f"{Path(path).name}[{i}]", k.encode()) for i, k in enumerate(found)]
+    # The rules of every YAML file the config reads: aliases, depth, !! tags, valid YAML.
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise GatewaySetupError(
-            f"{KEYS_FILE_ENV}={path}: not valid YAML{where}; "
-            "write `clients:` with one entry per client"
-        ) from None
+        _, data = read_config_file(path, path)
+    except FileProblem as e:
+        hint = f" ({e.problem.hint})" if e.problem.hint else ""
+        raise GatewaySetupError(f"{KEYS_FILE_ENV}={path}: {e.problem.message}{hint}") from None
     find = Findings(lambda _: None)
     clients = [
         client
