@@ -406,7 +406,7 @@ def _compose(
                     f"{env!r} is not an env name",
                     key=ENV_GROUP,
                     hint="an env is named by its file env/NAME.yaml in a config dir: give "
-                    "NAME alone, without a path or '..'",
+                    "NAME alone, without a path, '..' or '${'",
                 )
             )
     try:
@@ -422,8 +422,9 @@ def _compose(
 
 
 def _plain_name(name: str) -> bool:
-    """Whether ``name`` names an option of a group, not a path that leaves it."""
-    return bool(name) and name.strip() == name and not re.search(r"[/\\'\"]|^\.\.?$", name)
+    """Whether ``name`` names an option of a group: not a path that leaves it, and nothing
+    Hydra's override grammar would read as an interpolation inside the quoted choice."""
+    return bool(name) and name.strip() == name and not re.search(r"[/\\'\"]|\$\{|^\.\.?$", name)
 
 
 # Hydra reads some defaults-list and package-header rules (``# @package _group_`` above all)
