@@ -15,7 +15,7 @@ YAML's plain ones) goes through Hydra's own loader, a file that merges into an i
 through Hydra's own merge, and only what needs OmegaConf becomes OmegaConf: the top-level keys
 an override names, an interpolation that reads only the environment (resolved on its own), or
 the whole tree when an interpolation reads other keys. The result is what ``hydra.compose``
-gives (tests/test_compose_parity.py).
+gives (tests/compose/test_hydra_parity.py).
 """
 
 from __future__ import annotations

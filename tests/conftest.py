@@ -163,6 +163,12 @@ def roomy(_roomy: Resolver) -> Resolver:
     return _roomy.with_health()
 
 
+@pytest.fixture(params=["sync", "async"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Run the test once through the sync API and once through the async one."""
+    return str(request.param)
+
+
 @pytest.fixture
 def keys() -> dict[str, str]:
     return ChatServer.environ()

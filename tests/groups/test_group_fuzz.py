@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +13,8 @@ from hypothesis import strategies as st
 from resolver import ConfigError, load
 
 from .conftest import A, B, C
+
+pytestmark = pytest.mark.slow  # a long property run: `pytest -m slow`, and CI
 
 IDS = st.sampled_from([A, B, C, "no-such-model", "deepseek-v3.1"])
 VALUES = st.one_of(

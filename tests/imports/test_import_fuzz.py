@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,8 @@ from resolver import ConfigError, load
 from resolver.export.from_litellm import from_litellm, write
 
 from .conftest import variables
+
+pytestmark = pytest.mark.slow  # a long property run: `pytest -m slow`, and CI
 
 NAMES = ["gpt-4o", "claude", "llama", "small", "big", "*", "a.b"]
 PREFIXES = [

@@ -1,8 +1,8 @@
 """The round trip through a real ``litellm.Router``: each corpus file with fallbacks is imported,
-exported back to LiteLLM, and both files are read by LiteLLM itself (tests/litellm_dump.py, in
-LiteLLM's own venv). They agree on the model groups, each group's deployments with their
-weights (as LiteLLM's shuffle reads them), order and limits, and all three fallback maps; every
-difference is one the import named."""
+exported back to LiteLLM, and both files are read by LiteLLM itself
+(tests/imports/litellm_dump.py, in LiteLLM's own venv). They agree on the model groups, each
+group's deployments with their weights (as LiteLLM's shuffle reads them), order and limits, and
+all three fallback maps; every difference is one the import named."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from resolver.export.from_litellm import from_litellm, write
 from .conftest import CORPUS, variables
 
 LITELLM_PY = os.environ.get("RESOLVER_TEST_LITELLM_PY", "")
-DUMP = Path(__file__).parent.parent / "litellm_dump.py"
+DUMP = Path(__file__).parent / "litellm_dump.py"
 LISTS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
 
 pytestmark = pytest.mark.skipif(

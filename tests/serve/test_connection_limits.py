@@ -192,6 +192,7 @@ def test_a_request_that_is_not_http_gets_an_openai_shaped_400(roomy, keys, reque
         assert httpx.get(url.removesuffix("/v1") + "/healthz").status_code == 200
 
 
+@pytest.mark.slow  # a long property run over real sockets
 def test_any_bytes_get_json_or_nothing(roomy, keys):
     """Random bytes spliced into a request head: whatever the gateway answers is JSON, never
     uvicorn's plain text, and it keeps serving."""

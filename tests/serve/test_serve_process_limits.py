@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
-from gateway_support import sdk
-from test_gateway_process import serve
-from test_gateway_reload import snapshot_of
-from test_gateway_workers import events
+from gateway_support import sdk, snapshot_of
+from process_support import events, serve
+
+pytestmark = pytest.mark.slow  # gateway processes at their limits: `pytest -m slow`, and CI
 
 PRIMARY = "deepseek-r1-0528-syn"
 STREAMED = "kimi-k2-thinking-syn"
