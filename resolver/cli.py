@@ -70,8 +70,10 @@ _VALUED = {
 _JSON_COMMANDS = {"table", "lookup", "explain", "validate", "diff", "health"}
 _COMMANDS: dict[str, tuple[str, str]] = {
     "table": (
-        "every enabled model, its chain, and whether each hop is usable now (the default)",
+        "each enabled model with backups, its chain, and whether each hop is usable now, then "
+        "a count of the models without backups (the default command; --all lists them too)",
         f"  {PROG} --env staging\n"
+        f"  {PROG} table --all    # every enabled model, with or without backups\n"
         f"  {PROG} table --disable kimi-k2-instruct --json\n"
         f"  {PROG} --fallback 'kimi-k2.5-syn=kimi-k2-instruct,deepseek-v3.1' policy.max_depth=1",
     ),
@@ -150,6 +152,12 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         f"  {PROG} demo\n  {PROG} demo --port 8080    # Ctrl+C stops it",
     ),
 }
+# compile, export and graph write generated files: rewritten on each run, never edited by hand.
+# import writes config a user edits, and refuses to replace it without --force.
+_GENERATED_HELP = (
+    "write here instead of stdout; a file already there is replaced (it is generated: edit "
+    "the configuration, not the file)"
+)
 _OVERRIDE_HELP = (
     "Hydra overrides, after the options: key=value, +key=value, ++key=value, ~key. "
     "An id with a dot needs a dict literal: '++fallbacks={kimi-k2.5-syn: [kimi-k2-instruct]}'"
@@ -162,7 +170,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         prog=PROG,
         usage=f"{PROG} [COMMAND] [options] [OVERRIDE ...]",
         description="Compose, check and explain the LLM fallback configuration. Without a "
-        "command, prints the table of every enabled model's fallback chain.",
+        "command, prints the table of the enabled models' fallback chains: those with backups, "
+        "then a count of the others (--all lists every model).",
         epilog="examples:\n"
         f"  {PROG}\n"
         f"  {PROG} lookup deepseek-r1-0528-syn --env prod\n"
@@ -200,6 +209,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 def _add_command_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name in ("lookup", "explain"):
         p.add_argument("model", metavar="MODEL", help="model id, e.g. deepseek-r1-0528-syn")
+    if name == "table":
+        p.add_argument(
+            "--all",
+            dest="every",
+            action="store_true",
+            help="list every enabled model, also those without backups (--json always does)",
+        )
     if name in ("explain", "table"):
         what_if = p.add_argument_group(
             "what-if", "the routing as it would be, with no call made and no state changed"
@@ -219,7 +235,7 @@ def _add_command_arguments(name: str, p: argparse.ArgumentParser) -> None:
             "-f", "--format", choices=("mermaid", "dot", "svg", "png"), default="mermaid"
         )
     if name in ("graph", "compile"):
-        p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+        p.add_argument("-o", "--output", metavar="FILE", help=_GENERATED_HELP)
     elif name == "diff":
         p.add_argument("env_a", metavar="ENV_A")
         p.add_argument("env_b", metavar="ENV_B")
@@ -243,7 +259,7 @@ def _add_export_arguments(p: argparse.ArgumentParser) -> None:
     from .export import FORMATS
 
     p.add_argument("-f", "--format", choices=FORMATS, required=True)
-    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("-o", "--output", metavar="FILE", help=_GENERATED_HELP)
     p.add_argument(
         "--snapshot",
         metavar="FILE",
@@ -254,7 +270,14 @@ def _add_export_arguments(p: argparse.ArgumentParser) -> None:
 def _add_import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="source_format", choices=("litellm",), required=True)
     p.add_argument("file", metavar="FILE", help="the other tool's configuration file")
-    p.add_argument("-o", "--output", metavar="DIR", required=True, help="the config dir to write")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        required=True,
+        help="the config dir to write; if a file it would write is already there, nothing is "
+        "written (exit 2) unless --force",
+    )
     p.add_argument(
         "--name",
         default="imported",
@@ -586,7 +609,7 @@ def _run(command: str, args: argparse.Namespace, made: list[tuple[str, str]]) ->
         return cmd_export(ctx, args.format, args.output, args.snapshot)
     if command == "serve":
         return cmd_serve(ctx, args)
-    return cmd_table(ctx, assume=_assumptions(args))
+    return cmd_table(ctx, assume=_assumptions(args), every=args.every)
 
 
 def _assumptions(args: argparse.Namespace) -> Assumptions:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .budgets import Usage
 from .catalog import Acceptance, mask_keylike
-from .errors import ConfigError, Problem, ResolverError, did_you_mean, printable
+from .errors import ConfigError, Problem, ResolverError, did_you_mean, install_hint, printable
 from .load import load, load_composed, load_registry
 from .resolve import Explanation, Resolver, Step
 
@@ -179,7 +179,10 @@ class Assumptions:
         return "assuming " + "; ".join(parts) + " (what-if: no call made, nothing changed)"
 
 
-def cmd_table(ctx: Context, *, assume: Assumptions = Assumptions()) -> int:
+def cmd_table(ctx: Context, *, assume: Assumptions = Assumptions(), every: bool = False) -> int:
+    """The chains of the enabled models and groups. Its answer first: rows only for those with
+    something to say beyond "no fallbacks configured" (backups, a group's members), then one
+    line counting the rest; ``every`` (--all) lists them too. --json always has every model."""
     r, environ = assume.apply(ctx.load()[0])
     enabled = sorted(p.id for p in r.providers.values() if p.enabled)
     groups = sorted(g for g in r.groups if r.nodes[g].enabled)
@@ -197,8 +200,9 @@ def cmd_table(ctx: Context, *, assume: Assumptions = Assumptions()) -> int:
         return 0
     if assume:
         ctx.out.line(assume.line())
+    shown = explained if every else [e for e in explained if _has_news(r, e)]
     rows = [("MODEL", "HOP", "BACKUP", "STATUS", "WHY")]
-    for e in explained:
+    for e in shown:
         for step in e.members:  # a group: which member a call takes now, and why not the others
             rows.append((e.model_id, "member", step.provider_id, step.status, _step_why(step)))
         if not e.steps:
@@ -211,13 +215,18 @@ def cmd_table(ctx: Context, *, assume: Assumptions = Assumptions()) -> int:
     ctx.out.line(
         f"env {r.env}: {len(enabled)} enabled models{in_groups}, {with_edges} with backups"
     )
-    for n, row in enumerate(rows):
+    for n, row in enumerate(rows if len(rows) > 1 else []):
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         if n == 0:
             cells = [ctx.out.paint(c, "bold") for c in cells]
         elif row[3] in _STATUS_COLOUR:
             cells[3] = ctx.out.paint(cells[3], _STATUS_COLOUR[row[3]])
         ctx.out.line("  ".join([*cells, row[4]]).rstrip())
+    hidden = len(explained) - len(shown)
+    if hidden:
+        more = " more" if shown else ""
+        models = "model has" if hidden == 1 else "models have"
+        ctx.out.line(f"{hidden}{more} {models} no fallbacks configured (--all lists them)")
     for usage in r.budget_usage().values():
         ctx.out.line(_usage_line(usage))
     disabled = len(r.providers) - len(enabled)
@@ -226,6 +235,12 @@ def cmd_table(ctx: Context, *, assume: Assumptions = Assumptions()) -> int:
         tail += " (`fallback-resolver validate` lists them)"
     ctx.out.line(f"{disabled} disabled model(s) not shown; {tail}")
     return 0
+
+
+def _has_news(r: Resolver, e: Explanation) -> bool:
+    """Whether a table row of an enabled model says more than "no fallbacks configured": a
+    backup (usable or skipped), a group's members, or fallbacks that leave no hop."""
+    return bool(e.steps or e.members or r.fallbacks.get(e.model_id))
 
 
 def _explanation_json(ctx: Context, r: Resolver, e: Explanation) -> dict[str, Any]:
@@ -565,6 +580,10 @@ def cmd_export(ctx: Context, fmt: str, output: str | None, snapshot_path: str | 
                     "--snapshot exports the snapshot as it was compiled: drop --env, "
                     "--config-dir, --config-path and overrides (or recompile it)"
                 )
+            if output is not None and Path(output).resolve() == Path(snapshot_path).resolve():
+                raise UsageError(
+                    f"-o {output} is the snapshot being exported: write the export to another file"
+                )
             from .snapshot import load_snapshot
 
             r = load_snapshot(snapshot_path)
@@ -606,10 +625,13 @@ def cmd_import(
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
     imported = from_litellm(text, registry=load_registry(config_dirs), source=path, env=name)
-    existing = sorted(rel for rel in imported.files if (Path(output) / rel).exists())
+    # Files a user edits by hand: refused before any is written, and before any is reported.
+    existing = [str(p) for p in sorted(Path(output) / rel for rel in imported.files) if _taken(p)]
     if existing and not force:
+        it = "it" if len(existing) == 1 else "them"
         raise UsageError(
-            f"{output} already holds {', '.join(existing)}: pass --force to overwrite them"
+            f"{', '.join(existing)} already exist{'s' if it == 'it' else ''}: nothing written; "
+            f"pass --force to overwrite {it}"
         )
     for line in imported.not_carried:
         print(f"{PROG}: not carried over from {path}: {line}", file=sys.stderr)
@@ -639,6 +661,12 @@ def cmd_import(
         file=sys.stderr,
     )
     return 0 if problems is None else 2
+
+
+def _taken(path: Path) -> bool:
+    """Whether writing ``path`` would replace something (a dangling link counts: its target
+    would be written)."""
+    return path.is_symlink() or path.exists()
 
 
 def _import_problems(imported: Imported, config_dirs: Sequence[str]) -> ConfigError | None:
@@ -682,8 +710,7 @@ def _installed(module: str) -> bool:
 def needs_gateway(command: str, e: ImportError) -> UsageError:
     """What to say when ``command`` cannot import the gateway's dependencies."""
     return UsageError(
-        f"{command} needs the gateway extra ({e.name} is missing): "
-        "pip install 'fallback-resolver[gateway]' (from a checkout: pip install '.[gateway]')"
+        f"{command} needs the gateway extra ({e.name} is missing): {install_hint('gateway')}"
     )
 
 
@@ -698,8 +725,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     if tracing_wanted(os.environ) and not _installed("opentelemetry.exporter.otlp.proto.http"):
         raise UsageError(
             "OTEL_EXPORTER_OTLP_ENDPOINT asks for spans, and OpenTelemetry is not installed: "
-            "pip install 'fallback-resolver[otel]' (from a checkout: pip install '.[otel]'), "
-            "or unset the OTEL_EXPORTER_OTLP_* variables"
+            f"{install_hint('otel')}; or unset the OTEL_EXPORTER_OTLP_* variables"
         )
     for flag, value in (
         ("--max-body-bytes", args.max_body_bytes),

@@ -437,6 +437,12 @@ def _held_by(obj: object) -> list[object]:
     return found
 
 
+def install_hint(extra: str) -> str:
+    """How to install the optional ``extra``: the form that works from a checkout first (the
+    package may not be on the index pip reads), then the one for an installed package."""
+    return f"pip install '.[{extra}]' from a checkout, or pip install 'fallback-resolver[{extra}]'"
+
+
 def did_you_mean(name: object, options: Iterable[object]) -> str | None:
     """A hint naming the closest known option to a misspelt ``name``, if one is close. Keys
     YAML reads as numbers (``2024:``) are compared as the text they were written as."""

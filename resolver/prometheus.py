@@ -1,6 +1,7 @@
 """Prometheus export of call counts and provider health.
 
-Needs ``prometheus_client`` (``pip install 'fallback-resolver[prometheus]'``).
+Needs ``prometheus_client``, from the ``prometheus`` extra (``pip install '.[prometheus]'`` from
+a checkout, or ``pip install 'fallback-resolver[prometheus]'``).
 
     from resolver.prometheus import register
     register()            # the default resolver, on prometheus_client's default registry
@@ -17,9 +18,10 @@ try:
     from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
     from prometheus_client.registry import Collector, CollectorRegistry
 except ImportError as e:  # say which extra brings it, not only which module is missing
+    from .errors import install_hint
+
     raise ImportError(
-        "resolver.prometheus needs prometheus_client: pip install 'fallback-resolver[prometheus]'",
-        name=e.name,
+        f"resolver.prometheus needs prometheus_client: {install_hint('prometheus')}", name=e.name
     ) from None
 
 from .resolve import Resolver

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .admission import Limits
 from .budgets import Ledger
 from .catalog import BudgetPolicy, HealthPolicy
-from .errors import ConfigError, Problem
+from .errors import ConfigError, Problem, install_hint
 from .health import AsyncTwins, HealthState, HealthStore, MemoryHealthStore, Permit
 
 __all__ = ["NullHealthStore", "ledger_for", "limits_for", "store_for"]
@@ -57,8 +57,7 @@ def store_for(policy: HealthPolicy, env: str | None = None) -> HealthStore:
                         "missing-dependency",
                         "store is redis but redis-py is not installed",
                         key="policy.health.store",
-                        hint="pip install 'fallback-resolver[redis]' "
-                        "(or policy.health.store=memory)",
+                        hint=f"{install_hint('redis')}; or policy.health.store=memory",
                     )
                 ],
                 env=env,

@@ -47,15 +47,14 @@ _NAME = "fallback-resolver"
 def instrument(*, tracer_provider: TracerProvider | None = None) -> Callable[[], None]:
     """Make spans for every fallback call of this process (library calls, streams and the
     gateway), with ``tracer_provider`` or OpenTelemetry's global one. Returns a function that
-    turns them off again. Needs the ``otel`` extra (``pip install '.[otel]'``)."""
+    turns them off again. Needs the ``otel`` extra (``pip install '.[otel]'`` from a checkout)."""
     global tracer
     try:
         from opentelemetry import trace
     except ImportError:
-        raise ImportError(
-            "tracing needs OpenTelemetry: pip install 'fallback-resolver[otel]' "
-            "(from a checkout: pip install '.[otel]')"
-        ) from None
+        from .errors import install_hint
+
+        raise ImportError(f"tracing needs OpenTelemetry: {install_hint('otel')}") from None
     from ._version import __version__
 
     made = trace.get_tracer(_NAME, __version__, tracer_provider)

@@ -206,9 +206,9 @@ def test_nothing_is_written_to_disk_by_any_command(workdir):
 def test_table_lists_every_enabled_model_sorted_and_ends_with_the_warning_count(
     capsys, workdir, own_tree
 ):
-    """The default command has one row per hop of each enabled model (sorted, the disabled one
-    left out) with why, and ends with the disabled and warning counts."""
-    code, out, _ = cli(capsys, "--config-path", str(own_tree))
+    """With --all, the default command has one row per hop of each enabled model (sorted, the
+    disabled one left out) with why, and ends with the disabled and warning counts."""
+    code, out, _ = cli(capsys, "--all", "--config-path", str(own_tree))
     assert code == 0
     downgrade = "cost 0.46x; downgrade: loses reasoning"  # (500*1 + 50*2) / (500*2 + 50*6)
     assert [" ".join(line.split()) for line in out.splitlines()] == [
@@ -225,7 +225,7 @@ def test_table_lists_every_enabled_model_sorted_and_ends_with_the_warning_count(
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_table_rows_are_sorted_for_every_shipped_env(capsys, workdir, env):
     """Each shipped env's table lists its models in sorted order under its own name."""
-    code, out, _ = cli(capsys, "--env", env)
+    code, out, _ = cli(capsys, "--env", env, "--all")
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith(f"env {env}: ")
