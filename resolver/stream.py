@@ -46,7 +46,7 @@ from .budgets import Size, sized
 from .catalog import Provider
 from .classify import Classify, Failure
 from .default import or_default
-from .errors import Attempt, ProviderError, StreamInterrupted
+from .errors import Attempt, ProviderError, Skip, StreamInterrupted
 from .execute import (
     Listener,
     Outcome,
@@ -522,6 +522,13 @@ class _Watched(Generic[T]):
     def content(self) -> str:
         """The text received so far."""
         return "".join(self._progress.parts)
+
+    @property
+    def skipped(self) -> tuple[Skip, ...]:
+        """The deployments passed over so far without a call, each with why (known before the
+        first chunk for those ahead of the one serving: a gateway sends them as headers)."""
+        run = self._progress.run
+        return () if run is None else tuple(run.skipped)
 
 
 class FallbackStream(_Watched[T]):

@@ -583,6 +583,8 @@ async def _stream(
     group = call["resolver"].group_of(model, served)
     if group is not None:
         headers[wire.GROUP] = group
+    if chunks.skipped:
+        headers[wire.SKIPPED] = wire.skipped_header(chunks.skipped)
     return StreamingResponse(
         _events(chunks, first, seen), media_type="text/event-stream", headers=headers
     )

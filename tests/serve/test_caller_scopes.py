@@ -104,9 +104,11 @@ def test_a_scoped_key_cannot_ask_for_a_model_outside_it(scoped):
     assert BACKUP in [m.id for m in sdk(url, WIDE).models.list()]
 
 
-def test_a_skip_for_scope_is_named_in_the_headers_of_a_served_call(chat_server, tmp_path):
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_skip_for_scope_is_named_in_the_headers_of_a_served_call(chat_server, tmp_path, stream):
     """A client whose models hold the primary and a later backup, but not the first one: its
-    call is served by the later backup, and x-fallback-skipped names the first as scope."""
+    call, streamed or not, is served by the later backup, and x-fallback-skipped names the
+    first as scope."""
     path = tmp_path / "clients.yaml"
     path.write_text(textwrap.dedent(f"""
         clients:
@@ -122,8 +124,10 @@ def test_a_skip_for_scope_is_named_in_the_headers_of_a_served_call(chat_server, 
                       environ=ChatServer.environ())  # fmt: skip
     with serving(gateway) as url:
         raw = sdk(url, NARROW).chat.completions.with_raw_response.create(
-            model=PRIMARY, messages=MESSAGES
+            model=PRIMARY, messages=MESSAGES, stream=stream
         )
+        if stream:
+            assert {chunk.model for chunk in raw.parse()} == {"kimi-k2-instruct"}
     assert raw.headers["x-fallback-served-by"] == "kimi-k2-instruct"
     assert raw.headers["x-fallback-skipped"] == f"{BACKUP}=scope"
 
