@@ -12,7 +12,7 @@ time, so nothing is counted twice and nothing needs updating on the hot path.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 try:
     from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily, Metric
@@ -24,6 +24,7 @@ except ImportError as e:  # say which extra brings it, not only which module is 
         f"resolver.prometheus needs prometheus_client: {install_hint('prometheus')}", name=e.name
     ) from None
 
+from .budgets import Usage
 from .resolve import Resolver
 
 
@@ -80,13 +81,17 @@ class ResolverCollector(Collector):
                 in_rotation.add_metric([provider.id], 1.0 if state.in_rotation else 0.0)
                 failures.add_metric([provider.id], state.failures)
         yield from (calls, served, exhausted, failed, in_rotation, failures)
-        yield from _budgets(r)
+        yield from _budgets(self.budget_usage(r))
+
+    def budget_usage(self, r: Resolver) -> dict[str, Usage]:
+        """The budgets exported: the config's (a gateway adds its clients')."""
+        return r.budget_usage()
 
 
-def _budgets(r: Resolver) -> Iterator[Metric]:
+def _budgets(usage: Mapping[str, Usage]) -> Iterator[Metric]:
     """Each budget's amount, spend over its window, what calls in flight hold, and what is
     left, in USD (labelled by budget id, as the config names it)."""
-    if not r.budgets:
+    if not usage:
         return
     families = {
         name: GaugeMetricFamily(f"llm_budget_{name}_usd", text, labels=["budget", "window"])
@@ -97,12 +102,12 @@ def _budgets(r: Resolver) -> Iterator[Metric]:
             ("left", "What the budget has room for now"),
         )
     }
-    for budget_id, usage in r.budget_usage().items():
-        labels = [budget_id, usage.budget.window]
-        families["amount"].add_metric(labels, usage.budget.amount)
-        families["spent"].add_metric(labels, usage.spent)
-        families["reserved"].add_metric(labels, usage.reserved)
-        families["left"].add_metric(labels, usage.left)
+    for budget_id, u in usage.items():
+        labels = [budget_id, u.budget.window]
+        families["amount"].add_metric(labels, u.budget.amount)
+        families["spent"].add_metric(labels, u.spent)
+        families["reserved"].add_metric(labels, u.reserved)
+        families["left"].add_metric(labels, u.left)
     yield from families.values()
 
 

@@ -11,7 +11,7 @@ import copy
 import logging
 import os
 from bisect import bisect
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from random import random as _random
 from types import MappingProxyType
@@ -212,9 +212,11 @@ class Resolver:
         """The budgets a call to ``provider_id`` counts against."""
         return self._covered.get(provider_id, ())
 
-    def budget_usage(self) -> dict[str, Usage]:
-        """Each budget's spend over its window, what calls in flight hold, and what is left."""
-        return {bid: self.ledger.usage(b) for bid, b in self._budgets.items()}
+    def budget_usage(self, extra: Iterable[Budget] = ()) -> dict[str, Usage]:
+        """Each budget's spend over its window, what calls in flight hold, and what is left;
+        with ``extra`` budgets counted on this resolver's ledger too (a gateway's clients')."""
+        budgets = [*self._budgets.values(), *extra]
+        return {b.id: self.ledger.usage(b) for b in budgets}
 
     @property
     def providers(self) -> Mapping[str, Provider]:

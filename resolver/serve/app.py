@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import callers, tracing
 from ..callers import CallerScope
+from ..catalog import Budget
 from ..errors import ResolverError
 from ..execute import Event
 from ..http import Client, achat
@@ -146,6 +147,12 @@ class Gateway:
             self.board.reloaded(True)
             log.info(json.dumps({"event": "reloaded", "env": fresh.env}))
             return True
+
+    @property
+    def client_budgets(self) -> tuple[Budget, ...]:
+        """The budgets of the clients' own entries (ids ``client:NAME``), counted on the
+        serving config's ledger beside its own."""
+        return tuple(b for c in self.callers if c.scope is not None for b in c.scope.budgets)
 
     @property
     def keys(self) -> tuple[bytes, ...]:

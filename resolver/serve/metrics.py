@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import Metric
 
+from ..budgets import Usage
 from ..prometheus import ResolverCollector
+from ..resolve import Resolver
 
 if TYPE_CHECKING:
     from .app import Gateway
@@ -33,6 +35,9 @@ class _Serving(ResolverCollector):
     def collect(self) -> Iterator[Metric]:
         self._resolver = self._gateway.resolver
         return super().collect()
+
+    def budget_usage(self, r: Resolver) -> dict[str, Usage]:
+        return r.budget_usage(self._gateway.client_budgets)
 
 
 class Metrics:

@@ -14,10 +14,11 @@ import asyncio
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..catalog import Budget
 from ..execute import Event
 from ..graph import edges_and_nodes
 from ..resolve import Resolver
@@ -175,11 +176,11 @@ async def snapshot(gateway: Gateway) -> dict[str, Any]:
         **window,
         "fallbacks": [_fallback(f) for f in reversed(board.fallbacks)],
         # A shared ledger's usage is a round trip each: off the event loop.
-        "budgets": await asyncio.to_thread(_budgets, resolver),
+        "budgets": await asyncio.to_thread(_budgets, resolver, gateway.client_budgets),
     }
 
 
-def _budgets(resolver: Resolver) -> list[dict[str, Any]]:
+def _budgets(resolver: Resolver, clients: Sequence[Budget]) -> list[dict[str, Any]]:
     return [
         {
             "id": budget_id,
@@ -191,7 +192,7 @@ def _budgets(resolver: Resolver) -> list[dict[str, Any]]:
             "reserved": u.reserved,
             "left": u.left,
         }
-        for budget_id, u in resolver.budget_usage().items()
+        for budget_id, u in resolver.budget_usage(clients).items()
     ]
 
 

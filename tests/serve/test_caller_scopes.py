@@ -261,3 +261,47 @@ def test_a_keys_file_that_is_not_sound_yaml_is_refused_like_a_config_file(tmp_pa
         callers_from({"RESOLVER_GATEWAY_KEYS_FILE": str(path)}, resolver.load("prod"))
     assert str(path) in str(caught.value)
     assert said in str(caught.value)
+
+
+def test_a_clients_budget_is_on_metrics_and_status(chat_server, tmp_path):
+    """A client's own budget shows on /metrics and /status.json beside the config's: its spend
+    is the upstream's usage of that client's calls at the catalog's prices, and another
+    client's calls of the same model are not counted in it."""
+    path = tmp_path / "clients.yaml"
+    path.write_text(textwrap.dedent(f"""
+        clients:
+          metered:
+            key: {NARROW}
+            budget: {{amount: 2, window: hour}}
+          other:
+            key: {WIDE}
+    """), encoding="utf-8")  # fmt: skip
+    r = make_resolver(env="prod", overrides=chat_server.overrides())
+    environ = {"RESOLVER_GATEWAY_KEYS_FILE": str(path)}
+    gateway = Gateway(lambda: r, callers=lambda r: callers_from(environ, r),
+                      environ=ChatServer.environ())  # fmt: skip
+    prices = r.providers[BACKUP].pricing
+    with serving(gateway) as url:
+        spent = 0.0
+        for _ in range(3):
+            answer = sdk(url, NARROW).chat.completions.create(model=BACKUP, messages=MESSAGES)
+            assert answer.usage is not None
+            spent += prices.cost(answer.usage.prompt_tokens, answer.usage.completion_tokens)
+        sdk(url, WIDE).chat.completions.create(model=BACKUP, messages=MESSAGES)
+        root = url.removesuffix("/v1")
+        metrics = httpx.get(root + "/metrics", headers={"authorization": f"Bearer {WIDE}"}).text
+        status = httpx.get(root + "/status.json", headers={"authorization": f"Bearer {WIDE}"})
+    assert spent > 0
+    [entry] = [b for b in status.json()["budgets"] if b["id"] == "client:metered"]
+    assert entry["scope"] == "client"
+    assert entry["target"] == "metered"
+    assert entry["amount"] == 2.0
+    assert entry["spent"] == pytest.approx(spent, abs=1e-6)
+    assert entry["reserved"] == 0.0
+    assert entry["left"] == pytest.approx(2.0 - spent, abs=1e-6)
+    [line] = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith('llm_budget_spent_usd{budget="client:metered",window="hour"}')
+    ]
+    assert float(line.split()[-1]) == pytest.approx(spent, abs=1e-6)
