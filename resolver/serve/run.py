@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -38,6 +39,7 @@ from . import wire
 from .app import Gateway, Limits
 from .clients import callers_from
 from .connections import connection_cap, descriptor_limit, guarded_protocol
+from .status import publish
 from .workers import Workers
 
 log = logging.getLogger("resolver.gateway")
@@ -100,6 +102,8 @@ def lifespan(
                 spawn(gateway.reload())
         if watch:
             spawn(_watch(gateway, watch, interval))
+        if gateway.board.shared is not None:  # a worker: its counts go to the others' /status
+            spawn(publish(gateway.board, gateway.board.shared))
         try:
             yield
         finally:
@@ -334,8 +338,10 @@ def serve(
     }
     configure_tracing()
     if workers > 1:
-        target = functools.partial(worker, setup, options, grace_s)
-        return Workers(target, options, workers, grace_s=grace_s).run()
+        # Where the workers publish their status boards, so that each /status counts them all.
+        with tempfile.TemporaryDirectory(prefix="fallback-resolver-status-") as boards:
+            target = functools.partial(worker, setup, options, grace_s, Path(boards))
+            return Workers(target, options, workers, grace_s=grace_s).run()
     app = gateway.app(lifespan=lifespan(gateway, setup.watched()))
     server = server_for(gateway, app, options, grace_s=grace_s)
     settle_heap()
@@ -353,10 +359,16 @@ def keep_exit_status() -> None:
 
 
 def worker(
-    setup: Setup, options: dict[str, Any], grace_s: float, sock: socket.socket, parent: int
+    setup: Setup,
+    options: dict[str, Any],
+    grace_s: float,
+    boards: Path,
+    sock: socket.socket,
+    parent: int,
 ) -> None:
     """One worker process of ``serve --workers``: a gateway on ``setup``, served by uvicorn on
-    the supervisor's listening ``sock``; exits with the status a single gateway would."""
+    the supervisor's listening ``sock``, publishing its status board in ``boards``; exits
+    with the status a single gateway would."""
     # Its own process group, so Ctrl+C reaches the supervisor alone, which stops each worker
     # with one SIGTERM (a second would cut the drain short); and it ends when the supervisor
     # is gone.
@@ -371,6 +383,7 @@ def worker(
     except ResolverError as e:  # the config changed since the supervisor loaded it
         log.error(json.dumps({"event": "worker_refused", "pid": os.getpid(), "problems": str(e)}))
         sys.exit(2)
+    gateway.board.shared = boards
     app = gateway.app(lifespan=lifespan(gateway, setup.watched()))
     server = server_for(gateway, app, options, grace_s=grace_s)
     settle_heap()

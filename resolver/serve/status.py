@@ -6,16 +6,22 @@ Every chat call the gateway makes passes its :class:`~resolver.execute.Event`s t
 that are catalog ids only (an event names the catalog's models, never what a client typed).
 No message, no key and no vendor error text is kept: an attempt's reason is its error class and
 status, a skip's the reason our own code gave. Listeners run on the event loop, so no lock.
+
+Under ``serve --workers`` each worker publishes its board to a folder the supervisor made (a
+JSON file per process, replaced at most once a second when it changed), and ``/status`` adds
+up every file it finds there, so whichever worker answers shows the calls of them all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..catalog import Budget
@@ -28,6 +34,8 @@ if TYPE_CHECKING:
 
 MINUTES = 15
 LAST_FALLBACKS = 50
+PUBLISH_S = 1.0
+"""How often a worker of ``serve --workers`` publishes its board when it changed."""
 COUNTS = ("calls", "served", "fallbacks", "errors")
 """Per model and minute: calls requested for it, attempts it served, calls requested for it
 that another model served, and its failed attempts."""
@@ -64,6 +72,10 @@ class Board:
         self.reload: Reload | None = None
         self.origin: dict[str, Any] = {}
         """Where the config is read from, as the command knows it (``Setup.origin``)."""
+        self.shared: Path | None = None
+        """Under ``serve --workers``: the folder every worker publishes its board to."""
+        self.version = 0
+        """Bumped by every count: whether the board changed since it was last published."""
 
     def listener(self, resolver: Resolver) -> Callable[[Event], None]:
         """The ``on_event`` of one call made on ``resolver``."""
@@ -72,9 +84,15 @@ class Board:
     def reloaded(self, ok: bool, problems: str | None = None) -> None:
         self.reload = Reload(self.clock(), ok, problems)
 
+    def export(self) -> bytes:
+        """The counts and the last fallbacks, as another worker's ``/status`` reads them."""
+        fallbacks = [[f.at, f.requested, f.served, f.reasons] for f in self.fallbacks]
+        return json.dumps({"minutes": list(self.minutes), "fallbacks": fallbacks}).encode()
+
     def counts(self, model_id: str) -> list[int]:
         """This minute's counters of ``model_id`` (a new minute starts a new bucket; the
         oldest falls off the deque)."""
+        self.version += 1
         minute = int(self.clock() // 60)
         minutes = self.minutes
         if not minutes or minutes[-1][0] != minute:
@@ -136,6 +154,66 @@ class _Call:
         return group is not None and any(m.id == event.provider_id for m in group.members)
 
 
+# --- sharing between workers ---------------------------------------------------------------------
+
+
+async def publish(board: Board, folder: Path, interval: float = PUBLISH_S) -> None:
+    """Keep ``folder``/PID.json up to date with ``board`` (a task of the worker's lifespan)."""
+    path = folder / f"{os.getpid()}.json"
+    published = -1
+    while True:
+        if board.version != published:
+            published = board.version
+            await asyncio.to_thread(_replace, path, board.export())
+        await asyncio.sleep(interval)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` at once: a reader sees the old file or the new, never half."""
+    part = path.with_suffix(".part")
+    part.write_bytes(data)
+    part.replace(path)
+
+
+def _others(folder: Path) -> list[dict[str, Any]]:
+    """The boards the other workers published (a file that cannot be read is left out: its
+    worker writes it again within a second)."""
+    boards = []
+    for path in folder.glob("*.json"):
+        if path.stem == str(os.getpid()):
+            continue
+        try:
+            boards.append(json.loads(path.read_bytes()))
+        except (OSError, ValueError):
+            continue
+    return boards
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """What ``/status`` counts: this process's board, and under --workers the others' too."""
+
+    minutes: list[tuple[int, dict[str, list[int]]]]
+    fallbacks: list[Fallback]
+    processes: int
+
+
+async def _seen(board: Board) -> _Seen:
+    minutes = list(board.minutes)
+    fallbacks = list(board.fallbacks)
+    if board.shared is None:
+        return _Seen(minutes, fallbacks, 1)
+    others = await asyncio.to_thread(_others, board.shared)
+    for other in others:
+        minutes += [(minute, bucket) for minute, bucket in other["minutes"]]
+        fallbacks += [
+            Fallback(at, requested, served, tuple(tuple(r) for r in reasons))
+            for at, requested, served, reasons in other["fallbacks"]
+        ]
+    fallbacks.sort(key=lambda f: f.at)
+    return _Seen(minutes, fallbacks[-LAST_FALLBACKS:], 1 + len(others))
+
+
 # --- /status.json --------------------------------------------------------------------------------
 
 
@@ -143,9 +221,10 @@ async def snapshot(gateway: Gateway) -> dict[str, Any]:
     """The status as JSON data (README, "Gateway": the shape of ``/status.json``)."""
     board, resolver = gateway.board, gateway.resolver
     now = board.clock()
+    seen = await _seen(board)
     environ = os.environ if gateway.environ is None else gateway.environ
     nodes, edges = edges_and_nodes(resolver, environ)
-    window = _window(board, now)
+    window = _window(seen.minutes, now)
     ids = {n.id for n in nodes}
     models = []
     for node in nodes:
@@ -174,7 +253,11 @@ async def snapshot(gateway: Gateway) -> dict[str, Any]:
             for e in edges
         ],
         **window,
-        "fallbacks": [_fallback(f) for f in reversed(board.fallbacks)],
+        "fallbacks": [_fallback(f) for f in reversed(seen.fallbacks)],
+        # The gateway processes whose calls are counted here (under --workers, each of them),
+        # and the one that answered.
+        "processes": seen.processes,
+        "pid": os.getpid(),
         # A shared ledger's usage is a round trip each: off the event loop.
         "budgets": await asyncio.to_thread(_budgets, resolver, gateway.client_budgets),
     }
@@ -211,24 +294,31 @@ async def _model(resolver: Resolver, model_id: str, state: str, detail: str) -> 
     return {"id": model_id, "kind": kind, "state": state, "detail": detail, "health": health}
 
 
-def _window(board: Board, now: float) -> dict[str, Any]:
-    """Every minute of the window, oldest first (an idle minute is empty), and the totals."""
+def _window(counted: Iterable[tuple[int, dict[str, list[int]]]], now: float) -> dict[str, Any]:
+    """Every minute of the window, oldest first (an idle minute is empty), and the totals:
+    each minute's buckets added up (one per process)."""
     current = int(now // 60)
-    kept = dict(board.minutes)
+    kept: dict[int, dict[str, list[int]]] = {}
+    for minute, bucket in counted:
+        _add(kept.setdefault(minute, {}), bucket)
     minutes = []
     totals: dict[str, list[int]] = {}
     for minute in range(current - MINUTES + 1, current + 1):
         bucket = kept.get(minute, {})
-        for model_id, counts in bucket.items():
-            total = totals.setdefault(model_id, [0, 0, 0, 0])
-            for i, n in enumerate(counts):
-                total[i] += n
+        _add(totals, bucket)
         by_model = {m: dict(zip(COUNTS, c, strict=True)) for m, c in sorted(bucket.items())}
         minutes.append({"start": minute * 60, "models": by_model})
     return {
         "minutes": minutes,
         "totals": {m: dict(zip(COUNTS, c, strict=True)) for m, c in sorted(totals.items())},
     }
+
+
+def _add(into: dict[str, list[int]], bucket: dict[str, list[int]]) -> None:
+    for model_id, counts in bucket.items():
+        total = into.setdefault(model_id, [0, 0, 0, 0])
+        for i, n in enumerate(counts):
+            total[i] += n
 
 
 def _reload(reload: Reload) -> dict[str, Any]:

@@ -200,3 +200,29 @@ def test_a_replacement_worker_waits_for_a_config_that_loads(chat_server, keys, t
     assert waits[1] >= 2.0
     assert all(later == 2 * earlier for earlier, later in itertools.pairwise(waits[1:]))
     assert replacement not in {r["pid"] for r in refused}
+
+
+def test_status_counts_the_calls_of_every_worker(chat_server, roomy, keys, tmp_path):
+    """Under --workers 2, /status.json answered by either worker counts every call and every
+    fallback made through both, within a second or so of the call."""
+    path = tmp_path / "fallbacks.json"
+    snapshot_of(chat_server, path)
+    chat_server.set_fault(roomy.providers[PRIMARY].model, "server")
+    calls = 12
+    log = tmp_path / "gateway.log"
+    with serve(["--snapshot", str(path), *WORKERS], keys, log) as (_, url):
+        wait_until_both_serve(log)
+        for _ in range(calls):  # each on a new connection: both workers take some
+            assert sdk(url).chat.completions.create(model=PRIMARY, messages=MESSAGES)
+        root = url.removesuffix("/v1")
+
+        def every_call_counted() -> bool:
+            answers = [httpx.get(f"{root}/status.json").json() for _ in range(FRESH)]
+            return {a["pid"] for a in answers} == {w["pid"] for w in workers} and all(
+                a["totals"][PRIMARY]["fallbacks"] == calls and a["processes"] == 2
+                and len(a["fallbacks"]) == calls
+                for a in answers
+            )  # fmt: skip
+
+        workers = events(log, "worker_started")
+        wait_for(every_call_counted)
