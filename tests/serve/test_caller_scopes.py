@@ -59,6 +59,15 @@ def scoped(chat_server, tmp_path):
         yield gateway, url, path
 
 
+def clients_gateway(r: resolver.Resolver, tmp_path, clients: str) -> Gateway:
+    """A gateway serving ``r`` to the clients of a keys file holding ``clients`` (YAML)."""
+    path = tmp_path / "clients.yaml"
+    path.write_text(f"clients:\n{textwrap.indent(textwrap.dedent(clients), '  ')}", "utf-8")
+    environ = {"RESOLVER_GATEWAY_KEYS_FILE": str(path)}
+    return Gateway(lambda: r, callers=lambda r: callers_from(environ, r),
+                   environ=ChatServer.environ())  # fmt: skip
+
+
 def test_every_error_class_with_an_edge_has_a_fault_here(scoped):
     """The classes the policy falls back on are all tried below (a new one fails this)."""
     gateway, _, _ = scoped
@@ -109,19 +118,14 @@ def test_a_skip_for_scope_is_named_in_the_headers_of_a_served_call(chat_server, 
     """A client whose models hold the primary and a later backup, but not the first one: its
     call, streamed or not, is served by the later backup, and x-fallback-skipped names the
     first as scope."""
-    path = tmp_path / "clients.yaml"
-    path.write_text(textwrap.dedent(f"""
-        clients:
-          some:
-            key: {NARROW}
-            models: [{PRIMARY}, kimi-k2-instruct]
-    """), encoding="utf-8")  # fmt: skip
     edges = f"++fallbacks={{{PRIMARY}: [{BACKUP}, kimi-k2-instruct]}}"
     r = make_resolver(env="prod", overrides=[*chat_server.overrides(), edges])
     chat_server.set_fault(r.providers[PRIMARY].model, "server")
-    environ = {"RESOLVER_GATEWAY_KEYS_FILE": str(path)}
-    gateway = Gateway(lambda: r, callers=lambda r: callers_from(environ, r),
-                      environ=ChatServer.environ())  # fmt: skip
+    gateway = clients_gateway(r, tmp_path, f"""
+        some:
+          key: {NARROW}
+          models: [{PRIMARY}, kimi-k2-instruct]
+    """)  # fmt: skip
     with serving(gateway) as url:
         raw = sdk(url, NARROW).chat.completions.with_raw_response.create(
             model=PRIMARY, messages=MESSAGES, stream=stream
@@ -149,19 +153,14 @@ def test_a_bad_keys_file_is_refused_on_reload_and_the_last_good_one_serves(scope
 def test_a_clients_budget_sends_its_calls_elsewhere_once_spent(chat_server, tmp_path):
     """A client's own budget counts its calls only: once spent, its calls of a model go to a
     backup within its scope, while another client's calls of the same model still go there."""
-    path = tmp_path / "clients.yaml"
-    path.write_text(textwrap.dedent(f"""
-        clients:
-          thrifty:
-            key: {NARROW}
-            budget: {{amount: 0.00001, window: day}}
-          other:
-            key: {WIDE}
-    """), encoding="utf-8")  # fmt: skip
     r = make_resolver(env="prod", overrides=chat_server.overrides())
-    environ = {"RESOLVER_GATEWAY_KEYS_FILE": str(path)}
-    gateway = Gateway(lambda: r, callers=lambda r: callers_from(environ, r),
-                      environ=ChatServer.environ())  # fmt: skip
+    gateway = clients_gateway(r, tmp_path, f"""
+        thrifty:
+          key: {NARROW}
+          budget: {{amount: 0.00001, window: day}}
+        other:
+          key: {WIDE}
+    """)  # fmt: skip
     with serving(gateway) as url:
         with pytest.raises(openai.RateLimitError, match="client thrifty"):
             sdk(url, NARROW).chat.completions.create(model=BACKUP, messages=MESSAGES)
@@ -267,19 +266,14 @@ def test_a_clients_budget_is_on_metrics_and_status(chat_server, tmp_path):
     """A client's own budget shows on /metrics and /status.json beside the config's: its spend
     is the upstream's usage of that client's calls at the catalog's prices, and another
     client's calls of the same model are not counted in it."""
-    path = tmp_path / "clients.yaml"
-    path.write_text(textwrap.dedent(f"""
-        clients:
-          metered:
-            key: {NARROW}
-            budget: {{amount: 2, window: hour}}
-          other:
-            key: {WIDE}
-    """), encoding="utf-8")  # fmt: skip
     r = make_resolver(env="prod", overrides=chat_server.overrides())
-    environ = {"RESOLVER_GATEWAY_KEYS_FILE": str(path)}
-    gateway = Gateway(lambda: r, callers=lambda r: callers_from(environ, r),
-                      environ=ChatServer.environ())  # fmt: skip
+    gateway = clients_gateway(r, tmp_path, f"""
+        metered:
+          key: {NARROW}
+          budget: {{amount: 2, window: hour}}
+        other:
+          key: {WIDE}
+    """)  # fmt: skip
     prices = r.providers[BACKUP].pricing
     with serving(gateway) as url:
         spent = 0.0
