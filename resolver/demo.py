@@ -63,12 +63,14 @@ def _demo(port: int) -> None:
         primary = gateway.resolver.providers[PRIMARY]
         vendor.set_fault(primary.model, "server")
         url = f"http://127.0.0.1:{listening.getsockname()[1]}/v1"
-        print(_instructions(vendor.base_url, primary.model, url, backup.id), flush=True)
-        _narrate()
         options: dict[str, Any] = {"lifespan": "on", "access_log": False, "log_config": None}
         app = gateway.app(lifespan=lifespan(gateway))
         server = server_for(gateway, app, options, grace_s=GRACE_S)
-        keep_exit_status()  # a Ctrl+C that stopped the gateway cleanly is an exit 0
+        # From here a Ctrl+C stops the gateway cleanly (an exit 0), even one that comes before
+        # uvicorn has taken the signals over: the lines below say Ctrl+C stops the demo.
+        keep_exit_status(server)
+        print(_instructions(vendor.base_url, primary.model, url, backup.id), flush=True)
+        _narrate()
         server.run(sockets=[listening])
 
 

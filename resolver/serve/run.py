@@ -28,6 +28,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -345,17 +346,23 @@ def serve(
     app = gateway.app(lifespan=lifespan(gateway, setup.watched()))
     server = server_for(gateway, app, options, grace_s=grace_s)
     settle_heap()
-    keep_exit_status()
+    keep_exit_status(server)
     server.run()
     return server.exit_status()
 
 
-def keep_exit_status() -> None:
+def keep_exit_status(server: uvicorn.Server) -> None:
     """uvicorn ends by raising again the signal it stopped on, so that the process dies of it
     (exit -15) even after a graceful stop. It raises it through the handlers it found, so these
-    do nothing: the process exits with the status the stop earned."""
+    only ask ``server`` to stop: a no-op then, as it has stopped, and the process exits with
+    the status the stop earned. A signal that comes before uvicorn takes them over (while it
+    starts) stops it the same way, once started, instead of being lost."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda signum, frame: None)
+        signal.signal(signum, stop)
 
 
 def worker(
@@ -387,7 +394,7 @@ def worker(
     app = gateway.app(lifespan=lifespan(gateway, setup.watched()))
     server = server_for(gateway, app, options, grace_s=grace_s)
     settle_heap()
-    keep_exit_status()
+    keep_exit_status(server)
     server.run(sockets=[sock])
     sys.exit(server.exit_status())
 

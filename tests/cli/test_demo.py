@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,3 +141,26 @@ def test_help_lists_the_demo() -> None:
     own = subprocess.run([*run, "demo", "--help"], capture_output=True, text=True, timeout=30)
     assert "    demo " in top.stdout
     assert "fallback-resolver demo --port 8080" in own.stdout.split("examples:\n")[1]
+
+
+def test_ctrl_c_the_moment_the_demo_says_it_stops_it_is_not_lost(tmp_path: Path) -> None:
+    """A Ctrl+C sent the instant the demo prints that Ctrl+C stops it (while the gateway may
+    still be starting) stops it with exit 0, each of several times."""
+    for n in range(5):
+        out = tmp_path / f"out-{n}.txt"
+        with out.open("wb") as stdout:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "resolver", "demo"],
+                stdout=stdout,
+                stderr=subprocess.DEVNULL,
+            )
+        try:
+            give_up = time.monotonic() + 30
+            while READY not in out.read_text() and proc.poll() is None:  # no sleep: at once
+                assert time.monotonic() < give_up, "the demo never said it was ready"
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
