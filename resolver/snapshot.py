@@ -69,10 +69,15 @@ def to_json(r: Resolver) -> str:
 
 def write(r: Resolver, path: str | Path) -> None:
     """Write ``r``'s snapshot to ``path`` atomically: a reader never sees half a file."""
-    target = Path(path)
+    write_atomically(Path(path), to_json(r).encode("utf-8"))
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Replace ``target`` with ``data`` at once: a reader sees the old file or the new one,
+    never half (a hidden file beside it, renamed over it)."""
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(to_json(r), encoding="utf-8")
+        tmp.write_bytes(data)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

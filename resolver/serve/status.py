@@ -28,6 +28,7 @@ from ..catalog import Budget
 from ..execute import Event
 from ..graph import edges_and_nodes
 from ..resolve import Resolver
+from ..snapshot import write_atomically
 
 if TYPE_CHECKING:
     from .app import Gateway
@@ -162,17 +163,14 @@ async def publish(board: Board, folder: Path, interval: float = PUBLISH_S) -> No
     path = folder / f"{os.getpid()}.json"
     published = -1
     while True:
-        if board.version != published:
-            published = board.version
-            await asyncio.to_thread(_replace, path, board.export())
+        version = board.version
+        if version != published:
+            try:
+                await asyncio.to_thread(write_atomically, path, board.export())
+                published = version
+            except OSError:  # the folder is gone (the supervisor is ending): try again later
+                pass
         await asyncio.sleep(interval)
-
-
-def _replace(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` at once: a reader sees the old file or the new, never half."""
-    part = path.with_suffix(".part")
-    part.write_bytes(data)
-    part.replace(path)
 
 
 def _others(folder: Path) -> list[dict[str, Any]]:
