@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
-import json
 import os
 import threading
 import urllib.request
@@ -40,7 +39,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from . import admission
+from . import admission, jsonio
 from .budgets import sizing
 from .catalog import ErrorClass, Provider
 from .classify import Classify, classify_status, parse_retry_after
@@ -558,7 +557,7 @@ def _request(
         headers["Authorization"] = f"Bearer {key}"
     if provider.max_tokens is not None and not params.keys() & _MAX_TOKENS:
         params = {"max_tokens": provider.max_tokens, **params}
-    body = json.dumps({**params, "model": provider.model, "messages": list(messages)}).encode()
+    body = jsonio.dumps_request({**params, "model": provider.model, "messages": list(messages)})
     url = provider.base_url.rstrip("/") + "/chat/completions"
     return url, headers, body
 
@@ -614,7 +613,7 @@ def _parse_body(
     provider: Provider, status: int, headers: Mapping[str, str], content: bytes, asked: bool
 ) -> ChatResult:
     try:
-        data: Any = json.loads(content) if content else None
+        data: Any = jsonio.loads(content) if content else None
     except ValueError:
         data = None
     if status >= 400:

@@ -9,11 +9,11 @@ a JSON object (``bad_response``), and a body that ends without ``[DONE]``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import jsonio
 from .catalog import ErrorClass
 from .classify import classify_status
 from .errors import ProviderError
@@ -218,7 +218,7 @@ class SSEDecoder:
             self.done = True
             return None
         try:
-            parsed = json.loads(data.decode())  # str: json's own bytes sniffing costs more
+            parsed = jsonio.loads(data)
         except ValueError:  # invalid JSON or UTF-8
             parsed = None
         if not isinstance(parsed, dict):

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import callers, tracing
+from .. import callers, jsonio, tracing
 from ..callers import CallerScope
 from ..catalog import Budget
 from ..errors import ResolverError
@@ -226,7 +226,7 @@ class Gateway:
             headers[wire.GROUP] = outcome.group
         if outcome.skipped:
             headers[wire.SKIPPED] = wire.skipped_header(outcome.skipped)
-        return _Answer(200, wire.encode(data), headers)
+        return _Answer(200, jsonio.dumps(data), headers)
 
     async def _models(self, request: Request) -> Response | _Answer:
         try:
@@ -339,7 +339,7 @@ async def _read_json(
         except TimeoutError:
             raise body_late(limits) from None
     try:
-        value = wire.decode(body)
+        value = jsonio.loads(body)
     except ValueError as e:
         raise wire.ClientError(
             400, f"the body is not valid JSON: {e}", code="invalid_json"
@@ -542,7 +542,7 @@ def _refused(exc: Exception, seen: dict[str, Any]) -> _Answer:
         headers = {wire.REQUESTED: seen["requested"], wire.ATTEMPTS: str(len(attempts))}
     if status in (408, 413):  # the rest of the body may still be coming: not worth reading
         headers["connection"] = "close"
-    return _Answer(status, wire.encode(body), headers)
+    return _Answer(status, jsonio.dumps(body), headers)
 
 
 class _Answer:
@@ -611,7 +611,7 @@ async def _events(
             seen["fallback_used"] = outcome.fallback_used
     except Exception as exc:
         seen["broken"] = True
-        yield b"data: " + wire.encode(_answer_for(exc)[1]) + b"\n\n"
+        yield b"data: " + jsonio.dumps(_answer_for(exc)[1]) + b"\n\n"
     finally:
         with contextlib.suppress(Exception):
             await chunks.aclose()
@@ -620,7 +620,7 @@ async def _events(
 def _event(chunk: ChatChunk) -> bytes:
     raw = chunk.raw
     data = {**raw, "model": chunk.provider_id} if isinstance(raw, dict) else raw
-    return b"data: " + wire.encode(data) + b"\n\n"
+    return b"data: " + jsonio.dumps(data) + b"\n\n"
 
 
 # --- per request: the access log line and the latency histogram ----------------------------------
@@ -702,7 +702,7 @@ class _Observed:
                     "broken": seen.get("broken", False) or seen.get("cut", False),
                     "latency_ms": round(seconds * 1000, 2),
                 }
-                access_log.info(wire.encode(line).decode())
+                access_log.info(jsonio.dumps(line).decode())
 
 
 _TASK = "resolver.task"

@@ -33,7 +33,7 @@ from typing import Any
 
 import uvicorn
 
-from .. import tracing
+from .. import jsonio, tracing
 from ..errors import ResolverError
 from ..resolve import Resolver
 from . import wire
@@ -140,7 +140,7 @@ class JSONLines(logging.Formatter):
         }
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
-        return wire.encode(line).decode()
+        return jsonio.dumps(line).decode()
 
 
 def configure_logging() -> None:

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .. import jsonio
 from . import wire
 from .clients import identify
 from .status import snapshot
@@ -56,7 +57,7 @@ def routes(gateway: Gateway) -> list[Route]:
             code="invalid_api_key",
         )
         headers = {**HEADERS, "www-authenticate": REALM}
-        return Response(wire.encode(body), 401, headers, media_type="application/json")
+        return Response(jsonio.dumps(body), 401, headers, media_type="application/json")
 
     async def page(request: Request) -> Response:
         refused = guarded(request)
@@ -69,7 +70,7 @@ def routes(gateway: Gateway) -> list[Route]:
         refused = guarded(request)
         if refused is not None:
             return refused
-        body = wire.encode(await snapshot(gateway))
+        body = jsonio.dumps(await snapshot(gateway))
         return Response(body, 200, HEADERS, media_type="application/json")
 
     return [

@@ -6,13 +6,10 @@ every OpenAI client raises its usual exception class; a failed fallback call add
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
-
-import orjson
 
 from ..errors import (
     Attempt,
@@ -24,26 +21,6 @@ from ..errors import (
     UnsupportedParameter,
 )
 from ..health import OUT_OF_ROTATION
-
-
-def decode(body: bytes) -> Any:
-    """A JSON body, read as Python's json module reads it (which raises ValueError, or
-    RecursionError for one nested too deep). orjson reads the usual body several times faster;
-    what it refuses that json takes (NaN, integers beyond 64 bits) goes to json."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return json.loads(body)
-
-
-def encode(data: Any) -> bytes:
-    """``data`` as compact JSON; what orjson cannot write (an integer beyond 64 bits, a value
-    nested past its limit) is written by json, as an upstream's answer may hold it."""
-    try:
-        return orjson.dumps(data)
-    except TypeError:
-        return json.dumps(data, separators=(",", ":")).encode()
-
 
 _second: tuple[int, str] = (0, "")
 

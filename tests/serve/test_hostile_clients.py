@@ -130,11 +130,13 @@ def test_every_key_of_a_set_is_accepted(roomy, keys, chat_server, tmp_path):
 @pytest.mark.parametrize(
     ("text", "forwarded"),
     [
-        ('"seed": 1180591620717411303424', 2**70),  # beyond 64 bits: Python's json reads it
+        # Beyond 64 bits, where orjson reads a float: odd, so that no float equals them.
+        ('"seed": 1180591620717411303425', 2**70 + 1),
+        ('"seed": -9223372036854775809', -(2**63) - 1),
         ('"temperature": 0.5', 0.5),
         ('"user": "caf\\u00e9 \\ud83d\\ude00"', "caf\u00e9 \U0001f600"),
     ],
-    ids=["int-beyond-64-bits", "float", "escapes"],
+    ids=["int-beyond-64-bits", "int-below-64-bits", "float", "escapes"],
 )
 def test_a_body_is_forwarded_as_pythons_json_reads_it(served, chat_server, text, forwarded):
     """What a client sends reaches the upstream with the value Python's json reads from it,
@@ -145,5 +147,6 @@ def test_a_body_is_forwarded_as_pythons_json_reads_it(served, chat_server, text,
     )
     assert answer.status_code == 200
     key = text.split('"')[1]
-    assert chat_server.requests[-1].body[key] == forwarded
+    got = chat_server.requests[-1].body[key]
+    assert got == forwarded and type(got) is type(forwarded)
     assert answer.json()["model"] == PRIMARY
