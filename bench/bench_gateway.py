@@ -17,7 +17,10 @@ Each section starts its own upstream, gateway and bare proxy, and stops them aft
   answering at once, straight, through the gateway and through the bare proxy, interleaved in
   rounds of a few seconds; each proxy's CPU per completion read from /proc (targets: the
   gateway at most 120 us, and at most 1.3x the bare proxy's), and requests per second each way
-  (a reference). Then one completion at a time each way: what a hop adds with nothing queued;
+  (a reference). A fourth way, the raw proxy (bench/raw_proxy.py: the same pass-through on
+  asyncio protocols over httptools, with no uvicorn and no aiohttp), shows what those two
+  libraries cost (a reference, no target). Then one completion at a time each way but the raw
+  proxy: what a hop adds with nothing queued;
 - added latency at 1,000 requests/s, open loop: a request launched every millisecond on a fixed
   schedule whatever the answers (a closed loop would slow its own offer when the gateway slows),
   against an upstream answering after --delay-ms (default 20 ms, so about 20 in flight; the
@@ -99,6 +102,7 @@ RATE = 1_000
 MEMORY_RATE = 500
 """Requests per second of the memory section (Bifrost's published 120 MB was at 500 RPS)."""
 CPU_TARGET_S, CPU_VS_BARE = 120e-6, 1.3
+RAW_NAME = "raw proxy (uvloop + httptools, no uvicorn or aiohttp), same core"
 P50_TARGET_S, P99_TARGET_S = 0.35e-3, 1e-3
 MEMORY_TARGET_MB = 120.0
 KEEPALIVE_S = 3.0
@@ -238,14 +242,21 @@ def gateway(
 
 
 def bare_proxy(
-    upstream_url: str, client: str, log: Path, children: list[subprocess.Popen[bytes]]
+    upstream_url: str,
+    client: str,
+    log: Path,
+    children: list[subprocess.Popen[bytes]],
+    script: str = "bare_proxy.py",
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """bench/bare_proxy.py in front of ``upstream_url``, on the gateway's cores."""
+    """bench/bare_proxy.py (or ``script``: raw_proxy.py) in front of ``upstream_url``, on the
+    gateway's cores."""
     port = free_port()
-    script = str(ROOT / "bench" / "bare_proxy.py")
+    args = [str(ROOT / "bench" / script), upstream_url, "--port", str(port)]
+    if script == "bare_proxy.py":
+        args += ["--client", client]
     with log.open("wb") as err:
         child = subprocess.Popen(
-            [sys.executable, script, upstream_url, "--port", str(port), "--client", client],
+            [sys.executable, *args],
             env=child_env(),
             stderr=err,
             preexec_fn=on_gateway_cores,
@@ -625,11 +636,13 @@ def section_saturation(run: Run) -> list[Row]:
         snapshot = snapshot_for(upstream_url, run.tmp / "fast.json")
         served, gateway_url = gateway(snapshot, run.tmp / "fast.log", children, run.workers)
         bare, bare_url = bare_proxy(upstream_url, run.client, run.tmp / "bare.log", children)
+        raw, raw_url = bare_proxy(upstream_url, "", run.tmp / "raw.log", children, "raw_proxy.py")
         ours = Way("gateway", gateway_url, PRIMARY, tree(served.pid))
         ways = [
             Way("straight", upstream_url, r.providers[PRIMARY].model),
             ours,
             Way("bare proxy", bare_url, PRIMARY, (bare.pid,)),
+            Way("raw proxy", raw_url, PRIMARY, (raw.pid,)),
         ]
         if run.litellm is not None:
             proxy, proxy_url = litellm_proxy(run.litellm, upstream_url, run.tmp, children)
@@ -639,7 +652,9 @@ def section_saturation(run: Run) -> list[Row]:
         strain = watch.stop()
         alone = asyncio.run(one_at_a_time(ways[:3], 2 if run.quick else 8, 250))
     run.note("saturation", strain)
-    gw, base, straight = got["gateway"], got["bare proxy"], got["straight"]
+    gw, base, straight, raw_way = (
+        got["gateway"], got["bare proxy"], got["straight"], got["raw proxy"]
+    )  # fmt: skip
     case = f"CPU per completion at saturation ({CONCURRENT} closed-loop clients, {run.worker_text})"
     bare_name = f"bare pass-through proxy (uvicorn + httptools, {run.client}), same core"
     saturation = f"1,000 completions at saturation ({CONCURRENT} closed-loop clients)"
@@ -647,6 +662,12 @@ def section_saturation(run: Run) -> list[Row]:
         Row("gateway", case, gw.cpu, "the 120 us target", CPU_TARGET_S, "us", "<= 120 us", 1.0),
         Row("gateway", case, gw.cpu, bare_name, base.cpu, "us", f"<= {CPU_VS_BARE:g}x",
             CPU_VS_BARE),
+        # What uvicorn and aiohttp cost: the bare proxy against the same pass-through on
+        # asyncio protocols over httptools (bench/raw_proxy.py). Not a target: the floor the
+        # 120 us target would have to be met above.
+        Row("gateway", f"{case}: the bare proxy", base.cpu, RAW_NAME, raw_way.cpu, "us",
+            "none (a reference)"),
+        Row("gateway", case, gw.cpu, RAW_NAME, raw_way.cpu, "us", "none (a reference)"),
         # Requests per second as seconds per 1,000 requests, so that lower is better like the
         # other rows and the ratio reads as ours against theirs.
         Row("gateway", saturation, 1000 / gw.rps, "the upstream alone, same clients",
@@ -665,7 +686,9 @@ def section_saturation(run: Run) -> list[Row]:
         f"at saturation (the upstream answering at once): the gateway {gw.rps:,.0f} requests/s "
         f"({run.worker_text}), {gw.cpu * 1e6:,.0f} us of CPU per completion, its core "
         f"{gw.utilization:.0%} busy; the bare proxy {base.rps:,.0f} requests/s, "
-        f"{base.cpu * 1e6:,.0f} us, {base.utilization:.0%}; the upstream alone "
+        f"{base.cpu * 1e6:,.0f} us, {base.utilization:.0%}; the raw proxy "
+        f"{raw_way.rps:,.0f} requests/s, {raw_way.cpu * 1e6:,.0f} us, "
+        f"{raw_way.utilization:.0%}; the upstream alone "
         f"{straight.rps:,.0f} requests/s"
     )
     (gw50, gw99), (bare50, bare99) = added(alone, "gateway"), added(alone, "bare proxy")
