@@ -148,5 +148,6 @@ def test_a_body_is_forwarded_as_pythons_json_reads_it(served, chat_server, text,
     assert answer.status_code == 200
     key = text.split('"')[1]
     got = chat_server.requests[-1].body[key]
-    assert got == forwarded and type(got) is type(forwarded)
+    assert got == forwarded
+    assert type(got) is type(forwarded)
     assert answer.json()["model"] == PRIMARY
