@@ -122,7 +122,10 @@ class _Pool:
         connector = _connector_type()(
             limit=limit, limit_per_host=limit, keepalive_timeout=keepalive_s
         )
-        self.session = aiohttp.ClientSession(connector=connector)
+        # No timeout of aiohttp's own: its default (300 s in all, 30 s to connect) would cut a
+        # provider whose timeout_s is longer. asyncio.timeout bounds each request instead (a
+        # stream passes its own), to timeout_s or what is left of the call's deadline.
+        self.session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout())
         self._fresh: aiohttp.ClientSession | None = None  # new connections only, for resends
         self.limit = limit
         self.slots = asyncio.Semaphore(limit)
@@ -180,7 +183,9 @@ class _Pool:
             import aiohttp
 
             connector = _connector_type()(force_close=True, limit=self.limit)
-            self._fresh = aiohttp.ClientSession(connector=connector)
+            self._fresh = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout()
+            )
         return self._fresh
 
     async def close(self) -> None:

@@ -286,3 +286,27 @@ def test_async_pool_is_closed_when_its_loop_shuts_down(roomy, chat_server, keys)
     session = asyncio.run(main())
 
     assert session.closed
+
+
+def test_a_call_is_bounded_by_its_timeout_not_the_http_librarys(
+    roomy, chat_server, keys, monkeypatch
+):
+    """achat waits as long as the provider's timeout_s allows, whatever the HTTP library's own
+    default timeout (aiohttp's gives up after 300 s, connecting after 30 s): here that default
+    is made shorter than the answer takes, and the answer still comes."""
+    import aiohttp
+
+    short = aiohttp.ClientTimeout(total=0.3, sock_connect=0.3, sock_read=0.3)
+    monkeypatch.setattr(aiohttp.client, "DEFAULT_TIMEOUT", short)
+    assert roomy.providers[PRIMARY].timeout_s > 2
+    chat_server.set_fault(roomy.providers[PRIMARY].model, "slow", delay_s=0.8)
+
+    async def main() -> Outcome[ChatResult]:
+        async with Client() as client:
+            return await achat(
+                PRIMARY, MESSAGES, environ=keys, client=client, resolver=roomy, fallback=False
+            )
+
+    outcome = asyncio.run(main())
+    assert outcome.served_by == PRIMARY
+    assert outcome.attempts[0].seconds >= 0.8
