@@ -16,14 +16,10 @@ try:
 except ImportError:  # the core install: the json module alone
     orjson = None  # type: ignore[assignment]
 
-# Dataclasses, dates and subclasses of str, int, dict and list go to json, which refuses the
-# first two and writes the others its own way (an IntEnum as its number, say).
+# Dataclasses and dates go to json, which refuses them (orjson would write them). Subclasses
+# of str, int, dict and list orjson writes as json does (an IntEnum as its number).
 _AS_JSON = (
-    0
-    if orjson is None
-    else orjson.OPT_PASSTHROUGH_DATACLASS
-    | orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    0 if orjson is None else orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 )
 
 # Every digit as "0", anything else as a space: a run of 19 digits is then one substring search

@@ -90,6 +90,14 @@ class Level(enum.IntEnum):
     LOW = 1
 
 
+class Kind(enum.StrEnum):
+    CHAT = "chat"
+
+
+class Extra(dict[str, int]):
+    pass
+
+
 @pytest.mark.parametrize(
     "value",
     [{"when": datetime.date(2026, 1, 2)}, {"when": datetime.datetime(2026, 1, 2)}, {b"k": 1}],
@@ -103,5 +111,6 @@ def test_types_json_refuses_stay_refused(value: Any) -> None:
 
 
 def test_subclasses_are_written_as_json_writes_them() -> None:
-    """An IntEnum is written as its number, as json writes it."""
-    assert json.loads(jsonio.dumps_request({"level": Level.LOW})) == {"level": 1}
+    """An IntEnum, a StrEnum and a dict subclass are written as json writes them."""
+    value = {"level": Level.LOW, "kind": Kind.CHAT, "extra": Extra(a=1)}
+    assert jsonio.dumps_request(value) == json.dumps(value, separators=(",", ":")).encode()
